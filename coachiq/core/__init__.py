@@ -1,0 +1,1 @@
+"""The core services layer: the mandatory services and their lifecycle."""
