@@ -1,0 +1,26 @@
+"""The FastAPI application factory."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from coachiq import __version__
+from coachiq.api.health import router as health_router
+from coachiq.api.problems import install_problem_handlers
+from coachiq.runtime import Runtime
+
+
+def create_app(runtime: Runtime) -> FastAPI:
+    """Build the HTTP application around a runtime; the runtime's lifecycle is driven by the server."""
+    app = FastAPI(
+        title="CoachIQ",
+        version=__version__,
+        description="Monitor and control an RV's devices on its RV-C CAN bus.",
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.state.runtime = runtime
+    install_problem_handlers(app)
+    app.include_router(health_router)
+    runtime.bind_app(app)
+    return app

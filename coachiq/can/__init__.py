@@ -1,0 +1,1 @@
+"""CAN bus access: python-can buses, statistics, transport and logs."""

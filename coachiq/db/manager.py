@@ -1,0 +1,246 @@
+"""The database manager core service: opens the database, checks its schema revision, migrates.
+
+At start the schema revision in the file is compared with the newest migration shipped:
+no database → created at head; behind → the file is backed up, then upgraded; ahead or unknown →
+refuse to start; not a CoachIQ database or corrupt → refuse and leave the file untouched.
+
+The SQLite file is inspected with the standard library before SQLAlchemy opens it, read-only, so
+that a file we refuse is never written to. Alembic is imported only when a migration must run,
+which keeps the common start (database already at head) fast.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import sqlite3
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event, text
+from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from coachiq.core.service import Health, ServiceStartError, Status
+
+log = logging.getLogger(__name__)
+
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+_REVISION_FILE = re.compile(r"^(\d{4})_[a-z0-9_]+\.py$")
+SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+class DatabaseRefused(Exception):
+    """The database exists but CoachIQ must not use it (foreign, corrupt, or from a newer version)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Revisions:
+    """The schema revisions shipped, oldest first; the last one is head."""
+
+    ordered: tuple[str, ...]
+
+    @property
+    def head(self) -> str:
+        """The newest revision."""
+        return self.ordered[-1]
+
+    @classmethod
+    def scan(cls, migrations_dir: Path = MIGRATIONS_DIR) -> Revisions:
+        """Read revision ids from the file names (NNNN_slug.py); history is linear by number."""
+        found = sorted(m.group(1) for p in (migrations_dir / "versions").iterdir()
+                       if (m := _REVISION_FILE.match(p.name)))
+        if not found:
+            raise RuntimeError(f"no migrations in {migrations_dir / 'versions'}")
+        return cls(tuple(found))
+
+
+def inspect_sqlite_file(path: Path) -> str | None:
+    """Return the schema revision stored in an SQLite file, or None when there is no schema yet.
+
+    Raises DatabaseRefused when the file is not an SQLite database, is corrupt, or holds tables
+    that are not CoachIQ's. The file is opened read-only and never modified.
+    """
+    if not path.exists() or path.stat().st_size == 0:
+        return None
+    with path.open("rb") as handle:
+        header = handle.read(len(SQLITE_HEADER))
+    if header != SQLITE_HEADER:
+        raise DatabaseRefused(f"{path} is not an SQLite database (its header is wrong)")
+    try:
+        connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+            if not tables:
+                return None
+            if "alembic_version" not in tables:
+                listed = ", ".join(sorted(tables)[:5])
+                raise DatabaseRefused(f"{path} is an SQLite database but not CoachIQ's (its tables: {listed})")
+            rows = connection.execute("SELECT version_num FROM alembic_version").fetchall()
+        finally:
+            connection.close()
+    except sqlite3.DatabaseError as exc:
+        raise DatabaseRefused(f"{path} is damaged ({exc})") from exc
+    if len(rows) != 1:
+        raise DatabaseRefused(f"{path} has {len(rows)} schema revisions recorded; expected exactly one")
+    return str(rows[0][0])
+
+
+def backup_sqlite(source: Path, target: Path) -> None:
+    """Copy an SQLite database consistently with SQLite's online backup (safe while in use)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    src = sqlite3.connect(f"file:{source}?mode=ro", uri=True)
+    try:
+        dst = sqlite3.connect(target)
+        try:
+            src.backup(dst)
+        finally:
+            dst.close()
+    finally:
+        src.close()
+
+
+def _set_sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    # WAL: readers never block the writer. synchronous=FULL: a committed flush survives power loss
+    # (one fsync per flush every few seconds costs the SD card little).
+    for pragma in ("journal_mode=WAL", "foreign_keys=ON", "busy_timeout=5000", "synchronous=FULL"):
+        cursor.execute(f"PRAGMA {pragma}")
+    cursor.close()
+
+
+def _run_upgrade(connection: Connection, migrations_dir: Path, target: str) -> None:
+    from alembic import command
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(migrations_dir))
+    config.attributes["connection"] = connection
+    command.upgrade(config, target)
+
+
+def _current_revision(connection: Connection) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
+    return MigrationContext.configure(connection).get_current_revision()
+
+
+class DatabaseManager:
+    """Core service owning the SQLAlchemy engine and the schema revision."""
+
+    name = "database"
+
+    def __init__(self, url: str, data_dir: Path, migrations_dir: Path = MIGRATIONS_DIR) -> None:
+        self.url = url
+        self.data_dir = data_dir
+        self.migrations_dir = migrations_dir
+        self.revisions = Revisions.scan(migrations_dir)
+        self.revision: str | None = None
+        self.last_backup: Path | None = None
+        self._engine: AsyncEngine | None = None
+        parsed = make_url(url)
+        self.is_sqlite = parsed.get_backend_name() == "sqlite"
+        self.path: Path | None = Path(parsed.database) if self.is_sqlite and parsed.database else None
+
+    @property
+    def engine(self) -> AsyncEngine:
+        """The engine; only valid between start and stop."""
+        if self._engine is None:
+            raise RuntimeError("the database manager is not started")
+        return self._engine
+
+    async def start(self) -> None:
+        """Open the database, creating or upgrading it; refuse a database we must not touch."""
+        found: str | None = None
+        if self.path is not None:
+            found = await asyncio.to_thread(self._prepare_sqlite_file, self.path)
+        engine = create_async_engine(self.url)
+        if self.is_sqlite:
+            event.listen(engine.sync_engine, "connect", _set_sqlite_pragmas)
+        try:
+            if self.path is None:
+                async with engine.connect() as conn:
+                    found = await conn.run_sync(_current_revision)
+                self._check_known(found)
+            if found != self.revisions.head:
+                if found is not None and self.path is not None:
+                    self.last_backup = await asyncio.to_thread(self._backup_before_upgrade, self.path, found)
+                log.info("upgrading database schema from %s to %s", found or "nothing", self.revisions.head)
+                async with engine.begin() as conn:
+                    await conn.run_sync(_run_upgrade, self.migrations_dir, self.revisions.head)
+            self.revision = self.revisions.head
+        except BaseException:
+            await engine.dispose()
+            raise
+        self._engine = engine
+
+    def _prepare_sqlite_file(self, path: Path) -> str | None:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            reason = exc.strerror or str(exc)
+            raise ServiceStartError(f"cannot create {path} ({reason})",
+                                    "set COACHIQ_DATA_DIR to a writable folder") from exc
+        try:
+            found = inspect_sqlite_file(path)
+        except DatabaseRefused as exc:
+            raise ServiceStartError(str(exc), "move the file away or set COACHIQ_DATA_DIR to another folder; "
+                                    "the file was left untouched") from exc
+        self._check_known(found)
+        if not path.exists():
+            try:
+                path.touch()
+            except OSError as exc:
+                raise ServiceStartError(f"cannot create {path} ({exc.strerror})",
+                                        "set COACHIQ_DATA_DIR to a writable folder") from exc
+        return found
+
+    def _check_known(self, found: str | None) -> None:
+        if found is not None and found not in self.revisions.ordered:
+            raise ServiceStartError(
+                f"the database is at schema revision {found!r}, which this version of CoachIQ does not know "
+                f"(newest known: {self.revisions.head})",
+                "run the CoachIQ version that wrote it, or restore a backup from the backups folder",
+            )
+
+    def _backup_before_upgrade(self, path: Path, revision: str) -> Path:
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+        target = self.data_dir / "backups" / f"coachiq-{revision}-{stamp}.db"
+        backup_sqlite(path, target)
+        log.info("backed up database at revision %s to %s before upgrading", revision, target)
+        return target
+
+    async def stop(self) -> None:
+        """Close every connection."""
+        if self._engine is not None:
+            engine, self._engine = self._engine, None
+            await engine.dispose()
+
+    async def health(self) -> Health:
+        """Run a real query and report the schema revision and the file size."""
+        if self._engine is None:
+            return Health(Status.STOPPED, "not started")
+        try:
+            async with self._engine.connect() as conn:
+                revision = (await conn.execute(text("SELECT version_num FROM alembic_version"))).scalar_one()
+        except Exception as exc:  # any driver error means the database is not usable
+            return Health(Status.UNHEALTHY, f"query failed: {exc}")
+        size = self.file_size()
+        detail = f"revision {revision}" + (f", {size} bytes" if size is not None else "")
+        return Health(Status.HEALTHY, detail, {"revision": revision, "size_bytes": size})
+
+    def file_size(self) -> int | None:
+        """Size of the SQLite file and its write-ahead log, in bytes (None for other databases)."""
+        if self.path is None or not self.path.exists():
+            return None
+        wal = self.path.with_name(self.path.name + "-wal")
+        return self.path.stat().st_size + (wal.stat().st_size if wal.exists() else 0)
+
+    async def backup(self, target: Path) -> None:
+        """Write a consistent copy of the SQLite database to `target`."""
+        if self.path is None:
+            raise ValueError("online backup is only available for SQLite databases")
+        await asyncio.to_thread(backup_sqlite, self.path, target)

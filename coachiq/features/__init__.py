@@ -1,0 +1,1 @@
+"""Optional features, loaded by the feature manager from feature_flags.yaml."""

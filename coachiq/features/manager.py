@@ -1,0 +1,405 @@
+"""The feature manager: reads feature_flags.yaml and its overrides, then runs enabled features.
+
+Configuration problems (unknown features or keys, bad values, dependency cycles, an enabled feature
+whose dependency is off) are all collected and reported together before anything starts. At run
+time each feature is isolated: one that raises or hangs is marked failed, its dependents are skipped,
+an alert is raised at the feature's priority, and the core and the other features keep running.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import logging
+import os
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter
+from pydantic import BaseModel, ValidationError
+
+from coachiq.core.alerts import AlertManager, Priority
+from coachiq.core.errors import ConfigError
+from coachiq.core.metrics import Metrics
+from coachiq.core.service import Health, Status
+from coachiq.core.yamlfile import LocatedYaml, YamlFileError, load_located
+from coachiq.features.base import Feature, FeatureContext, SafeStateAction, SafetyClass
+from coachiq.settings import CORE_SERVICE_ALIASES
+
+log = logging.getLogger(__name__)
+
+SHIPPED_FLAGS = Path(__file__).with_name("feature_flags.yaml")
+
+# The features whose code exists, by name: "module:Class". A feature listed in feature_flags.yaml
+# but not here is unavailable and cannot be enabled.
+IMPLEMENTATIONS: Mapping[str, str] = {
+    "api_docs": "coachiq.features.api_docs:ApiDocsFeature",
+}
+
+SHIPPED_KEYS = {"enabled", "depends_on", "safety_classification", "safe_state_action", "description", "settings"}
+USER_KEYS = {"enabled", "settings"}
+TRUE_WORDS = {"true", "1", "yes", "on"}
+FALSE_WORDS = {"false", "0", "no", "off"}
+
+
+@dataclass
+class FeatureDefinition:
+    """One feature as configured."""
+
+    name: str
+    enabled: bool
+    depends_on: list[str]
+    safety: SafetyClass
+    safe_state_action: SafeStateAction
+    description: str
+    settings: dict[str, Any]
+    available: bool
+
+    @property
+    def alert_priority(self) -> Priority:
+        """P2 for features that matter to safety, P3 for the rest."""
+        serious = {SafetyClass.CRITICAL, SafetyClass.SAFETY_RELATED, SafetyClass.POSITION_CRITICAL}
+        return Priority.P2 if self.safety in serious else Priority.P3
+
+
+def _core_message(name: str, where: str) -> str:
+    return (f"{where}: '{name}' is a core service, not a feature; core services cannot be disabled "
+            "— remove this entry")
+
+
+def _parse_shipped(doc: LocatedYaml, implementations: Mapping[str, str],
+                   problems: list[str]) -> dict[str, FeatureDefinition]:
+    data = doc.data
+    if not isinstance(data, dict) or not isinstance(data.get("features"), dict):
+        problems.append(f"{doc.path}: expected a top-level 'features:' mapping")
+        return {}
+    for key in data:
+        if key != "features":
+            problems.append(f"{doc.where(key)}: unknown top-level key '{key}'")
+    result: dict[str, FeatureDefinition] = {}
+    for name, entry in data["features"].items():
+        where = doc.where("features", name)
+        if str(name) in CORE_SERVICE_ALIASES:
+            problems.append(_core_message(str(name), where))
+            continue
+        if not isinstance(entry, dict):
+            problems.append(f"{where}: feature '{name}' must be a mapping")
+            continue
+        for key in entry:
+            if key not in SHIPPED_KEYS:
+                problems.append(f"{doc.where('features', name, key)}: feature '{name}' has unknown key '{key}' "
+                                f"(known: {', '.join(sorted(SHIPPED_KEYS))})")
+        definition = _definition(str(name), entry, implementations, problems, doc, where)
+        if definition is not None:
+            result[definition.name] = definition
+    return result
+
+
+def _definition(name: str, entry: dict[str, Any], implementations: Mapping[str, str], problems: list[str],
+                doc: LocatedYaml, where: str) -> FeatureDefinition | None:
+    ok = True
+    enabled = entry.get("enabled", False)
+    if not isinstance(enabled, bool):
+        problems.append(f"{doc.where('features', name, 'enabled')}: '{name}.enabled' must be true or false, "
+                        f"not {enabled!r}")
+        ok = False
+    depends_on = entry.get("depends_on", [])
+    if not isinstance(depends_on, list) or not all(isinstance(d, str) for d in depends_on):
+        problems.append(f"{doc.where('features', name, 'depends_on')}: '{name}.depends_on' must be a list of names")
+        ok = False
+    try:
+        safety = SafetyClass(entry.get("safety_classification", "operational"))
+    except ValueError:
+        problems.append(f"{doc.where('features', name, 'safety_classification')}: '{name}.safety_classification' "
+                        f"must be one of {', '.join(s.value for s in SafetyClass)}")
+        ok = False
+    try:
+        action = SafeStateAction(entry.get("safe_state_action", "continue_operation"))
+    except ValueError:
+        problems.append(f"{doc.where('features', name, 'safe_state_action')}: '{name}.safe_state_action' "
+                        f"must be one of {', '.join(a.value for a in SafeStateAction)}")
+        ok = False
+    settings = entry.get("settings", {}) or {}
+    if not isinstance(settings, dict):
+        problems.append(f"{doc.where('features', name, 'settings')}: '{name}.settings' must be a mapping")
+        ok = False
+    if not ok:
+        return None
+    return FeatureDefinition(name, enabled, list(depends_on), safety, action, str(entry.get("description", "")),
+                             dict(settings), name in implementations)
+
+
+def _apply_user_file(doc: LocatedYaml, features: dict[str, FeatureDefinition], problems: list[str]) -> None:
+    data = doc.data
+    if data is None:
+        return
+    if not isinstance(data, dict) or not isinstance(data.get("features", {}), dict):
+        problems.append(f"{doc.path}: expected a top-level 'features:' mapping")
+        return
+    for key in data:
+        if key != "features":
+            problems.append(f"{doc.where(key)}: unknown top-level key '{key}'")
+    for name, entry in (data.get("features") or {}).items():
+        where = doc.where("features", name)
+        if str(name) in CORE_SERVICE_ALIASES:
+            problems.append(_core_message(str(name), where))
+            continue
+        if name not in features:
+            problems.append(f"{where}: unknown feature '{name}' (known: {', '.join(sorted(features))})")
+            continue
+        if not isinstance(entry, dict):
+            problems.append(f"{where}: feature '{name}' must be a mapping such as {{enabled: true}}")
+            continue
+        for key, value in entry.items():
+            key_where = doc.where("features", name, key)
+            if key not in USER_KEYS:
+                problems.append(f"{key_where}: '{name}.{key}' cannot be set in a user file "
+                                f"(allowed: {', '.join(sorted(USER_KEYS))})")
+            elif key == "enabled":
+                if isinstance(value, bool):
+                    features[name].enabled = value
+                else:
+                    problems.append(f"{key_where}: '{name}.enabled' must be true or false, not {value!r}")
+            elif isinstance(value, dict):
+                features[name].settings.update(value)
+            else:
+                problems.append(f"{key_where}: '{name}.settings' must be a mapping")
+
+
+def _apply_environment(environ: Mapping[str, str], features: dict[str, FeatureDefinition],
+                       problems: list[str]) -> None:
+    for variable, raw in sorted(environ.items()):
+        if not variable.upper().startswith("COACHIQ_FEATURE_") or variable.upper() == "COACHIQ_FEATURES_FILE":
+            continue
+        name = variable[len("COACHIQ_FEATURE_"):].lower()
+        if name in CORE_SERVICE_ALIASES:
+            problems.append(_core_message(name, f"environment variable {variable}"))
+            continue
+        if name not in features:
+            problems.append(f"environment variable {variable}: unknown feature '{name}' "
+                            f"(known: {', '.join(sorted(features))})")
+            continue
+        word = raw.strip().lower()
+        if word in TRUE_WORDS:
+            features[name].enabled = True
+        elif word in FALSE_WORDS:
+            features[name].enabled = False
+        else:
+            problems.append(f"environment variable {variable}={raw!r}: use true or false")
+
+
+def _find_cycle(features: Mapping[str, FeatureDefinition]) -> list[str] | None:
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def visit(name: str) -> list[str] | None:
+        state[name] = 1
+        stack.append(name)
+        for dep in features[name].depends_on:
+            if dep not in features:
+                continue
+            if state.get(dep) == 1:
+                return [*stack[stack.index(dep):], dep]
+            if dep not in state and (cycle := visit(dep)):
+                return cycle
+        stack.pop()
+        state[name] = 2
+        return None
+
+    for name in sorted(features):
+        if name not in state and (cycle := visit(name)):
+            return cycle
+    return None
+
+
+def dependency_order(features: Mapping[str, FeatureDefinition]) -> list[str]:
+    """Feature names with every dependency before its dependents (ties by name). Assumes no cycle."""
+    ordered: list[str] = []
+    placed: set[str] = set()
+
+    def place(name: str) -> None:
+        if name in placed:
+            return
+        for dep in sorted(features[name].depends_on):
+            if dep in features:
+                place(dep)
+        placed.add(name)
+        ordered.append(name)
+
+    for name in sorted(features):
+        place(name)
+    return ordered
+
+
+def load_class(target: str) -> type[Any]:
+    """Import "module:Class"."""
+    module_name, _, attr = target.partition(":")
+    cls: type[Any] = getattr(importlib.import_module(module_name), attr)
+    return cls
+
+
+def load_feature_config(user_file: Path | None = None, environ: Mapping[str, str] | None = None,
+                        shipped: Path = SHIPPED_FLAGS,
+                        implementations: Mapping[str, str] = IMPLEMENTATIONS) -> list[FeatureDefinition]:
+    """Read the shipped flags, the user file and COACHIQ_FEATURE_* variables; validate everything.
+
+    Returns the definitions in dependency order. Raises ConfigError listing every problem.
+    """
+    environ = os.environ if environ is None else environ
+    if user_file is None and environ.get("COACHIQ_FEATURES_FILE"):
+        user_file = Path(environ["COACHIQ_FEATURES_FILE"])
+    problems: list[str] = []
+    try:
+        features = _parse_shipped(load_located(shipped), implementations, problems)
+    except YamlFileError as exc:
+        raise ConfigError([str(exc)], source="feature flags") from exc
+    if user_file is not None:
+        try:
+            _apply_user_file(load_located(user_file), features, problems)
+        except YamlFileError as exc:
+            problems.append(str(exc))
+    _apply_environment(environ, features, problems)
+
+    for name, feature in sorted(features.items()):
+        for dep in feature.depends_on:
+            if dep not in features:
+                problems.append(f"feature '{name}' depends on '{dep}', which does not exist")
+            elif feature.enabled and not features[dep].enabled:
+                problems.append(f"feature '{name}' is enabled but depends on '{dep}', which is disabled "
+                                f"— enable '{dep}' or disable '{name}'")
+        if feature.enabled and not feature.available:
+            problems.append(f"feature '{name}' is not available in this version of CoachIQ and cannot be "
+                            "enabled — set it to enabled: false")
+        if feature.enabled and feature.available:
+            try:
+                cls = load_class(implementations[name])
+                cls.settings_model(**feature.settings)
+            except ValidationError as exc:
+                for item in exc.errors():
+                    key = ".".join(str(p) for p in item["loc"])
+                    problems.append(f"feature '{name}' setting '{key}': {item['msg']}")
+            except (ImportError, AttributeError) as exc:
+                problems.append(f"feature '{name}' cannot be loaded: {exc}")
+    cycle = _find_cycle(features)
+    if cycle:
+        problems.append(f"dependency cycle: {' -> '.join(cycle)}")
+    if problems:
+        raise ConfigError(problems, source="feature flags")
+    return [features[name] for name in dependency_order(features)]
+
+
+@dataclass
+class FeatureRuntime:
+    """A feature's run-time state."""
+
+    definition: FeatureDefinition
+    status: str = "disabled"
+    detail: str = ""
+    instance: Feature | None = None
+    context: FeatureContext | None = None
+    start_ms: float | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class FeatureManager:
+    """Starts enabled features in dependency order, isolates their failures, stops them in reverse."""
+
+    def __init__(self, definitions: list[FeatureDefinition], core: Any,
+                 add_router: Callable[[APIRouter], Callable[[], None]], alerts: AlertManager, metrics: Metrics,
+                 timeout: float = 30.0, implementations: Mapping[str, str] = IMPLEMENTATIONS) -> None:
+        self.core = core
+        self._add_router = add_router
+        self.alerts = alerts
+        self.metrics = metrics
+        self.timeout = timeout
+        self.implementations = implementations
+        self.features: dict[str, FeatureRuntime] = {}
+        for definition in definitions:
+            status = "pending" if definition.enabled else ("disabled" if definition.available else "unavailable")
+            self.features[definition.name] = FeatureRuntime(definition, status)
+
+    async def start_all(self) -> None:
+        """Start every enabled feature in dependency order; failures are isolated."""
+        for name, runtime in self.features.items():
+            if runtime.status != "pending":
+                continue
+            blocked = [d for d in runtime.definition.depends_on if self.features[d].status != "running"]
+            if blocked:
+                self._mark(runtime, "skipped", f"not started because {', '.join(blocked)} is not running")
+                continue
+            await self._start_one(runtime)
+
+    async def _start_one(self, runtime: FeatureRuntime) -> None:
+        definition = runtime.definition
+        began = time.perf_counter()
+        try:
+            cls = load_class(self.implementations[definition.name])
+            instance: Feature = cls()
+            settings: BaseModel = cls.settings_model(**definition.settings)
+            runtime.instance = instance
+            runtime.context = FeatureContext(self.core, settings, self._add_router)
+            await asyncio.wait_for(instance.start(runtime.context), self.timeout)
+        except TimeoutError:
+            self._fail(runtime, f"did not start within {self.timeout:g} s")
+            return
+        except Exception as exc:
+            log.exception("feature %s failed to start", definition.name)
+            self._fail(runtime, f"failed to start: {type(exc).__name__}: {exc}")
+            return
+        runtime.start_ms = (time.perf_counter() - began) * 1000
+        self._mark(runtime, "running", f"started in {runtime.start_ms:.0f} ms")
+        log.info("feature %s started in %.0f ms", definition.name, runtime.start_ms)
+
+    def _fail(self, runtime: FeatureRuntime, detail: str) -> None:
+        if runtime.context is not None:
+            runtime.context.release()
+        self._mark(runtime, "failed", detail)
+        definition = runtime.definition
+        self.alerts.raise_alert(f"feature:{definition.name}", definition.alert_priority, definition.name,
+                                f"feature '{definition.name}' {detail}")
+
+    def _mark(self, runtime: FeatureRuntime, status: str, detail: str) -> None:
+        runtime.status = status
+        runtime.detail = detail
+        if runtime.definition.enabled:
+            self.metrics.feature_up.labels(feature=runtime.definition.name).set(1 if status == "running" else 0)
+        if status == "skipped":
+            log.warning("feature %s %s", runtime.definition.name, detail)
+
+    async def stop_all(self) -> None:
+        """Stop running features in reverse dependency order."""
+        for runtime in reversed(list(self.features.values())):
+            if runtime.status != "running" or runtime.instance is None:
+                continue
+            try:
+                await asyncio.wait_for(runtime.instance.stop(), 5.0)
+            except Exception:
+                log.exception("feature %s failed to stop", runtime.definition.name)
+            if runtime.context is not None:
+                runtime.context.release()
+            self._mark(runtime, "stopped", "stopped")
+
+    def health(self) -> dict[str, dict[str, str]]:
+        """Every feature's status and detail; a running feature is asked for its own health."""
+        report = {}
+        for name, runtime in self.features.items():
+            status, detail = runtime.status, runtime.detail
+            if status == "running" and runtime.instance is not None:
+                try:
+                    health = runtime.instance.health()
+                except Exception as exc:
+                    health = Health(Status.UNHEALTHY, f"health check failed: {exc}")
+                status = "running" if health.ok else "unhealthy"
+                detail = health.detail or detail
+                self.metrics.feature_up.labels(feature=name).set(1 if health.ok else 0)
+            report[name] = {"status": status, "detail": detail}
+        return report
+
+    @property
+    def degraded(self) -> bool:
+        """True when an enabled feature is not running (failed, skipped, or unhealthy)."""
+        return any(r.definition.enabled and r.status not in ("running", "pending", "stopped")
+                   for r in self.features.values())

@@ -1,0 +1,1 @@
+"""Write-behind storage of settings, entity state, history, audit log and alerts."""

@@ -1,0 +1,210 @@
+"""The persistence core service: settings, entity state, history, audit log and alerts.
+
+Entity state and history are written behind: updates are coalesced in memory and flushed in one
+transaction every `flush_interval` seconds and at shutdown, never one transaction per frame. That
+keeps an SD card alive for years, and a crash loses at most the last interval.
+Audit entries and alerts are rare and important, so they are written at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from coachiq.core.service import Health, Status
+from coachiq.db.manager import DatabaseManager
+from coachiq.db.models import alerts, audit_log, entity_history, entity_state, settings_table
+
+log = logging.getLogger(__name__)
+
+JSONValue = Any
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    """One line of the audit log: who did what to which target, the result and why."""
+
+    ts: datetime
+    actor: str
+    action: str
+    target: str
+    result: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class HistorySample:
+    """One persisted sample of an entity's state."""
+
+    ts: float
+    state: dict[str, JSONValue]
+
+
+class PersistenceService:
+    """Typed access to everything CoachIQ stores, with write-behind for high-rate data."""
+
+    name = "persistence"
+
+    def __init__(self, database: DatabaseManager, flush_interval: float = 5.0) -> None:
+        self._db = database
+        self.flush_interval = flush_interval
+        self._pending_state: dict[str, dict[str, JSONValue]] = {}
+        self._pending_history: list[tuple[str, float, dict[str, JSONValue]]] = []
+        self._flush_task: asyncio.Task[None] | None = None
+        self._flush_lock = asyncio.Lock()
+        self.flushes = 0
+        self.last_flush: float | None = None
+        self.last_error: str | None = None
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Start the periodic flush."""
+        self._flush_task = asyncio.create_task(self._flush_loop(), name="persistence-flush")
+
+    async def stop(self) -> None:
+        """Stop the periodic flush and write what is pending."""
+        if self._flush_task is not None:
+            self._flush_task.cancel()
+            try:
+                await self._flush_task
+            except asyncio.CancelledError:
+                pass
+            self._flush_task = None
+        await self.flush()
+
+    async def health(self) -> Health:
+        """Healthy while the flush loop runs and the last flush succeeded."""
+        if self._flush_task is None:
+            return Health(Status.STOPPED, "not started")
+        if self._flush_task.done():
+            return Health(Status.UNHEALTHY, "the flush loop stopped")
+        pending = len(self._pending_state) + len(self._pending_history)
+        if self.last_error:
+            return Health(Status.UNHEALTHY, f"last flush failed: {self.last_error}; {pending} updates pending")
+        return Health(Status.HEALTHY, f"{self.flushes} flushes, {pending} updates pending",
+                      {"flushes": self.flushes, "pending": pending})
+
+    async def _flush_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.flush_interval)
+            await self.flush()
+
+    # -- write-behind entity state and history -----------------------------------------------
+
+    def update_entity_state(self, entity_id: str, state: Mapping[str, JSONValue]) -> None:
+        """Record the latest state of an entity; written at the next flush (coalesced)."""
+        self._pending_state[entity_id] = dict(state)
+
+    def add_history(self, entity_id: str, ts: float, state: Mapping[str, JSONValue]) -> None:
+        """Queue a history sample; written at the next flush."""
+        self._pending_history.append((entity_id, ts, dict(state)))
+
+    async def flush(self) -> None:
+        """Write all pending state and history in one transaction. On failure they stay pending."""
+        async with self._flush_lock:
+            if not self._pending_state and not self._pending_history:
+                return
+            states, self._pending_state = self._pending_state, {}
+            history, self._pending_history = self._pending_history, []
+            now = datetime.now(UTC)
+            try:
+                async with self._db.engine.begin() as conn:
+                    if states:
+                        rows = [{"entity_id": k, "state": v, "updated_at": now} for k, v in states.items()]
+                        if self._db.is_sqlite:
+                            stmt = sqlite_insert(entity_state)
+                            stmt = stmt.on_conflict_do_update(
+                                index_elements=[entity_state.c.entity_id],
+                                set_={"state": stmt.excluded.state, "updated_at": stmt.excluded.updated_at},
+                            )
+                            await conn.execute(stmt, rows)
+                        else:
+                            await conn.execute(delete(entity_state).where(entity_state.c.entity_id.in_(states)))
+                            await conn.execute(insert(entity_state), rows)
+                    if history:
+                        await conn.execute(insert(entity_history),
+                                           [{"entity_id": e, "ts": t, "state": s} for e, t, s in history])
+            except Exception as exc:  # keep the data and retry at the next flush
+                for key, value in states.items():
+                    self._pending_state.setdefault(key, value)
+                self._pending_history[:0] = history
+                self.last_error = str(exc)
+                log.error("flush of %d states and %d history samples failed: %s", len(states), len(history), exc)
+                return
+            self.flushes += 1
+            self.last_flush = time.time()
+            self.last_error = None
+
+    async def load_entity_states(self) -> dict[str, tuple[dict[str, JSONValue], datetime]]:
+        """Every entity's last persisted state and when it was written."""
+        async with self._db.engine.connect() as conn:
+            result = await conn.execute(select(entity_state.c.entity_id, entity_state.c.state,
+                                               entity_state.c.updated_at))
+            return {row.entity_id: (row.state, row.updated_at) for row in result}
+
+    async def history(self, entity_id: str, since: float | None = None, limit: int = 1000) -> list[HistorySample]:
+        """Persisted history samples of an entity, oldest first."""
+        query = select(entity_history.c.ts, entity_history.c.state).where(entity_history.c.entity_id == entity_id)
+        if since is not None:
+            query = query.where(entity_history.c.ts >= since)
+        query = query.order_by(entity_history.c.ts.desc()).limit(limit)
+        async with self._db.engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return [HistorySample(row.ts, row.state) for row in reversed(rows)]
+
+    # -- settings ------------------------------------------------------------------------------
+
+    async def get_setting(self, key: str, default: JSONValue = None) -> JSONValue:
+        """A stored setting, or `default` when it was never set."""
+        async with self._db.engine.connect() as conn:
+            value = (await conn.execute(select(settings_table.c.value).where(settings_table.c.key == key))).scalar()
+        return default if value is None else value
+
+    async def set_setting(self, key: str, value: JSONValue) -> None:
+        """Store a setting (any JSON value) at once."""
+        now = datetime.now(UTC)
+        async with self._db.engine.begin() as conn:
+            changed = await conn.execute(update(settings_table).where(settings_table.c.key == key)
+                                         .values(value=value, updated_at=now))
+            if changed.rowcount == 0:
+                await conn.execute(insert(settings_table).values(key=key, value=value, updated_at=now))
+
+    # -- audit log -----------------------------------------------------------------------------
+
+    async def audit(self, actor: str, action: str, target: str, result: str, reason: str = "") -> None:
+        """Write one audit entry at once: every command and every refusal goes here."""
+        async with self._db.engine.begin() as conn:
+            await conn.execute(insert(audit_log).values(ts=datetime.now(UTC), actor=actor, action=action,
+                                                        target=target, result=result, reason=reason))
+
+    async def audit_entries(self, limit: int = 100, target: str | None = None) -> list[AuditEntry]:
+        """The newest audit entries, newest first."""
+        query = select(audit_log).order_by(audit_log.c.id.desc()).limit(limit)
+        if target is not None:
+            query = query.where(audit_log.c.target == target)
+        async with self._db.engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return [AuditEntry(r.ts, r.actor, r.action, r.target, r.result, r.reason) for r in rows]
+
+    # -- alerts --------------------------------------------------------------------------------
+
+    async def record_alert(self, key: str, priority: str, source: str, message: str) -> None:
+        """Store a raised alert."""
+        async with self._db.engine.begin() as conn:
+            await conn.execute(insert(alerts).values(key=key, priority=priority, source=source, message=message,
+                                                     raised_at=datetime.now(UTC)))
+
+    async def clear_alert(self, key: str) -> None:
+        """Mark every open alert with this key cleared."""
+        async with self._db.engine.begin() as conn:
+            await conn.execute(update(alerts).where(alerts.c.key == key, alerts.c.cleared_at.is_(None))
+                               .values(cleared_at=datetime.now(UTC)))

@@ -1,0 +1,186 @@
+"""The running server: core services first, then features, a health loop, and the reverse at stop."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import resource
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from fastapi import APIRouter, FastAPI
+
+from coachiq import __version__
+from coachiq.core.alerts import AlertManager
+from coachiq.core.metrics import Metrics
+from coachiq.core.service import Status
+from coachiq.core.services import CoreServices
+from coachiq.core.systemd import SystemdNotifier
+from coachiq.features.manager import IMPLEMENTATIONS, FeatureDefinition, FeatureManager
+from coachiq.settings import Settings
+
+log = logging.getLogger(__name__)
+
+_PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
+
+
+def rss_bytes() -> int:
+    """Resident memory of this process."""
+    with open("/proc/self/statm", "rb") as statm:
+        return int(statm.read().split()[1]) * _PAGE_SIZE
+
+
+class CpuMeter:
+    """CPU use of this process, in % of one core, between successive readings."""
+
+    def __init__(self) -> None:
+        self._last = (time.monotonic(), self._cpu())
+
+    @staticmethod
+    def _cpu() -> float:
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        return usage.ru_utime + usage.ru_stime
+
+    def percent(self) -> float:
+        """CPU % since the previous reading (or since start)."""
+        now, cpu = time.monotonic(), self._cpu()
+        then, cpu_then = self._last
+        self._last = (now, cpu)
+        return round(100.0 * (cpu - cpu_then) / max(now - then, 1e-6), 1)
+
+
+class Runtime:
+    """Owns the core services and the feature manager of one server."""
+
+    def __init__(self, settings: Settings, features: list[FeatureDefinition],
+                 implementations: Mapping[str, str] = IMPLEMENTATIONS) -> None:
+        self.settings = settings
+        self.metrics = Metrics()
+        self.alerts = AlertManager()
+        self.core = CoreServices(settings, self.alerts, self.metrics)
+        self.feature_definitions = features
+        self.implementations = implementations
+        self.features: FeatureManager | None = None
+        self.started_at = time.time()
+        self.cpu = CpuMeter()
+        self.systemd = SystemdNotifier()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._add_router: Callable[[APIRouter], Callable[[], None]] | None = None
+
+    def bind_app(self, app: FastAPI) -> None:
+        """Let features add routes to `app` (and remove them again)."""
+
+        def add_router(router: APIRouter) -> Callable[[], None]:
+            before = list(app.router.routes)
+            app.include_router(router)
+            added = [r for r in app.router.routes if r not in before]
+            app.openapi_schema = None
+
+            def remove() -> None:
+                for route in added:
+                    if route in app.router.routes:
+                        app.router.routes.remove(route)
+                app.openapi_schema = None
+
+            return remove
+
+        self._add_router = add_router
+
+    async def start(self) -> None:
+        """Start the core (raises CoreStartError), then the features and the health loop."""
+        await self.core.start()
+        await self.start_features()
+
+    async def start_features(self) -> None:
+        """With the core up: start the features in dependency order, the health loop, tell systemd."""
+        await self.core.check_health()
+        if self._add_router is None:
+            raise RuntimeError("bind_app must be called before start")
+        self.features = FeatureManager(self.feature_definitions, self.core, self._add_router, self.alerts,
+                                       self.metrics, self.settings.feature_timeout, self.implementations)
+        await self.features.start_all()
+        self._tasks.append(asyncio.create_task(self._health_loop(), name="health-loop"))
+        if self.systemd.enabled:
+            self.systemd.notify("READY=1")
+            if self.systemd.watchdog_interval_s:
+                self._tasks.append(asyncio.create_task(self._watchdog_loop(), name="systemd-watchdog"))
+
+    async def stop(self) -> None:
+        """Stop the health loop, the features in reverse order, then the core in reverse order."""
+        if self.systemd.enabled:
+            self.systemd.notify("STOPPING=1")
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            try:
+                await task
+            except asyncio.CancelledError:
+                pass
+        self._tasks.clear()
+        if self.features is not None:
+            await self.features.stop_all()
+        await self.core.stop()
+
+    async def _health_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.health_interval)
+            try:
+                await self.core.check_health()
+                if self.features is not None:
+                    self.features.health()
+            except Exception:
+                log.exception("health check round failed")
+
+    async def _watchdog_loop(self) -> None:
+        interval = self.systemd.watchdog_interval_s or 10.0
+        while True:
+            # Fed only while the core is healthy: a stuck or broken core gets restarted by systemd.
+            if self.core.ready:
+                self.systemd.notify("WATCHDOG=1")
+            await asyncio.sleep(interval)
+
+    async def health_report(self) -> dict[str, Any]:
+        """The unified health document of GET /health (also refreshes the gauges)."""
+        core = await self.core.check_health() if self.core.group.started else dict(self.core.group.last_health)
+        features = self.features.health() if self.features else {
+            d.name: {"status": "pending" if d.enabled else "disabled", "detail": ""}
+            for d in self.feature_definitions}
+        unhealthy = any(not h.ok for h in core.values()) or not self.core.group.all_started
+        degraded = any(self.feature_definitions_by_name(n).enabled and f["status"] not in ("running", "pending")
+                       for n, f in features.items())
+        status = "unhealthy" if unhealthy else ("degraded" if degraded else "healthy")
+        db_health = core.get("database")
+        size = self.core.database.file_size()
+        rss = rss_bytes()
+        self.metrics.rss.set(rss)
+        self.metrics.uptime.set(time.time() - self.started_at)
+        if size is not None:
+            self.metrics.db_size.set(size)
+        for priority in ("P1", "P2", "P3"):
+            self.metrics.active_alerts.labels(priority=priority).set(
+                sum(1 for a in self.alerts.active if a.priority == priority))
+        return {
+            "status": status,
+            "version": __version__,
+            "core_services": {name: {"status": h.status.value, "detail": h.detail} for name, h in core.items()},
+            "features": features,
+            "alerts": [{"priority": a.priority.value, "source": a.source, "message": a.message,
+                        "raised_at": a.raised_at} for a in self.alerts.active],
+            "system_metrics": {
+                "uptime_s": round(time.time() - self.started_at, 1),
+                "rss_bytes": rss,
+                "cpu_percent": self.cpu.percent(),
+                "db_size_bytes": size,
+                "db_revision": db_health.data.get("revision") if db_health and db_health.status == Status.HEALTHY
+                else self.core.database.revision,
+            },
+        }
+
+    def feature_definitions_by_name(self, name: str) -> FeatureDefinition:
+        """The configured definition of a feature."""
+        for definition in self.feature_definitions:
+            if definition.name == name:
+                return definition
+        raise KeyError(name)

@@ -1,0 +1,119 @@
+"""Run the server: logging, core start, HTTP, features, and an orderly stop on SIGTERM/SIGINT.
+
+Order: the core services start before the HTTP server listens, so a failed core never leaves a
+half-started server; features start once HTTP serves. On a signal, HTTP stops accepting, features
+stop in reverse order, then the core in reverse order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import logging.handlers
+import signal
+import sys
+from collections.abc import Mapping
+from types import FrameType
+from typing import TextIO
+
+import uvicorn
+
+from coachiq.app import create_app
+from coachiq.core.errors import CoreStartError
+from coachiq.features.manager import IMPLEMENTATIONS, FeatureDefinition
+from coachiq.runtime import Runtime
+from coachiq.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class _ConsoleFilter(logging.Filter):
+    """Keep records marked file_only (details of failures already told in one line) off the console."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not getattr(record, "file_only", False)
+
+
+class _NoTraceback(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        saved = record.exc_info, record.exc_text
+        record.exc_info, record.exc_text = None, None
+        try:
+            return super().format(record)
+        finally:
+            record.exc_info, record.exc_text = saved
+
+
+def configure_logging(settings: Settings, console: TextIO = sys.stderr) -> None:
+    """Everything at the configured level to data_dir/logs/coachiq.log; warnings and errors to stderr."""
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+        handler.close()
+    root.setLevel(settings.log_level.upper())
+    console_handler = logging.StreamHandler(console)
+    console_handler.setLevel(logging.WARNING)
+    console_handler.addFilter(_ConsoleFilter())
+    console_handler.setFormatter(_NoTraceback("coachiq: %(levelname)s %(name)s: %(message)s"))
+    root.addHandler(console_handler)
+    logs = settings.data_dir / "logs"
+    try:
+        logs.mkdir(parents=True, exist_ok=True)
+        file_handler = logging.handlers.RotatingFileHandler(logs / "coachiq.log", maxBytes=1_000_000,
+                                                            backupCount=3, encoding="utf-8")
+    except OSError:
+        return  # the database service reports an unusable data folder with a clear message
+    file_handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root.addHandler(file_handler)
+
+
+async def serve(settings: Settings, features: list[FeatureDefinition],
+                implementations: Mapping[str, str] = IMPLEMENTATIONS) -> int:
+    """Run until SIGTERM/SIGINT; return the process exit status."""
+    if settings.listens_beyond_loopback:
+        log.warning("listening on %s without authentication: anyone on this network can control the coach",
+                    settings.host)
+    runtime = Runtime(settings, features, implementations)
+    app = create_app(runtime)
+    loop = asyncio.get_running_loop()
+    stop_requested = asyncio.Event()
+
+    def on_signal(_signum: int, _frame: FrameType | None) -> None:
+        loop.call_soon_threadsafe(stop_requested.set)
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        try:
+            await runtime.core.start()
+        except CoreStartError as exc:
+            print(f"coachiq: {exc}", file=sys.stderr, flush=True)
+            return 1
+        if stop_requested.is_set():
+            await runtime.core.stop()
+            return 0
+        config = uvicorn.Config(app, host=settings.host, port=settings.port, lifespan="off", log_config=None,
+                                access_log=False, ws="websockets-sansio", timeout_graceful_shutdown=2)
+        server = uvicorn.Server(config)
+        server_task = asyncio.create_task(server.serve(), name="http-server")
+        while not server.started and not server_task.done():
+            await asyncio.sleep(0.005)
+        if server_task.done():
+            await runtime.core.stop()
+            print(f"coachiq: cannot listen on {settings.host}:{settings.port} — is another server running? "
+                  "Choose another port with --port", file=sys.stderr, flush=True)
+            return 1
+        try:
+            await runtime.start_features()
+            print(f"coachiq: serving on http://{settings.host}:{settings.port}"
+                  f"{' (simulated coach)' if settings.simulated else ''}", flush=True)
+            stop_wait = asyncio.create_task(stop_requested.wait())
+            await asyncio.wait({server_task, stop_wait}, return_when=asyncio.FIRST_COMPLETED)
+            stop_wait.cancel()
+            server.should_exit = True
+            await server_task
+        finally:
+            await runtime.stop()
+        return 0
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

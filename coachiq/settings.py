@@ -1,0 +1,219 @@
+"""CoachIQ's settings: one validated model fed by COACHIQ_* variables and an optional YAML file.
+
+Precedence, highest first: keyword arguments (the command line), environment variables, the config
+file (`--config` or COACHIQ_CONFIG), the defaults below.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from coachiq.core.errors import ConfigError
+
+# Every name by which someone might try to switch off a core service. Core services are mandatory.
+CORE_SERVICE_ALIASES: dict[str, str] = {
+    "database": "database",
+    "database_manager": "database",
+    "persistence": "persistence",
+    "can": "can",
+    "can_interface": "can",
+    "rvc": "rvc",
+    "rvc_protocol": "rvc",
+    "entities": "entities",
+    "entity_manager": "entities",
+    "state": "state",
+    "state_manager": "state",
+    "realtime": "realtime",
+    "websocket": "realtime",
+    "api_v2": "api_v2",
+    "domain_api": "api_v2",
+    "entities_api": "api_v2",
+}
+
+
+class CanInterfaceSettings(BaseModel):
+    """One CAN bus: a logical name (house, chassis) mapped to a python-can interface and channel."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(default="house", pattern=r"^[a-z][a-z0-9_]*$")
+    interface: str = Field(default="socketcan", min_length=1)
+    channel: str = Field(default="can0", min_length=1)
+    bitrate: int = Field(default=250_000, gt=0)
+
+
+class Settings(BaseSettings):
+    """Every setting of the server. Unknown keys are errors, so a typo never passes silently."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="COACHIQ_",
+        extra="forbid",
+        validate_default=True,
+        env_ignore_empty=True,
+    )
+
+    data_dir: Path = Field(default=Path("data"), description="Folder for the database, backups and logs.")
+    database_url: str | None = Field(
+        default=None, description="SQLAlchemy URL; default sqlite+aiosqlite:///<data_dir>/coachiq.db."
+    )
+    host: str = Field(default="127.0.0.1", description="Address the HTTP server listens on.")
+    port: int = Field(default=8080, ge=1, le=65535)
+    allow_unauthenticated_network: bool = Field(
+        default=False, description="Allow listening beyond loopback while authentication is off."
+    )
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    flush_interval: float = Field(
+        default=5.0, gt=0, le=300, description="Seconds between write-behind flushes of entity state."
+    )
+    health_interval: float = Field(default=10.0, gt=0, le=3600, description="Seconds between health checks.")
+    feature_timeout: float = Field(default=30.0, gt=0, le=600, description="Seconds a feature may take to start.")
+    features_file: Path | None = Field(default=None, description="User overrides of feature_flags.yaml.")
+    can_interfaces: list[CanInterfaceSettings] = Field(
+        default_factory=list, description="CAN buses; empty means run the simulated coach."
+    )
+    can_source_address: int = Field(
+        default=0x8C, ge=0, le=253, description="Preferred J1939 source address to claim on the bus."
+    )
+    coach: str = Field(default="generic", min_length=1, description="Coach mapping to load.")
+
+    @field_validator("host")
+    @classmethod
+    def _host_is_an_address(cls, value: str) -> str:
+        if value == "localhost":
+            return value
+        try:
+            ipaddress.ip_address(value)
+        except ValueError as exc:
+            raise ValueError("must be an IP address such as 127.0.0.1 or 0.0.0.0") from exc
+        return value
+
+    @property
+    def database_path(self) -> Path:
+        """The SQLite file used when no other database URL is configured."""
+        return self.data_dir / "coachiq.db"
+
+    @property
+    def effective_database_url(self) -> str:
+        """The database URL in force."""
+        return self.database_url or f"sqlite+aiosqlite:///{self.database_path}"
+
+    @property
+    def simulated(self) -> bool:
+        """True when no CAN hardware is configured and the simulated coach runs instead."""
+        return not self.can_interfaces
+
+    @property
+    def listens_beyond_loopback(self) -> bool:
+        """True when the HTTP server would be reachable from other machines."""
+        if self.host == "localhost":
+            return False
+        return not ipaddress.ip_address(self.host).is_loopback
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Keyword arguments beat environment variables; the config file is merged in by load_settings."""
+        return (init_settings, env_settings)
+
+
+def _read_config_file(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError([f"cannot read {path}: {exc.strerror}; check the path given by --config or COACHIQ_CONFIG"],
+                          source=str(path)) from exc
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError([f"{path}{where}: not valid YAML ({problem})"], source=str(path)) from exc
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError([f"{path}: expected a mapping of setting names to values"], source=str(path))
+    return data
+
+
+def _core_disable_attempts(file_data: Mapping[str, Any], environ: Mapping[str, str]) -> list[str]:
+    problems = []
+    for key in file_data:
+        service = CORE_SERVICE_ALIASES.get(str(key).lower())
+        if service:
+            problems.append(
+                f"config key '{key}': '{service}' is a core service; core services cannot be disabled "
+                "or configured as features — remove the key"
+            )
+    for name, value in environ.items():
+        upper = name.upper()
+        if not upper.startswith("COACHIQ_"):
+            continue
+        rest = upper[len("COACHIQ_"):].lower()
+        candidates = [rest.removeprefix("feature_"), rest.removesuffix("_enabled"), rest.removesuffix("__enabled")]
+        if rest.startswith("feature_") or rest.endswith("enabled"):
+            for candidate in candidates:
+                service = CORE_SERVICE_ALIASES.get(candidate)
+                if service:
+                    problems.append(
+                        f"environment variable {name}={value}: '{service}' is a core service; core services "
+                        "cannot be disabled — unset the variable"
+                    )
+                    break
+    return problems
+
+
+def format_validation_error(error: ValidationError, given: Mapping[str, Any]) -> list[str]:
+    """Turn a pydantic error into lines naming the key, the value given and what is allowed."""
+    problems = []
+    for item in error.errors():
+        key = ".".join(str(part) for part in item["loc"]) or "(settings)"
+        env_name = "COACHIQ_" + str(item["loc"][0]).upper() if item["loc"] else ""
+        if item["type"] == "extra_forbidden":
+            problems.append(f"unknown setting '{key}'; see `coachiq config check --help` for the known settings")
+            continue
+        value = item.get("input")
+        allowed = item["msg"]
+        if "ctx" in item and "expected" in item["ctx"]:
+            allowed = f"expected {item['ctx']['expected']}"
+        hint = f" (environment variable {env_name})" if env_name and env_name in os.environ else ""
+        problems.append(f"setting '{key}'{hint} = {value!r} is not allowed: {allowed}")
+    return problems
+
+
+def load_settings(config_file: Path | None = None, environ: Mapping[str, str] | None = None,
+                  **overrides: Any) -> Settings:
+    """Build the settings from the config file, the environment and the command line.
+
+    Raises ConfigError listing every problem: bad values, unknown keys, attempts to disable a core
+    service.
+    """
+    environ = os.environ if environ is None else environ
+    if config_file is None and environ.get("COACHIQ_CONFIG"):
+        config_file = Path(environ["COACHIQ_CONFIG"])
+    file_data = _read_config_file(config_file) if config_file else {}
+    problems = _core_disable_attempts(file_data, environ)
+    if problems:
+        raise ConfigError(problems, source="settings")
+    # The file supplies defaults; environment variables and overrides win over it.
+    env_keys = {name.lower().removeprefix("coachiq_") for name in environ if name.upper().startswith("COACHIQ_")}
+    merged = {k: v for k, v in file_data.items() if k not in env_keys}
+    merged.update({k: v for k, v in overrides.items() if v is not None})
+    try:
+        return Settings(**merged)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc, merged), source=str(config_file or "settings")) from exc
