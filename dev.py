@@ -45,7 +45,7 @@ def _wanted(extras: str) -> str:
 
 def ensure_environment(with_tests: bool) -> None:
     """Create `.venv`, install CoachIQ and its pinned dependencies, and compile bytecode."""
-    if sys.version_info < (3, 11):
+    if sys.version_info < (3, 11):  # noqa: UP036 - dev.py itself must run, and explain, on older Pythons
         _say(f"CoachIQ needs Python 3.11 or newer; this is {sys.version.split()[0]}")
         sys.exit(2)
     if not PYTHON.exists():

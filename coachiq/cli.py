@@ -34,12 +34,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
                          allow_unauthenticated_network=args.allow_unauthenticated_network or None)
     features = load_feature_config()
     authentication = next((f for f in features if f.name == "authentication"), None)
-    if settings.listens_beyond_loopback and not (authentication and authentication.enabled):
-        if not settings.allow_unauthenticated_network:
-            _error(f"refusing to listen on {settings.host} while authentication is not enabled: anyone on that "
-                   "network could move slides and jacks — listen on 127.0.0.1, or pass "
-                   "--allow-unauthenticated-network if the network is trusted")
-            return EXIT_CONFIG
+    authenticated = authentication is not None and authentication.enabled
+    if settings.listens_beyond_loopback and not authenticated and not settings.allow_unauthenticated_network:
+        _error(f"refusing to listen on {settings.host} while authentication is not enabled: anyone on that "
+               "network could move slides and jacks — listen on 127.0.0.1, or pass "
+               "--allow-unauthenticated-network if the network is trusted")
+        return EXIT_CONFIG
     configure_logging(settings)
     return asyncio.run(serve(settings, features))
 

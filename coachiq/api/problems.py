@@ -35,7 +35,7 @@ def install_problem_handlers(app: FastAPI) -> None:
     async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
         title = _TITLES.get(exc.status_code, "Error")
         detail = exc.detail if isinstance(exc.detail, str) else ""
-        extra = exc.detail if isinstance(exc.detail, dict) else {}
+        extra: dict[str, Any] = exc.detail if isinstance(exc.detail, dict) else {}
         response = problem(exc.status_code, title, detail, **extra)
         if exc.headers:
             response.headers.update(exc.headers)

@@ -13,8 +13,8 @@ from collections.abc import Sequence
 
 from coachiq.can.interface import CanInterfaceService, simulated_interfaces
 from coachiq.core.alerts import AlertManager, Priority
-from coachiq.core.events import EventBus
 from coachiq.core.errors import CoreStartError
+from coachiq.core.events import EventBus
 from coachiq.core.metrics import Metrics
 from coachiq.core.service import Health, Service, ServiceStartError, Status
 from coachiq.db.manager import DatabaseManager

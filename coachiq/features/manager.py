@@ -323,7 +323,7 @@ class FeatureManager:
 
     async def start_all(self) -> None:
         """Start every enabled feature in dependency order; failures are isolated."""
-        for name, runtime in self.features.items():
+        for runtime in self.features.values():
             if runtime.status != "pending":
                 continue
             blocked = [d for d in runtime.definition.depends_on if self.features[d].status != "running"]

@@ -9,6 +9,7 @@ Audit entries and alerts are rare and important, so they are written at once.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Mapping
@@ -74,10 +75,8 @@ class PersistenceService:
         """Stop the periodic flush and write what is pending."""
         if self._flush_task is not None:
             self._flush_task.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await self._flush_task
-            except asyncio.CancelledError:
-                pass
             self._flush_task = None
         await self.flush()
 

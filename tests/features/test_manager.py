@@ -107,25 +107,25 @@ def test_shipped_flags_file_is_valid() -> None:
 async def test_failing_features_are_isolated(tmp_path: Path, settings: Settings) -> None:
     flags = write(tmp_path / "flags.yaml", FLAGS)
     definitions = load_feature_config(environ={}, shipped=flags, implementations=IMPLEMENTATIONS)
-    async with running_server(settings, definitions, IMPLEMENTATIONS) as (url, runtime):
-        async with httpx.AsyncClient(base_url=url) as client:
-            health = (await client.get("/health")).json()
-            assert health["status"] == "degraded"
-            features = health["features"]
-            assert features["echo"]["status"] == "running"
-            assert features["crashing"]["status"] == "failed"
-            assert "deliberate crash" in features["crashing"]["detail"]
-            assert features["hanging"]["status"] == "failed"
-            assert "did not start within 2 s" in features["hanging"]["detail"]
-            assert features["after_crash"]["status"] == "skipped"
-            assert "crashing" in features["after_crash"]["detail"]
-            assert all(s["status"] == "healthy" for s in health["core_services"].values())
-            # The core and the working feature keep serving; the crashed feature's routes are gone.
-            assert (await client.get("/echo")).json() == {"word": "hi"}
-            assert (await client.get("/crashing")).status_code == 404
-            assert (await client.get("/readyz")).status_code == 200
-            priorities = {a["source"]: a["priority"] for a in health["alerts"]}
-            assert priorities == {"crashing": "P2", "hanging": "P3"}
-            metrics = (await client.get("/metrics")).text
-            assert 'coachiq_feature_up{feature="echo"} 1.0' in metrics
-            assert 'coachiq_feature_up{feature="crashing"} 0.0' in metrics
+    async with running_server(settings, definitions, IMPLEMENTATIONS) as (url, _runtime), \
+            httpx.AsyncClient(base_url=url) as client:
+        health = (await client.get("/health")).json()
+        assert health["status"] == "degraded"
+        features = health["features"]
+        assert features["echo"]["status"] == "running"
+        assert features["crashing"]["status"] == "failed"
+        assert "deliberate crash" in features["crashing"]["detail"]
+        assert features["hanging"]["status"] == "failed"
+        assert "did not start within 2 s" in features["hanging"]["detail"]
+        assert features["after_crash"]["status"] == "skipped"
+        assert "crashing" in features["after_crash"]["detail"]
+        assert all(s["status"] == "healthy" for s in health["core_services"].values())
+        # The core and the working feature keep serving; the crashed feature's routes are gone.
+        assert (await client.get("/echo")).json() == {"word": "hi"}
+        assert (await client.get("/crashing")).status_code == 404
+        assert (await client.get("/readyz")).status_code == 200
+        priorities = {a["source"]: a["priority"] for a in health["alerts"]}
+        assert priorities == {"crashing": "P2", "hanging": "P3"}
+        metrics = (await client.get("/metrics")).text
+        assert 'coachiq_feature_up{feature="echo"} 1.0' in metrics
+        assert 'coachiq_feature_up{feature="crashing"} 0.0' in metrics
