@@ -1,0 +1,20 @@
+"""Shared fixtures: the packaged DGN database is loaded once per test session."""
+
+from __future__ import annotations
+
+import pytest
+
+from coachiq.rvc.codec import Codec
+from coachiq.rvc.spec import SpecDatabase
+
+
+@pytest.fixture(scope="session")
+def db() -> SpecDatabase:
+    """The packaged DGN database."""
+    return SpecDatabase.load()
+
+
+@pytest.fixture(scope="session")
+def codec(db: SpecDatabase) -> Codec:
+    """A codec over the packaged database."""
+    return Codec(db)
