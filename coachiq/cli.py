@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import sys
 from pathlib import Path
@@ -40,8 +41,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
                "network could move slides and jacks — listen on 127.0.0.1, or pass "
                "--allow-unauthenticated-network if the network is trusted")
         return EXIT_CONFIG
+    if args.replay is not None and not args.replay.is_file():
+        _error(f"--replay {args.replay}: no such file; give a candump -L log (or .asc/.blf)")
+        return EXIT_CONFIG
+    if args.speed < 0:
+        _error(f"--speed {args.speed}: use 0 (as fast as possible) or a positive factor")
+        return EXIT_CONFIG
     configure_logging(settings)
-    return asyncio.run(serve(settings, features))
+    return asyncio.run(serve(settings, features, replay=args.replay, replay_speed=args.speed))
 
 
 def cmd_config_check(args: argparse.Namespace) -> int:
@@ -110,6 +117,73 @@ def cmd_db(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _load_codec() -> Any:
+    from coachiq.rvc.codec import Codec
+    from coachiq.rvc.spec import SpecDatabase
+
+    return Codec(SpecDatabase.load())
+
+
+def cmd_decode(args: argparse.Namespace) -> int:
+    """Decode a CAN log: one JSON line per frame on stdout, bad lines on stderr."""
+    from coachiq.can.logs import decode_log
+
+    path: Path = args.file
+    if not path.is_file():
+        _error(f"{path}: no such file")
+        return EXIT_FAILED
+    try:
+        _frames, bad = decode_log(path, _load_codec(), sys.stdout, sys.stderr)
+    except BrokenPipeError:  # `coachiq decode x.log | head` is normal use
+        return EXIT_OK
+    if bad:
+        _error(f"{bad} line(s) of {path} could not be read (listed above)")
+    return EXIT_OK
+
+
+def _dgn_candidates(text: str) -> list[int | str]:
+    """What a typed DGN may mean, most likely first: 0x-hex, hex, decimal, then a name."""
+    cleaned = text.strip()
+    candidates: list[int | str] = []
+    if cleaned.lower().startswith("0x"):
+        with contextlib.suppress(ValueError):
+            candidates.append(int(cleaned, 16))
+        return candidates
+    # RV-C writes DGNs in hex (1FEDA), so hex wins over decimal when both read as a number.
+    with contextlib.suppress(ValueError):
+        candidates.append(int(cleaned, 16))
+    if cleaned.isdigit():
+        candidates.append(int(cleaned))
+    candidates.append(cleaned.upper())
+    return candidates
+
+
+def cmd_spec(args: argparse.Namespace) -> int:
+    """Browse the DGN database: list, show one DGN, or print the reference as Markdown."""
+    from coachiq.rvc import docs
+    from coachiq.rvc.spec import SpecDatabase
+
+    db = SpecDatabase.load()
+    if args.spec_command == "list":
+        entries = docs.spec_list(db)
+        if args.json:
+            print(json.dumps(entries, indent=2))
+            return EXIT_OK
+        for entry in entries:
+            print(f"{entry['dgn_hex']}  {entry['name']:<36} {entry['kind']:<8} {entry['family']}")
+        print(f"{len(entries)} DGNs")
+        return EXIT_OK
+    if args.spec_command == "show":
+        for candidate in _dgn_candidates(args.dgn):
+            with contextlib.suppress(KeyError):
+                print(json.dumps(docs.spec_show(db, candidate), indent=2))
+                return EXIT_OK
+        _error(f"unknown DGN {args.dgn}: `coachiq spec list` shows the known ones")
+        return EXIT_FAILED
+    print(docs.render_markdown(db), end="")
+    return EXIT_OK
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     """Print the benchmark figures as one JSON object."""
     from coachiq.bench import run_benchmarks
@@ -134,21 +208,37 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=None, help="port to listen on (default 8080)")
     serve.add_argument("--allow-unauthenticated-network", action="store_true",
                        help="allow listening beyond loopback while authentication is off")
+    serve.add_argument("--replay", type=Path, default=None, metavar="FILE",
+                       help="feed a CAN log through the receive path as if it came from the bus")
+    serve.add_argument("--speed", type=float, default=1.0, metavar="N",
+                       help="replay speed: 1 real time, 10 ten times faster, 0 as fast as possible")
     serve.set_defaults(func=cmd_serve)
 
+    decode = commands.add_parser("decode", help="decode a CAN log (candump -L, .asc, .blf) to JSON lines")
+    decode.add_argument("file", type=Path, help="the log file")
+    decode.set_defaults(func=cmd_decode)
+
+    spec = commands.add_parser("spec", help="browse the RV-C DGN database")
+    spec_commands = spec.add_subparsers(dest="spec_command", required=True, metavar="ACTION")
+    spec_list = spec_commands.add_parser("list", help="list every DGN")
+    spec_list.add_argument("--json", action="store_true", help="JSON instead of a table")
+    spec_show = spec_commands.add_parser("show", help="show one DGN: hex (1FEDA, 0x1FEDA), decimal or name")
+    spec_show.add_argument("dgn")
+    spec_commands.add_parser("docs", help="print the DGN reference (docs/dgns.md) as Markdown")
+    spec.set_defaults(func=cmd_spec)
+
     db = commands.add_parser("db", help="database maintenance")
-    with_config(db)
     db_commands = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
-    db_commands.add_parser("upgrade", help="create or upgrade the database to the newest schema")
-    db_commands.add_parser("current", help="print the database's schema revision")
+    with_config(db_commands.add_parser("upgrade", help="create or upgrade the database to the newest schema"))
+    with_config(db_commands.add_parser("current", help="print the database's schema revision"))
     backup = db_commands.add_parser("backup", help="write a consistent copy of the database")
     backup.add_argument("path", help="file to write")
+    with_config(backup)
     db.set_defaults(func=cmd_db)
 
     config = commands.add_parser("config", help="configuration tools")
-    with_config(config)
     config_commands = config.add_subparsers(dest="config_command", required=True, metavar="ACTION")
-    config_commands.add_parser("check", help="validate settings and feature flags, print every problem")
+    with_config(config_commands.add_parser("check", help="validate settings and feature flags, print every problem"))
     config.set_defaults(func=cmd_config_check)
 
     bench = commands.add_parser("bench", help="measure start-up time, memory and throughput")

@@ -13,6 +13,7 @@ import logging.handlers
 import signal
 import sys
 from collections.abc import Mapping
+from pathlib import Path
 from types import FrameType
 from typing import TextIO
 
@@ -68,7 +69,8 @@ def configure_logging(settings: Settings, console: TextIO = sys.stderr) -> None:
 
 
 async def serve(settings: Settings, features: list[FeatureDefinition],
-                implementations: Mapping[str, str] = IMPLEMENTATIONS) -> int:
+                implementations: Mapping[str, str] = IMPLEMENTATIONS, replay: Path | None = None,
+                replay_speed: float = 1.0) -> int:
     """Run until SIGTERM/SIGINT; return the process exit status."""
     if settings.listens_beyond_loopback:
         log.warning("listening on %s without authentication: anyone on this network can control the coach",
@@ -91,6 +93,8 @@ async def serve(settings: Settings, features: list[FeatureDefinition],
         if stop_requested.is_set():
             await runtime.core.stop()
             return 0
+        if replay is not None:
+            runtime.core.rvc.start_replay(replay, replay_speed)
         config = uvicorn.Config(app, host=settings.host, port=settings.port, lifespan="off", log_config=None,
                                 access_log=False, ws="websockets-sansio", timeout_graceful_shutdown=2)
         server = uvicorn.Server(config)

@@ -82,6 +82,10 @@ class Settings(BaseSettings):
     can_source_address: int = Field(
         default=0x8C, ge=0, le=253, description="Preferred J1939 source address to claim on the bus."
     )
+    can_name: int = Field(
+        default=0, ge=0, lt=1 << 64,
+        description="64-bit J1939 NAME to claim with; 0 uses CoachIQ's built-in NAME.",
+    )
     coach: str = Field(default="generic", min_length=1, description="Coach mapping to load.")
 
     @field_validator("host")

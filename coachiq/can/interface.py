@@ -2,22 +2,70 @@
 
 With no CAN hardware configured, one bus named "house" runs on python-can's in-process `virtual`
 interface, where the simulated coach lives.
+
+Each interface is supervised on its own: the bus is opened with `can.Bus(...)`; if that fails, or the
+bus later raises while receiving, the interface is reported down, a P1 alert stands, and it is reopened
+with a back-off of 1 s doubling to 30 s. The service itself always starts: the Pi may boot before can0
+is up.
+
+Receiving: buses with a file descriptor (socketcan) are read from the event loop with `add_reader`;
+others (virtual, serial adapters) from one thread per bus that hands frames to the loop. This is what
+`can.Notifier(loop=...)` does, done here because the notifier re-raises receive errors in its thread
+(an unhandled thread exception) and, on the descriptor path, leaves a failing reader registered so the
+loop would spin on it; we need the error to end in one clean reconnect instead.
+
+Transmitting: an `asyncio.PriorityQueue` per interface, bounded, ordered by the J1939 priority, a
+per-destination rate limit, and no frame leaves before our address is claimed (J1939-81, see
+address_claim.py). Frames we send also run through the receive pipeline, flagged as own.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import itertools
 import logging
-from dataclasses import dataclass
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
 
 import can
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
-from coachiq.core.service import Health, ServiceStartError, Status
+from coachiq.can.address_claim import DEFAULT_NAME, AddressClaimer, ClaimState, OutFrame
+from coachiq.can.pipeline import InterfaceStats, ReceivePipeline
+from coachiq.core.alerts import AlertManager, Priority
+from coachiq.core.metrics import Metrics
+from coachiq.core.service import Health, Status
 from coachiq.settings import CanInterfaceSettings
 
 log = logging.getLogger(__name__)
 
+__all__ = [
+    "SIMULATED_CHANNEL",
+    "BusFactory",
+    "CanInterface",
+    "CanInterfaceService",
+    "CanTransmitError",
+    "LinkState",
+    "TransportHandler",
+    "open_bus",
+    "simulated_interfaces",
+]
+
 SIMULATED_CHANNEL = "coachiq-sim"
+BACKOFF_START_S = 1.0
+BACKOFF_MAX_S = 30.0
+NO_TRAFFIC_S = 10.0
+TX_QUEUE_SIZE = 256
+RATE_LIMIT_S = 0.01  # at most 100 frames/s to one destination address
+_TX_TIMEOUT_S = 0.02  # how long a full transmit buffer may hold the loop before the frame is dropped
+_READ_BATCH = 64  # frames per readiness callback, so one busy bus cannot starve the loop
+_THREAD_POLL_S = 0.1
+_CAN_ERR_BUSOFF = 0x40  # SocketCAN error-frame class bit
+_RECEIVE_ERRORS = (can.CanError, OSError, ValueError)
 
 
 def simulated_interfaces() -> list[CanInterfaceSettings]:
@@ -25,56 +73,461 @@ def simulated_interfaces() -> list[CanInterfaceSettings]:
     return [CanInterfaceSettings(name="house", interface="virtual", channel=SIMULATED_CHANNEL)]
 
 
-@dataclass(slots=True)
-class BusHandle:
-    """An open bus and its configuration."""
+def open_bus(settings: CanInterfaceSettings) -> can.BusABC:
+    """Open the python-can bus an interface setting describes."""
+    return can.Bus(interface=settings.interface, channel=settings.channel, bitrate=settings.bitrate)
 
-    settings: CanInterfaceSettings
-    bus: can.BusABC
+
+BusFactory = Callable[[CanInterfaceSettings], can.BusABC]
+# (timestamp, arbitration id, payload, interface name, own) for transport frames (TP.CM, TP.DT).
+TransportHandler = Callable[[float, int, bytes, str, bool], None]
+
+
+class CanTransmitError(Exception):
+    """A frame could not be sent; the message says why and what to do."""
+
+
+class LinkState(StrEnum):
+    """State of one interface's bus."""
+
+    DOWN = "down"
+    UP = "up"
+    BUS_OFF = "bus_off"
+
+
+@dataclass(order=True, slots=True)
+class _TxItem:
+    priority: int
+    seq: int
+    dgn: int = field(compare=False)
+    destination: int | None = field(compare=False)
+    data: bytes = field(compare=False)
+    future: asyncio.Future[int] = field(compare=False)
+
+
+def _mark_retrieved(future: asyncio.Future[int]) -> None:
+    # Fire-and-forget senders (CTS answers) may never look at the outcome; failures are logged instead.
+    if not future.cancelled():
+        future.exception()
+
+
+class CanInterface:
+    """One logical interface (house, chassis): its bus, statistics, address claim and transmit queue."""
+
+    def __init__(self, settings: CanInterfaceSettings, claimer: AddressClaimer) -> None:
+        """State starts down; the service's supervisor opens the bus."""
+        self.settings = settings
+        self.name = settings.name
+        self.stats = InterfaceStats(settings.name, settings.bitrate)
+        self.claimer = claimer
+        self.state = LinkState.DOWN
+        self.bus: can.BusABC | None = None
+        self.last_error = "not opened yet"
+        self.next_retry_s = 0.0
+        self.reconnects = 0
+        self.up_since: float | None = None
+        self.queue: asyncio.PriorityQueue[_TxItem] = asyncio.PriorityQueue(TX_QUEUE_SIZE)
+        self.next_allowed: dict[int, float] = {}
+        self.fault = asyncio.Event()
+        self._fd: int = -1
+        self._thread: threading.Thread | None = None
+        self._thread_stop = threading.Event()
 
 
 class CanInterfaceService:
-    """Owns the python-can buses; other services read and write frames through it."""
+    """Owns the python-can buses; other services read frames through its pipeline and send through it."""
 
     name = "can"
 
-    def __init__(self, interfaces: list[CanInterfaceSettings]) -> None:
-        self.interfaces = interfaces
-        self.buses: dict[str, BusHandle] = {}
+    def __init__(self, interfaces: Sequence[CanInterfaceSettings], *, alerts: AlertManager | None = None,
+                 metrics: Metrics | None = None, source_address: int = 0x8C, node_name: int = DEFAULT_NAME,
+                 bus_factory: BusFactory = open_bus, pipeline: ReceivePipeline | None = None,
+                 no_traffic_s: float = NO_TRAFFIC_S, rate_limit_s: float = RATE_LIMIT_S,
+                 backoff_start_s: float = BACKOFF_START_S, backoff_max_s: float = BACKOFF_MAX_S) -> None:
+        """`source_address` and `node_name` (64-bit J1939 NAME) are what we claim on every interface."""
+        names = [s.name for s in interfaces]
+        if len(set(names)) != len(names):
+            raise ValueError(f"CAN interface names must be unique, got {names}")
+        self.interfaces = list(interfaces)
+        self.alerts = alerts
+        self.bus_factory = bus_factory
+        self.pipeline = pipeline if pipeline is not None else ReceivePipeline()
+        self.pipeline.control = self._on_control
+        self.transport_handler: TransportHandler | None = None
+        self.no_traffic_s = no_traffic_s
+        self.rate_limit_s = rate_limit_s
+        self.backoff_start_s = backoff_start_s
+        self.backoff_max_s = backoff_max_s
+        self.source_address = source_address
+        self.node_name = node_name
+        self.links: dict[str, CanInterface] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._seq = itertools.count()
+        if metrics is not None:
+            metrics.registry.register(_CanCollector(self))
+
+    # --- life cycle -----------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Open every configured bus."""
+        """Start supervising every interface; never fails because a bus is missing."""
+        self._loop = asyncio.get_running_loop()
         for settings in self.interfaces:
-            try:
-                bus = await asyncio.to_thread(
-                    can.Bus, interface=settings.interface, channel=settings.channel, bitrate=settings.bitrate
-                )
-            except (can.CanError, OSError, ValueError, ImportError) as exc:
-                for handle in self.buses.values():
-                    handle.bus.shutdown()
-                self.buses.clear()
-                raise ServiceStartError(
-                    f"cannot open CAN interface '{settings.name}' ({settings.interface} {settings.channel}): {exc}",
-                    "check that the interface exists and is up (ip link set can0 up type can bitrate 250000), "
-                    "or remove can_interfaces to run the simulated coach",
-                ) from exc
-            self.buses[settings.name] = BusHandle(settings, bus)
-            log.info("CAN interface %s open on %s %s", settings.name, settings.interface, settings.channel)
+            link = CanInterface(settings, AddressClaimer(self.node_name, self.source_address))
+            self.links[settings.name] = link
+            # The first open is awaited so a working bus is up as soon as start() returns.
+            await self._open(link)
+            self._tasks.append(asyncio.create_task(self._supervise(link), name=f"can-{link.name}-supervisor"))
+            self._tasks.append(asyncio.create_task(self._transmit_loop(link), name=f"can-{link.name}-tx"))
 
     async def stop(self) -> None:
-        """Close every bus."""
-        for name, handle in list(self.buses.items()):
-            try:
-                handle.bus.shutdown()
-            except Exception:
-                log.exception("closing CAN interface %s failed", name)
-        self.buses.clear()
+        """Stop the tasks and close every bus; a failing close is logged and the rest still close."""
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks.clear()
+        for link in self.links.values():
+            await self._close(link)
+            self._fail_queued(link, "the CAN service stopped")
+            if self.alerts is not None:
+                self.alerts.clear(f"can:{link.name}")
+        self.links.clear()
 
     async def health(self) -> Health:
-        """Report each bus's state as python-can sees it."""
-        if not self.buses:
-            return Health(Status.STOPPED, "no bus open")
-        states = {name: handle.bus.state.name.lower() for name, handle in self.buses.items()}
-        bad = [name for name, state in states.items() if state == "error"]
-        detail = ", ".join(f"{name}: {state}" for name, state in states.items())
-        return Health(Status.UNHEALTHY if bad else Status.HEALTHY, detail, {"states": states})
+        """Each bus's state: up, down, bus-off, or no traffic for N s; and the address claim."""
+        if not self.links:
+            return Health(Status.STOPPED, "no interface configured or service stopped")
+        now = time.time()
+        worst = Status.HEALTHY
+        parts: list[str] = []
+        data: dict[str, object] = {}
+        for link in self.links.values():
+            status, detail = self._link_health(link, now)
+            parts.append(f"{link.name}: {detail}")
+            data[link.name] = {"state": link.state.value, "detail": detail, "address": link.claimer.address,
+                               "claim": link.claimer.state.value, **link.stats.snapshot()}
+            if status is Status.UNHEALTHY or (status is Status.DEGRADED and worst is Status.HEALTHY):
+                worst = status
+        return Health(worst, "; ".join(parts), data)
+
+    def _link_health(self, link: CanInterface, now: float) -> tuple[Status, str]:
+        if link.state is LinkState.DOWN or link.bus is None:
+            return Status.UNHEALTHY, f"down ({link.last_error}); retrying every {link.next_retry_s:.0f} s at most"
+        try:
+            bus_state = link.bus.state
+        except (NotImplementedError, *_RECEIVE_ERRORS):
+            bus_state = can.BusState.ACTIVE
+        if link.state is LinkState.BUS_OFF or bus_state is can.BusState.ERROR:
+            return Status.UNHEALTHY, "bus-off"
+        if link.claimer.state is ClaimState.CANNOT_CLAIM:
+            return Status.DEGRADED, "up, but cannot claim an address: transmit disabled"
+        last_rx = link.stats.last_rx_time
+        since = last_rx if last_rx is not None else link.up_since
+        if since is not None and now - since >= self.no_traffic_s:
+            return Status.DEGRADED, f"no traffic for {now - since:.0f} s"
+        state = "up" if bus_state is can.BusState.ACTIVE else f"up ({bus_state.name.lower()})"
+        return Status.HEALTHY, f"{state}, address {link.claimer.address} {link.claimer.state.value}"
+
+    # --- opening, faults, reconnecting ----------------------------------------------------------
+
+    async def _open(self, link: CanInterface) -> bool:
+        settings = link.settings
+        try:
+            bus = await asyncio.to_thread(self.bus_factory, settings)
+        except (*_RECEIVE_ERRORS, ImportError) as exc:
+            self._down(link, f"cannot open {settings.interface} {settings.channel}: {exc}")
+            return False
+        link.bus = bus
+        link.fault.clear()
+        link.state = LinkState.UP
+        link.up_since = time.time()
+        link.last_error = ""
+        self._start_reader(link, bus)
+        if self.alerts is not None:
+            self.alerts.clear(f"can:{link.name}")
+        log.info("CAN interface %s open on %s %s", link.name, settings.interface, settings.channel)
+        for frame in link.claimer.start(time.monotonic()):
+            self._send_now(link, frame)
+        return True
+
+    def _down(self, link: CanInterface, reason: str) -> None:
+        link.state = LinkState.DOWN
+        link.last_error = reason
+        link.up_since = None
+        link.stats.errors += 1
+        self._fail_queued(link, f"CAN interface '{link.name}' is down")
+        if self.alerts is not None:
+            self.alerts.raise_alert(f"can:{link.name}", Priority.P1, "can",
+                                    f"CAN interface '{link.name}' is down: {reason}")
+
+    async def _close(self, link: CanInterface) -> None:
+        link._thread_stop.set()
+        if link._fd >= 0 and self._loop is not None:
+            self._loop.remove_reader(link._fd)
+            link._fd = -1
+        thread, link._thread = link._thread, None
+        if thread is not None:
+            await asyncio.to_thread(thread.join, 2 * _THREAD_POLL_S + 1.0)
+        bus, link.bus = link.bus, None
+        if bus is not None:
+            try:
+                bus.shutdown()
+            except (*_RECEIVE_ERRORS, RuntimeError):
+                log.exception("closing CAN interface %s failed", link.name)
+
+    async def _supervise(self, link: CanInterface) -> None:
+        backoff = self.backoff_start_s
+        while True:
+            if link.bus is not None:
+                opened_at = time.monotonic()
+                await link.fault.wait()
+                await self._close(link)
+                link.reconnects += 1
+                if link.state is not LinkState.DOWN:  # a fault without its own reason
+                    self._down(link, "the bus failed")
+                # A bus that stayed up a while starts the back-off afresh; one that fails at once does not.
+                if time.monotonic() - opened_at >= self.backoff_max_s:
+                    backoff = self.backoff_start_s
+            link.next_retry_s = backoff
+            log.warning("CAN interface %s down (%s); retrying in %.0f s", link.name, link.last_error, backoff)
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, self.backoff_max_s)
+            await self._open(link)
+
+    def _fault(self, link: CanInterface, exc: BaseException) -> None:
+        """A receive or bus error: report the interface down and let the supervisor reconnect."""
+        if link.state is LinkState.DOWN:
+            return
+        if link._fd >= 0 and self._loop is not None:
+            self._loop.remove_reader(link._fd)  # else the loop would call the failing reader again
+            link._fd = -1
+        log.error("CAN interface %s failed: %s", link.name, exc)
+        self._down(link, f"{type(exc).__name__}: {exc}")
+        link.fault.set()
+
+    # --- receiving ------------------------------------------------------------------------------
+
+    def _start_reader(self, link: CanInterface, bus: can.BusABC) -> None:
+        loop = self._loop
+        assert loop is not None, "start() sets the loop"
+        try:
+            fd = bus.fileno()
+        except NotImplementedError:
+            fd = -1
+        if fd >= 0:
+            link._fd = fd
+            loop.add_reader(fd, self._readable, link, bus)
+            return
+        link._thread_stop = threading.Event()
+        link._thread = threading.Thread(target=self._read_thread, args=(link, bus, link._thread_stop, loop),
+                                        name=f"can-{link.name}-rx", daemon=True)
+        link._thread.start()
+
+    def _readable(self, link: CanInterface, bus: can.BusABC) -> None:
+        for _ in range(_READ_BATCH):
+            try:
+                message = bus.recv(0)
+            except _RECEIVE_ERRORS as exc:
+                self._fault(link, exc)
+                return
+            if message is None:
+                return
+            self._on_message(link, message)
+
+    def _read_thread(self, link: CanInterface, bus: can.BusABC, stop: threading.Event,
+                     loop: asyncio.AbstractEventLoop) -> None:
+        while not stop.is_set():
+            try:
+                message = bus.recv(_THREAD_POLL_S)
+            except _RECEIVE_ERRORS as exc:
+                if not stop.is_set():
+                    with contextlib.suppress(RuntimeError):  # the loop may be closing
+                        loop.call_soon_threadsafe(self._fault, link, exc)
+                return
+            if message is not None:
+                try:
+                    loop.call_soon_threadsafe(self._on_message, link, message)
+                except RuntimeError:
+                    return  # the loop closed under us: nobody is left to hand frames to
+
+    def _on_message(self, link: CanInterface, message: can.Message) -> None:
+        if link.state is LinkState.DOWN:
+            return
+        if message.is_error_frame:
+            link.stats.errors += 1
+            if message.arbitration_id & _CAN_ERR_BUSOFF:
+                link.state = LinkState.BUS_OFF
+                if self.alerts is not None:
+                    self.alerts.raise_alert(f"can:{link.name}", Priority.P1, "can",
+                                            f"CAN interface '{link.name}' is bus-off")
+            return
+        if link.state is LinkState.BUS_OFF:
+            link.state = LinkState.UP  # frames flow again: the controller recovered
+            if self.alerts is not None:
+                self.alerts.clear(f"can:{link.name}")
+        if not message.is_extended_id:
+            link.stats.rx_frames += 1  # RV-C uses 29-bit identifiers only; count, do not decode
+            return
+        self.pipeline.process(message.timestamp, message.arbitration_id, bytes(message.data), link.stats)
+
+    def inject(self, interface: str, timestamp: float, arbitration_id: int, data: bytes) -> None:
+        """Run a frame through the receive path as if it came from `interface` (log replay)."""
+        self.pipeline.process(timestamp, arbitration_id, data, self.link(interface).stats)
+
+    def _on_control(self, timestamp: float, arbitration_id: int, data: bytes, stats: InterfaceStats,
+                    own: bool) -> None:
+        link = self.links.get(stats.name)
+        if link is None:
+            return
+        if not own and link.bus is not None:
+            for frame in link.claimer.on_frame(arbitration_id, data, time.monotonic()):
+                self._send_now(link, frame)
+        handler = self.transport_handler
+        if handler is not None:
+            handler(timestamp, arbitration_id, data, link.name, own)
+
+    # --- transmitting ---------------------------------------------------------------------------
+
+    def link(self, interface: str) -> CanInterface:
+        """The interface called `interface`; KeyError names the configured ones."""
+        try:
+            return self.links[interface]
+        except KeyError:
+            raise KeyError(f"no CAN interface '{interface}': configured are "
+                           f"{', '.join(self.links) or 'none'}") from None
+
+    def submit(self, interface: str, dgn: int, data: bytes, *, priority: int = 6,
+               destination: int | None = None) -> asyncio.Future[int]:
+        """Queue a frame; the future gives its 29-bit identifier once on the wire, or CanTransmitError.
+
+        The source address is filled in at transmit time with the address claimed then.
+        """
+        if not 0 <= priority <= 7:
+            raise ValueError(f"priority {priority} is out of range: allowed 0..7")
+        if len(data) > 8:
+            raise ValueError(f"a CAN frame carries at most 8 bytes, got {len(data)}: use the transport")
+        link = self.link(interface)
+        if self._loop is None:
+            raise CanTransmitError("the CAN service is not started")
+        future: asyncio.Future[int] = self._loop.create_future()
+        future.add_done_callback(_mark_retrieved)
+        if link.state is LinkState.DOWN:
+            future.set_exception(CanTransmitError(f"CAN interface '{interface}' is down: {link.last_error}"))
+            return future
+        try:
+            link.queue.put_nowait(_TxItem(priority, next(self._seq), dgn, destination, bytes(data), future))
+        except asyncio.QueueFull:
+            future.set_exception(CanTransmitError(
+                f"transmit queue of '{interface}' is full ({TX_QUEUE_SIZE} frames): the bus is saturated"))
+        return future
+
+    async def send(self, interface: str, dgn: int, data: bytes, *, priority: int = 6,
+                   destination: int | None = None) -> int:
+        """Send a frame and wait until it is on the wire; returns its identifier (CanTransmitError)."""
+        return await self.submit(interface, dgn, data, priority=priority, destination=destination)
+
+    async def _transmit_loop(self, link: CanInterface) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            # No frame before our address is claimed (the claim settles 250 ms after it went out).
+            # Waiting before taking a frame lets the queue order what piled up by priority.
+            await self._claim_settled(link)
+            item = await link.queue.get()
+            if item.future.done():
+                continue
+            await self._claim_settled(link)
+            if link.state is LinkState.DOWN or link.bus is None:
+                item.future.set_exception(CanTransmitError(f"CAN interface '{link.name}' is down"))
+                continue
+            if not link.claimer.can_transmit(time.monotonic()):
+                item.future.set_exception(CanTransmitError(
+                    f"no source address claimed on '{link.name}' ({link.claimer.state.value}): "
+                    "another node holds it; choose another can_source_address"))
+                continue
+            destination = 0xFF if item.destination is None else item.destination
+            wait = link.next_allowed.get(destination, 0.0) - loop.time()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            link.next_allowed[destination] = loop.time() + self.rate_limit_s
+            try:
+                arbitration_id = _compose(item.dgn, link.claimer.address, item.priority, item.destination)
+            except ValueError as exc:
+                item.future.set_exception(exc)
+                continue
+            if self._send_now(link, OutFrame(arbitration_id, item.data)):
+                item.future.set_result(arbitration_id)
+            else:
+                item.future.set_exception(CanTransmitError(
+                    f"sending on '{link.name}' failed: {link.last_error or 'see the log'}"))
+
+    @staticmethod
+    async def _claim_settled(link: CanInterface) -> None:
+        while link.state is not LinkState.DOWN and link.claimer.state is ClaimState.CLAIMING:
+            await asyncio.sleep(max(0.005, link.claimer.settle_time(time.monotonic())))
+            link.claimer.poll(time.monotonic())
+
+    def _send_now(self, link: CanInterface, frame: OutFrame) -> bool:
+        bus = link.bus
+        if bus is None:
+            return False
+        message = can.Message(arbitration_id=frame.arbitration_id, data=frame.data, is_extended_id=True)
+        try:
+            bus.send(message, timeout=_TX_TIMEOUT_S)
+        except _RECEIVE_ERRORS as exc:
+            link.stats.errors += 1
+            log.warning("CAN interface %s: sending 0x%08X failed: %s", link.name, frame.arbitration_id, exc)
+            return False
+        self.pipeline.process(time.time(), frame.arbitration_id, frame.data, link.stats, own=True)
+        return True
+
+    def _fail_queued(self, link: CanInterface, reason: str) -> None:
+        # Never send a command later than asked: a slide must not move minutes after the click.
+        while not link.queue.empty():
+            item = link.queue.get_nowait()
+            if not item.future.done():
+                item.future.set_exception(CanTransmitError(reason))
+
+
+def _compose(dgn: int, source: int, priority: int, destination: int | None) -> int:
+    from coachiq.rvc.ids import compose_id, is_pdu1
+
+    return compose_id(dgn, source, priority, destination if is_pdu1(dgn) else None)
+
+
+class _CanCollector:
+    """Prometheus collector reading the interface counters at scrape time (nothing per frame)."""
+
+    def __init__(self, service: CanInterfaceService) -> None:
+        self.service = service
+
+    def describe(self) -> Iterable[Metric]:
+        """No fixed description: the interfaces are known only once the service starts."""
+        return []
+
+    def collect(self) -> Iterator[Metric]:
+        """Counters and gauges per interface."""
+        counters = {
+            "rx_frames": CounterMetricFamily("coachiq_can_rx_frames", "CAN frames received.", labels=["interface"]),
+            "tx_frames": CounterMetricFamily("coachiq_can_tx_frames", "CAN frames sent.", labels=["interface"]),
+            "errors": CounterMetricFamily("coachiq_can_errors", "CAN errors (error frames, failed sends, faults).",
+                                          labels=["interface"]),
+            "dropped_repeats": CounterMetricFamily("coachiq_can_dropped_repeats",
+                                                   "Frames dropped before decoding: same payload as last time.",
+                                                   labels=["interface"]),
+        }
+        load = GaugeMetricFamily("coachiq_can_bus_load_percent", "Estimated bus load.", labels=["interface"])
+        up = GaugeMetricFamily("coachiq_can_up", "1 while the interface is up.", labels=["interface"])
+        last = GaugeMetricFamily("coachiq_can_last_frame_timestamp_seconds", "Time of the last frame.",
+                                 labels=["interface"])
+        for link in list(self.service.links.values()):
+            stats = link.stats
+            for key, family in counters.items():
+                family.add_metric([link.name], getattr(stats, key))
+            load.add_metric([link.name], stats.bus_load())
+            up.add_metric([link.name], 1.0 if link.state is LinkState.UP else 0.0)
+            if stats.last_frame_time is not None:
+                last.add_metric([link.name], stats.last_frame_time)
+        yield from counters.values()
+        yield from (load, up, last)

@@ -11,7 +11,9 @@ import logging
 import time
 from collections.abc import Sequence
 
+from coachiq.can.address_claim import DEFAULT_NAME
 from coachiq.can.interface import CanInterfaceService, simulated_interfaces
+from coachiq.can.protocol import RvcProtocolService
 from coachiq.core.alerts import AlertManager, Priority
 from coachiq.core.errors import CoreStartError
 from coachiq.core.events import EventBus
@@ -111,13 +113,16 @@ class CoreServices:
         self.events = EventBus()
         self.database = DatabaseManager(settings.effective_database_url, settings.data_dir)
         self.persistence = PersistenceService(self.database, settings.flush_interval)
-        self.can = CanInterfaceService(settings.can_interfaces or simulated_interfaces())
+        self.can = CanInterfaceService(settings.can_interfaces or simulated_interfaces(), alerts=alerts,
+                                       metrics=metrics, source_address=settings.can_source_address,
+                                       node_name=settings.can_name or DEFAULT_NAME)
+        self.rvc = RvcProtocolService(self.can, self.events)
         self.group = ServiceGroup(self.ordered(), alerts, metrics)
         alerts.attach_store(self.persistence)
 
     def ordered(self) -> list[Service]:
         """The core services in start order."""
-        return [self.database, self.persistence, self.can]
+        return [self.database, self.persistence, self.can, self.rvc]
 
     async def start(self) -> None:
         """Start every core service in order (raises CoreStartError)."""

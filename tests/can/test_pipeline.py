@@ -1,0 +1,130 @@
+"""The receive pipeline: repeat filter, liveness, per-instance keys, control frames, statistics."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from coachiq.can.pipeline import InterfaceStats, ReceivePipeline, RvcFrame, frame_bits, instance_bytes
+from coachiq.rvc.codec import Codec
+from coachiq.rvc.spec import SpecDatabase
+
+DIMMER = 0x1FEDA
+DIMMER_ID = (6 << 26) | (DIMMER << 8) | 0x8E
+
+
+@pytest.fixture(scope="module")
+def db() -> SpecDatabase:
+    return SpecDatabase.load()
+
+
+@pytest.fixture
+def published() -> list[RvcFrame]:
+    return []
+
+
+@pytest.fixture
+def pipeline(db: SpecDatabase, published: list[RvcFrame]) -> ReceivePipeline:
+    return ReceivePipeline(Codec(db), instance_bytes(db), published.append)
+
+
+def dimmer(instance: int, level: int) -> bytes:
+    return bytes((instance, 0xFF, level, 0xFC, 0xFF, 0xFF, 0xFF, 0xFF))
+
+
+def test_repeat_is_counted_and_dropped_before_decoding(pipeline: ReceivePipeline,
+                                                       published: list[RvcFrame]) -> None:
+    stats = InterfaceStats("house")
+    assert pipeline.process(1.0, DIMMER_ID, dimmer(1, 100), stats)
+    assert not pipeline.process(2.0, DIMMER_ID, dimmer(1, 100), stats)
+    assert pipeline.process(3.0, DIMMER_ID, dimmer(1, 50), stats)
+    assert stats.rx_frames == 3
+    assert stats.dropped_repeats == 1
+    assert pipeline.decoded_frames == 2
+    assert [f.timestamp for f in published] == [1.0, 3.0]
+    frame = published[0]
+    assert (frame.can_id, frame.dgn, frame.source_address, frame.interface, frame.own) == (
+        DIMMER_ID, DIMMER, 0x8E, "house", False)
+    assert frame.decoded.name == "DC_DIMMER_STATUS_3"
+    assert frame.decoded.instance == 1
+
+
+def test_repeat_refreshes_liveness(pipeline: ReceivePipeline) -> None:
+    stats = InterfaceStats("house")
+    pipeline.process(1.0, DIMMER_ID, dimmer(1, 100), stats)
+    pipeline.process(7.5, DIMMER_ID, dimmer(1, 100), stats)
+    assert pipeline.last_seen(DIMMER_ID, instance=1) == 7.5
+    assert pipeline.last_seen(DIMMER_ID, instance=2) is None
+    assert stats.last_rx_time == 7.5
+
+
+def test_instances_of_one_sender_are_filtered_apart(pipeline: ReceivePipeline) -> None:
+    stats = InterfaceStats("house")
+    # Two loads round-robin from one node: each repeats its own last payload, not the other's.
+    for _ in range(3):
+        pipeline.process(1.0, DIMMER_ID, dimmer(1, 100), stats)
+        pipeline.process(1.0, DIMMER_ID, dimmer(2, 20), stats)
+    assert pipeline.decoded_frames == 2
+    assert stats.dropped_repeats == 4
+
+
+def test_dgn_without_instance_is_keyed_by_identifier_only(db: SpecDatabase) -> None:
+    no_instance = next(s for s in db if s.instance_field is None and s.length == 8 and s.dgn >= 0x1F000)
+    pipeline = ReceivePipeline(Codec(db), instance_bytes(db))
+    stats = InterfaceStats("house")
+    can_id = (6 << 26) | (no_instance.dgn << 8) | 0x40
+    a, b = b"\x01" + b"\xff" * 7, b"\x02" + b"\xff" * 7
+    for payload in (a, b, a):
+        assert pipeline.process(1.0, can_id, payload, stats)  # A -> B -> A is a change every time
+
+
+def test_counters_per_dgn_and_unknown_dgns(pipeline: ReceivePipeline) -> None:
+    stats = InterfaceStats("house")
+    unknown_id = (6 << 26) | (0x1F00A << 8) | 0x10
+    pipeline.process(1.0, DIMMER_ID, dimmer(1, 1), stats)
+    pipeline.process(1.0, unknown_id, b"\x00" * 8, stats)
+    pipeline.process(1.0, unknown_id, b"\x01" * 8, stats)
+    assert pipeline.dgn_counts == {DIMMER: 1, 0x1F00A: 2}
+    assert pipeline.unknown_dgns == {0x1F00A: 2}
+
+
+def test_control_frames_bypass_the_filter_and_reach_the_handler(pipeline: ReceivePipeline) -> None:
+    seen: list[tuple[int, bytes, bool]] = []
+    pipeline.control = lambda ts, can_id, data, stats, own: seen.append((can_id, data, own))
+    stats = InterfaceStats("house")
+    bam_id = (7 << 26) | (0xECFF << 8) | 0x20
+    data = b"\x20\x0e\x00\x02\xff\x00\xef\x01"
+    pipeline.process(1.0, bam_id, data, stats)
+    pipeline.process(1.1, bam_id, data, stats, own=True)
+    assert seen == [(bam_id, data, False), (bam_id, data, True)]
+    assert stats.dropped_repeats == 0
+    assert (stats.rx_frames, stats.tx_frames) == (1, 1)
+
+
+def test_without_codec_frames_are_only_filtered_and_counted() -> None:
+    pipeline = ReceivePipeline()
+    stats = InterfaceStats("house")
+    assert pipeline.process(1.0, DIMMER_ID, dimmer(1, 1), stats)
+    assert not pipeline.process(1.0, DIMMER_ID, dimmer(1, 1), stats)
+    assert pipeline.decoded_frames == 0
+
+
+def test_forget_makes_the_next_payload_new(pipeline: ReceivePipeline) -> None:
+    stats = InterfaceStats("house")
+    pipeline.process(1.0, DIMMER_ID, dimmer(1, 1), stats)
+    pipeline.forget()
+    assert pipeline.process(2.0, DIMMER_ID, dimmer(1, 1), stats)
+
+
+def test_bus_load_from_bits_on_the_wire() -> None:
+    stats = InterfaceStats("house", bitrate=250_000)
+    pipeline = ReceivePipeline()
+    start = time.monotonic() + 10.0
+    stats.bus_load(now=start)  # sets the window's start
+    for n in range(1000):
+        pipeline.process(0.0, DIMMER_ID, n.to_bytes(8, "little"), stats)
+    expected = 100.0 * 1000 * frame_bits(8) / 250_000
+    assert stats.bus_load(now=start + 1.0) == pytest.approx(expected, abs=0.1)
+    assert 131 <= frame_bits(8) <= 160  # an extended 8-byte frame, stuffing estimated
+    assert frame_bits(0, extended=False) == 47 + (33 // 4) // 3
