@@ -29,7 +29,6 @@ def _settings(args: argparse.Namespace, **overrides: Any) -> Any:
 def cmd_serve(args: argparse.Namespace) -> int:
     """Start the server."""
     from coachiq.features.manager import load_feature_config
-    from coachiq.core.memory import limit_malloc_arenas
     from coachiq.server import configure_logging, serve
 
     settings = _settings(args, host=args.host, port=args.port,
@@ -49,7 +48,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
         _error(f"--speed {args.speed}: use 0 (as fast as possible) or a positive factor")
         return EXIT_CONFIG
     configure_logging(settings)
-    limit_malloc_arenas()
     return asyncio.run(serve(settings, features, replay=args.replay, replay_speed=args.speed))
 
 

@@ -15,7 +15,6 @@ from fastapi import APIRouter, FastAPI
 
 from coachiq import __version__
 from coachiq.core.alerts import AlertManager
-from coachiq.core.memory import release_startup_memory
 from coachiq.core.metrics import Metrics
 from coachiq.core.service import Status
 from coachiq.core.services import CoreServices
@@ -103,7 +102,6 @@ class Runtime:
         self.features = FeatureManager(self.feature_definitions, self.core, self._add_router, self.alerts,
                                        self.metrics, self.settings.feature_timeout, self.implementations)
         await self.features.start_all()
-        release_startup_memory()
         self._tasks.append(asyncio.create_task(self._health_loop(), name="health-loop"))
         if self.systemd.enabled:
             self.systemd.notify("READY=1")
