@@ -1,0 +1,120 @@
+"""The entity model: what a device in the coach is, what it can do, and the one update shape.
+
+An entity is one thing an RV owner sees and controls (a light, a tank, a slide). Its configuration comes
+from a coach mapping file; its state comes from decoded RV-C frames. Every change is published as one
+`EntityUpdate` — the same shape on the WebSocket, in persistence and for features.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+
+class EntityType(StrEnum):
+    """Kinds of device CoachIQ models."""
+
+    LIGHT = "light"
+    SWITCH = "switch"
+    LOCK = "lock"
+    TANK = "tank"
+    BATTERY = "battery"
+    THERMOSTAT = "thermostat"
+    FURNACE = "furnace"
+    WATER_HEATER = "water_heater"
+    PUMP = "pump"
+    FAN = "fan"
+    GENERATOR = "generator"
+    INVERTER = "inverter"
+    CHARGER = "charger"
+    TRANSFER_SWITCH = "transfer_switch"
+    SLIDE = "slide"
+    AWNING = "awning"
+    JACK = "jack"
+    SHADE = "shade"
+    CHASSIS = "chassis"
+
+
+# Devices that move parts of the coach: they obey interlocks and the safe state.
+POSITION_CRITICAL_TYPES = frozenset({EntityType.SLIDE, EntityType.AWNING, EntityType.JACK})
+
+
+class Command(StrEnum):
+    """Commands an entity may accept, by capability."""
+
+    TURN_ON = "turn_on"
+    TURN_OFF = "turn_off"
+    TOGGLE = "toggle"
+    SET_BRIGHTNESS = "set_brightness"
+    RAMP_UP = "ramp_up"
+    RAMP_DOWN = "ramp_down"
+    STOP = "stop"
+    LOCK = "lock"
+    UNLOCK = "unlock"
+    SET_MODE = "set_mode"
+    SET_SETPOINT = "set_setpoint"
+    SET_FAN = "set_fan"
+    START = "start"
+    ENABLE = "enable"
+    DISABLE = "disable"
+    EXTEND = "extend"
+    RETRACT = "retract"
+
+
+MOTION_COMMANDS = frozenset({Command.EXTEND, Command.RETRACT})
+
+
+class Outcome(StrEnum):
+    """How a command ended."""
+
+    CONFIRMED = "confirmed"
+    TIMED_OUT = "timed_out"
+    REFUSED = "refused"
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    """Where a state change came from on the bus."""
+
+    dgn: int
+    source_address: int
+
+
+@dataclass(frozen=True, slots=True)
+class EntityUpdate:
+    """One change of one entity: published on the event bus topic "entity.update"."""
+
+    entity_id: str
+    values: dict[str, Any]
+    source: Source | None
+    timestamp: float
+
+    def to_json(self) -> dict[str, Any]:
+        """The WebSocket/MQTT/persistence shape."""
+        source = None if self.source is None else {"dgn": self.source.dgn,
+                                                   "source_address": self.source.source_address}
+        return {"type": "update", "entity_id": self.entity_id, "values": self.values, "source": source,
+                "timestamp": self.timestamp}
+
+
+@dataclass(frozen=True, slots=True)
+class CommandResult:
+    """The outcome of one command: confirmed with the confirmed state, timed out, or refused with a reason."""
+
+    command_id: str
+    entity_id: str
+    command: str
+    outcome: Outcome
+    state: dict[str, Any] | None = None
+    reason: str = ""
+
+
+@dataclass(slots=True)
+class EntityState:
+    """An entity's live state. `available` is False when the device has not been heard from in time."""
+
+    values: dict[str, Any] = field(default_factory=dict)
+    updated_at: float | None = None
+    available: bool = False
+    restored: bool = False  # loaded from the database and not yet confirmed by the bus
