@@ -9,7 +9,7 @@ import os
 import resource
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, FastAPI
 
@@ -21,6 +21,9 @@ from coachiq.core.services import CoreServices
 from coachiq.core.systemd import SystemdNotifier
 from coachiq.features.manager import IMPLEMENTATIONS, FeatureDefinition, FeatureManager
 from coachiq.settings import Settings
+
+if TYPE_CHECKING:
+    from coachiq.sim.coach import SimulatedCoach
 
 log = logging.getLogger(__name__)
 
@@ -69,9 +72,12 @@ class Runtime:
         self.systemd = SystemdNotifier()
         self._tasks: list[asyncio.Task[None]] = []
         self._add_router: Callable[[APIRouter], Callable[[], None]] | None = None
+        self._app: FastAPI | None = None
+        self.simulation: SimulatedCoach | None = None
 
     def bind_app(self, app: FastAPI) -> None:
         """Let features add routes to `app` (and remove them again)."""
+        self._app = app
 
         def add_router(router: APIRouter) -> Callable[[], None]:
             before = list(app.router.routes)
@@ -94,8 +100,29 @@ class Runtime:
         await self.core.start()
         await self.start_features()
 
+    async def start_simulation(self) -> None:
+        """Without CAN hardware, start the simulated coach on the virtual bus the core listens to."""
+        if not self.settings.simulated or self.simulation is not None:
+            return
+        from coachiq.can.interface import SIMULATED_CHANNEL
+        from coachiq.sim.coach import SimulatedCoach
+        from coachiq.sim.devices import COACHES
+
+        coach = self.settings.coach
+        if coach not in COACHES:
+            log.warning("coach %r has no simulation (simulated coaches: %s); the bus stays quiet", coach,
+                        ", ".join(sorted(COACHES)))
+            return
+        self.simulation = SimulatedCoach(SIMULATED_CHANNEL, coach, codec=self.core.rvc.codec)
+        await self.simulation.start()
+        if self._app is not None:
+            self._app.state.sim = self.simulation
+        log.info("simulated coach %s running", coach)
+
     async def start_features(self) -> None:
-        """With the core up: start the features in dependency order, the health loop, tell systemd."""
+        """With the core up: start the simulation when there is no CAN hardware, the features in
+        dependency order and the health loop; tell systemd."""
+        await self.start_simulation()
         await self.core.check_health()
         if self._add_router is None:
             raise RuntimeError("bind_app must be called before start")
@@ -120,6 +147,12 @@ class Runtime:
         self._tasks.clear()
         if self.features is not None:
             await self.features.stop_all()
+        if self.simulation is not None:
+            try:
+                await self.simulation.stop()
+            except Exception:
+                log.exception("stopping the simulated coach failed")
+            self.simulation = None
         await self.core.stop()
 
     async def _health_loop(self) -> None:
