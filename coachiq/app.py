@@ -7,7 +7,9 @@ from fastapi import FastAPI
 from coachiq import __version__
 from coachiq.api.health import router as health_router
 from coachiq.api.problems import install_problem_handlers
+from coachiq.api.v2 import router as v2_router
 from coachiq.runtime import Runtime
+from coachiq.web import mount_web
 
 
 def create_app(runtime: Runtime) -> FastAPI:
@@ -22,5 +24,12 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.state.runtime = runtime
     install_problem_handlers(app)
     app.include_router(health_router)
+    app.include_router(v2_router)
+    if runtime.settings.simulated:
+        # Driving the simulated chassis exists only in simulation: outside it the path is 404.
+        from coachiq.api.v2.sim import router as sim_router
+
+        app.include_router(sim_router)
+    mount_web(app)
     runtime.bind_app(app)
     return app

@@ -53,13 +53,20 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def cmd_config_check(args: argparse.Namespace) -> int:
     """Validate settings and feature flags; print every problem."""
+    from coachiq.entities.mapping import load_coach
     from coachiq.features.manager import load_feature_config
     from coachiq.settings import load_settings
 
     problems: list[str] = []
-    for load in (lambda: load_settings(args.config), load_feature_config):
+    loaded: list[Any] = []
+    for load in (lambda: loaded.append(load_settings(args.config)), load_feature_config):
         try:
             load()
+        except ConfigError as exc:
+            problems.extend(f"{exc.source}: {p}" if exc.source not in p else p for p in exc.problems)
+    if loaded:  # the coach mapping (and the user's coach_file) are configuration too
+        try:
+            load_coach(loaded[0].coach, loaded[0].coach_file)
         except ConfigError as exc:
             problems.extend(f"{exc.source}: {p}" if exc.source not in p else p for p in exc.problems)
     if problems:
@@ -184,6 +191,53 @@ def cmd_spec(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_unmapped(args: argparse.Namespace) -> int:
+    """List RV-C traffic the coach mapping does not describe, with suggested mapping entries."""
+    from coachiq.entities.mapping import load_coach
+
+    if args.log is not None:
+        from coachiq.can.logs import read_log
+        from coachiq.entities.unmapped import unmapped_in_log
+
+        if not args.log.is_file():
+            _error(f"--log {args.log}: no such file; give a candump -L log (or .asc/.blf)")
+            return EXIT_FAILED
+        settings = _settings(args)
+        mapping = load_coach(args.coach or settings.coach, settings.coach_file)
+        rows = unmapped_in_log(read_log(args.log), mapping, _load_codec())
+    else:
+        import httpx
+
+        url = args.url or f"http://127.0.0.1:{_settings(args).port}"
+        try:
+            response = httpx.get(url.rstrip("/") + "/api/v2/entities/unmapped", timeout=10)
+            response.raise_for_status()
+        except httpx.HTTPError as exc:
+            _error(f"cannot ask the server at {url}: {exc}; is `coachiq serve` running? (or use --log FILE)")
+            return EXIT_FAILED
+        body = response.json()
+        rows = body.get("unmapped", []) if isinstance(body, dict) else body
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return EXIT_OK
+    if not rows:
+        print("no unmapped traffic: every source seen is in the coach mapping")
+        return EXIT_OK
+    print(f"{'DGN':<28} {'inst':>4} {'src':>4} {'count':>7}  suggested id")
+    for item in rows:
+        name = item["name"] or f"0x{item['dgn']:05X} (unknown)"
+        instance = "-" if item["instance"] is None else item["instance"]
+        suggested = item["suggested"]["id"] if item["suggested"] else "-"
+        print(f"{name:<28} {instance!s:>4} {item['source_address']:>4} {item['count']:>7}  {suggested}")
+    entries = [item["suggested"] for item in rows if item["suggested"]]
+    if entries:
+        import yaml
+
+        print("\n# Suggested entries for your coach_file (docs/coach-mapping.md); rename, set areas, check:")
+        print(yaml.safe_dump({"entities": entries}, sort_keys=False), end="")
+    return EXIT_OK
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     """Print the benchmark figures as one JSON object."""
     from coachiq.bench import run_benchmarks
@@ -240,6 +294,16 @@ def build_parser() -> argparse.ArgumentParser:
     config_commands = config.add_subparsers(dest="config_command", required=True, metavar="ACTION")
     with_config(config_commands.add_parser("check", help="validate settings and feature flags, print every problem"))
     config.set_defaults(func=cmd_config_check)
+
+    unmapped = commands.add_parser("unmapped", help="list RV-C traffic the coach mapping does not describe")
+    with_config(unmapped)
+    unmapped.add_argument("--url", default=None,
+                          help="a running server to ask (default http://127.0.0.1:<port from the settings>)")
+    unmapped.add_argument("--log", type=Path, default=None, metavar="FILE",
+                          help="analyse a CAN log offline instead of asking a server")
+    unmapped.add_argument("--coach", default=None, help="with --log: the coach mapping to compare with")
+    unmapped.add_argument("--json", action="store_true", help="JSON instead of a table")
+    unmapped.set_defaults(func=cmd_unmapped)
 
     bench = commands.add_parser("bench", help="measure start-up time, memory and throughput")
     bench.add_argument("--unique", type=Path, default=None, help="candump log of unique frames (decoder)")

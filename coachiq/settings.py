@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from coachiq.core.errors import ConfigError
@@ -86,7 +86,33 @@ class Settings(BaseSettings):
         default=0, ge=0, lt=1 << 64,
         description="64-bit J1939 NAME to claim with; 0 uses CoachIQ's built-in NAME.",
     )
-    coach: str = Field(default="generic", min_length=1, description="Coach mapping to load.")
+    coach: str = Field(
+        default="generic", min_length=1,
+        description="Coach mapping to load; with no CAN interface the default is the simulated class_a_diesel.",
+    )
+    coach_file: Path | None = Field(
+        default=None, description="Your own coach mapping file: extends or overrides the coach by entity id."
+    )
+    command_timeout: float = Field(
+        default=2.0, gt=0, le=30, description="Seconds a command waits for the device's status echo."
+    )
+    history_resolution: float = Field(
+        default=60.0, ge=0, le=86400, description="At most one persisted history sample per entity per this many s."
+    )
+    history_ring: int = Field(
+        default=120, ge=1, le=10000, description="Recent state samples kept in memory per entity."
+    )
+    chassis_stale_s: float = Field(
+        default=5.0, gt=0, le=300, description="Chassis data older than this makes the vehicle state unknown."
+    )
+
+    @model_validator(mode="after")
+    def _simulated_coach_by_default(self) -> Settings:
+        # Without CAN hardware the server runs the simulated Class A coach; its mapping is the default
+        # so that a first start shows a live coach. An explicit COACHIQ_COACH still wins.
+        if "coach" not in self.model_fields_set and not self.can_interfaces:
+            self.coach = "class_a_diesel"
+        return self
 
     @field_validator("host")
     @classmethod

@@ -3,16 +3,25 @@
 It loads the database once, attaches the codec to the CAN service's receive pipeline (so only new
 payloads are decoded), reassembles multi-packet messages (answering CTS through the CAN service), and
 publishes every decoded frame on the event bus topic "rvc.frame" as an RvcFrame.
+
+The server keeps the parsed spec files in its data folder (cache/dgn-database-*.marshal), so a normal
+start skips the YAML parsing; the documents are validated on every start all the same. Samples and
+DGN notes are not kept in the server's memory (the docs command and the tests read them).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
+import marshal
+import os
+import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 from coachiq.can.address_claim import ClaimState
 from coachiq.can.interface import CanInterfaceService, CanTransmitError
@@ -20,17 +29,95 @@ from coachiq.can.logs import replay_log
 from coachiq.can.pipeline import RvcFrame, instance_bytes
 from coachiq.core.events import EventBus
 from coachiq.core.service import Health, ServiceStartError, Status
+from coachiq.rvc import spec as spec_module
 from coachiq.rvc.codec import Codec
 from coachiq.rvc.ids import GLOBAL_ADDRESS, dgn_and_source, is_pdu1
-from coachiq.rvc.spec import SpecDatabase, SpecError
+from coachiq.rvc.spec import SpecDatabase, SpecError, default_spec_directory, parse_spec_document
 from coachiq.rvc.transport import Frame, TransportReceiver
 
 log = logging.getLogger(__name__)
 
-__all__ = ["FRAME_TOPIC", "RvcProtocolService"]
+__all__ = ["FRAME_TOPIC", "RvcProtocolService", "load_spec_database"]
 
 FRAME_TOPIC = "rvc.frame"
+_CACHE_PREFIX = "dgn-database-"
 _EXPIRE_EVERY_S = 0.25  # J1939-21 timers are 0.75-1.25 s: a quarter second keeps them honest
+
+
+def _cache_key(files: list[tuple[str, bytes]]) -> str:
+    # Parsed documents depend on the files' bytes, on the parser (spec.py) and on the marshal format.
+    digest = hashlib.sha256(f"{sys.version_info[:2]} {marshal.version}".encode())
+    digest.update(Path(spec_module.__file__ or "spec.py").read_bytes())
+    for name, data in files:
+        digest.update(f"\0{name}\0{len(data)}\0".encode())
+        digest.update(data)
+    return digest.hexdigest()[:24]
+
+
+def _read_cache(path: Path) -> list[tuple[str, bytes]] | None:
+    """The cached (file name, marshalled document) pairs, or None when absent or damaged."""
+    try:
+        content = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    checksum, blob = content[:32], content[32:]
+    if hashlib.sha256(blob).digest() != checksum:  # torn by a power cut: parse again
+        return None
+    entries = marshal.loads(blob)
+    if not isinstance(entries, list) or not all(isinstance(e, tuple) and len(e) == 2 for e in entries):
+        return None
+    return entries
+
+
+def _write_cache(folder: Path, path: Path, entries: list[tuple[str, bytes]]) -> None:
+    blob = marshal.dumps(entries)
+    folder.mkdir(parents=True, exist_ok=True)
+    for old in folder.glob(f"{_CACHE_PREFIX}*"):
+        old.unlink(missing_ok=True)
+    partial = path.with_suffix(".tmp")
+    partial.write_bytes(hashlib.sha256(blob).digest() + blob)
+    os.replace(partial, path)
+
+
+def load_spec_database(spec_directory: Path | None, cache_directory: Path | None) -> SpecDatabase:
+    """Load the DGN database; with a cache folder, reuse the YAML parsed at an earlier start.
+
+    Parsing the YAML is most of the database load (and of the rvc service's start); the cache holds
+    the parsed documents, keyed by the files' bytes and the parser. They are still validated on every
+    start, so the cache makes the load faster but never accepts what load() would refuse.
+    """
+    if cache_directory is None:
+        return SpecDatabase.load(spec_directory, keep_samples_and_notes=False)
+    folder = spec_directory if spec_directory is not None else default_spec_directory()
+    files = [(path.name, path.read_bytes()) for path in sorted(folder.glob("*.yaml"))]
+    try:
+        cache = cache_directory / f"{_CACHE_PREFIX}{_cache_key(files)}.marshal"
+    except OSError as exc:  # the parser's source is not readable: work without the cache
+        log.warning("not caching the DGN database: %s", exc)
+        return SpecDatabase.load(spec_directory, keep_samples_and_notes=False)
+    try:
+        entries = _read_cache(cache)
+    except (OSError, ValueError, EOFError, TypeError) as exc:
+        log.warning("ignoring the unreadable DGN database cache %s: %s", cache, exc)
+        entries = None
+    if entries is not None and [name for name, _ in entries] == [name for name, _ in files]:
+        # One document at a time: unmarshalled, validated, dropped (keeps the peak, and so RSS, low).
+        return SpecDatabase.from_documents(((name, marshal.loads(blob)) for name, blob in entries),
+                                           keep_samples_and_notes=False)
+    entries = []
+
+    def parse() -> Iterator[tuple[str, Any]]:
+        for name, data in files:
+            document = parse_spec_document(data, name)
+            entries.append((name, marshal.dumps(document)))
+            yield name, document
+
+    database = SpecDatabase.from_documents(parse(), keep_samples_and_notes=False)  # only a valid one is cached
+    try:
+        _write_cache(cache_directory, cache, entries)
+    except (OSError, ValueError) as exc:
+        log.warning("cannot write the DGN database cache %s (the next start parses again): %s", cache, exc)
+    return database
 
 
 class RvcProtocolService:
@@ -38,11 +125,16 @@ class RvcProtocolService:
 
     name = "rvc"
 
-    def __init__(self, can: CanInterfaceService, events: EventBus, spec_directory: Path | None = None) -> None:
-        """`spec_directory` None: the database shipped in the package."""
+    def __init__(self, can: CanInterfaceService, events: EventBus, spec_directory: Path | None = None,
+                 cache_directory: Path | None = None) -> None:
+        """`spec_directory` None: the database shipped in the package.
+
+        `cache_directory`: where the parsed spec files are kept between starts (None: parse every time).
+        """
         self.can = can
         self.events = events
         self.spec_directory = spec_directory
+        self.cache_directory = cache_directory
         self.db: SpecDatabase | None = None
         self.codec: Codec | None = None
         self.receivers: dict[str, TransportReceiver] = {}
@@ -53,7 +145,7 @@ class RvcProtocolService:
     async def start(self) -> None:
         """Load the DGN database and start decoding; ServiceStartError when the database is invalid."""
         try:
-            db = await asyncio.to_thread(SpecDatabase.load, self.spec_directory)
+            db = await asyncio.to_thread(load_spec_database, self.spec_directory, self.cache_directory)
         except SpecError as exc:
             raise ServiceStartError(f"the DGN database is invalid: {exc}",
                                     "fix the spec file named above (docs/dgn-format.md)") from exc

@@ -11,6 +11,7 @@ import logging
 import time
 from collections.abc import Sequence
 
+from coachiq.api.v2.service import ApiV2Service
 from coachiq.can.address_claim import DEFAULT_NAME
 from coachiq.can.interface import CanInterfaceService, simulated_interfaces
 from coachiq.can.protocol import RvcProtocolService
@@ -20,8 +21,11 @@ from coachiq.core.events import EventBus
 from coachiq.core.metrics import Metrics
 from coachiq.core.service import Health, Service, ServiceStartError, Status
 from coachiq.db.manager import DatabaseManager
+from coachiq.entities.manager import EntityManager
 from coachiq.persistence.store import PersistenceService
+from coachiq.realtime.hub import RealtimeHub
 from coachiq.settings import Settings
+from coachiq.state.manager import StateManager
 
 log = logging.getLogger(__name__)
 
@@ -116,13 +120,18 @@ class CoreServices:
         self.can = CanInterfaceService(settings.can_interfaces or simulated_interfaces(), alerts=alerts,
                                        metrics=metrics, source_address=settings.can_source_address,
                                        node_name=settings.can_name or DEFAULT_NAME)
-        self.rvc = RvcProtocolService(self.can, self.events)
+        self.rvc = RvcProtocolService(self.can, self.events, cache_directory=settings.data_dir / "cache")
+        self.state = StateManager(settings, self.events, self.can, self.rvc, alerts, self.persistence)
+        self.entities = EntityManager(settings, self.events, self.can, self.rvc, self.persistence, self.state)
+        self.realtime = RealtimeHub(self.events, self.entities, self.state, self.rvc)
+        self.api_v2 = ApiV2Service(self.events)
         self.group = ServiceGroup(self.ordered(), alerts, metrics)
         alerts.attach_store(self.persistence)
 
     def ordered(self) -> list[Service]:
         """The core services in start order."""
-        return [self.database, self.persistence, self.can, self.rvc]
+        return [self.database, self.persistence, self.can, self.rvc, self.entities, self.state,
+                self.realtime, self.api_v2]
 
     async def start(self) -> None:
         """Start every core service in order (raises CoreStartError)."""

@@ -118,3 +118,24 @@ class EntityState:
     updated_at: float | None = None
     available: bool = False
     restored: bool = False  # loaded from the database and not yet confirmed by the bus
+
+
+class CommandError(Exception):
+    """A command that cannot be carried out as asked (the API answers 404 or 422)."""
+
+
+class UnknownEntity(CommandError):
+    """No entity has this id."""
+
+    def __init__(self, entity_id: str) -> None:
+        super().__init__(f"no entity {entity_id!r}: GET /api/v2/entities lists the known ones")
+        self.entity_id = entity_id
+
+
+class InvalidCommand(CommandError):
+    """The command or one of its parameters is not valid for the entity; `field` names the parameter."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field

@@ -8,6 +8,7 @@ field specs.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Mapping
 from fractions import Fraction
@@ -196,7 +197,18 @@ def raw_range(field: FieldSpec) -> tuple[int, int]:
 
 def _rational(field: FieldSpec) -> tuple[int, int, int]:
     """(p, c, q) with raw * scale + offset == (raw * p + c) / q exactly, all integers."""
-    scale, offset = Fraction(str(field.scale)), Fraction(str(field.offset))
+    scale_value, offset_value = field.scale, field.offset
+    # Integer scale and offset (enumerations, counts, uint8 temperatures) need no Fraction: validating
+    # the database calls this for every field, and Fraction parsing was a third of the load time.
+    if type(scale_value) is int and type(offset_value) is int:
+        return scale_value, offset_value, 1
+    return _rational_of(scale_value, offset_value)
+
+
+@functools.lru_cache(maxsize=256)
+def _rational_of(scale_value: float | int, offset_value: float | int) -> tuple[int, int, int]:
+    # Memoised: a database uses a few dozen scale/offset pairs over a thousand fields.
+    scale, offset = Fraction(str(scale_value)), Fraction(str(offset_value))
     q = math.lcm(scale.denominator, offset.denominator)
     return int(scale * q), int(offset * q), q
 

@@ -6,10 +6,12 @@ the DGN and the field, so that a broken entry is found at start-up, never at dec
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 import re
-from collections.abc import Iterator, Mapping
+import sys
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
@@ -27,6 +29,7 @@ __all__ = [
     "SpecDatabase",
     "SpecError",
     "default_spec_directory",
+    "parse_spec_document",
 ]
 
 FieldType = Literal["uint", "sint", "ascii", "bytes"]
@@ -178,10 +181,18 @@ def _plain_scalar(text: str) -> Any:
     return text
 
 
+_INTERN_MAX = 40
+
+
 def _to_python(node: Node) -> Any:
     kind = node.__class__
     if kind is ScalarNode:
-        return _plain_scalar(node.value) if node.tag == _PLAIN_TAG else node.value
+        value = _plain_scalar(node.value) if node.tag == _PLAIN_TAG else node.value
+        # Keys, field names, labels and units repeat across hundreds of DGNs: interned, each is kept
+        # once in memory, and marshal (which records interning) keeps them shared when reloaded.
+        if value.__class__ is str and len(value) <= _INTERN_MAX:
+            return sys.intern(value)
+        return value
     if kind is MappingNode:
         return {_to_python(key): _to_python(value) for key, value in node.value}
     if kind is SequenceNode:
@@ -216,13 +227,38 @@ class SpecDatabase:
         self._compiled: dict[int, CompiledDgn] = {d.dgn: compile_dgn(d) for d in self._sorted}
 
     @classmethod
-    def load(cls, directory: Path | None = None) -> SpecDatabase:
-        """Load and validate every *.yaml file in `directory` (default: the package's spec folder)."""
+    def load(cls, directory: Path | None = None, *, keep_samples_and_notes: bool = True) -> SpecDatabase:
+        """Load and validate every *.yaml file in `directory` (default: the package's spec folder).
+
+        keep_samples_and_notes=False: samples and DGN notes are validated but not kept (DgnSpec.samples
+        is empty, DgnSpec.notes None); a server that only decodes and encodes needs neither.
+        """
         folder = directory if directory is not None else default_spec_directory()
         dgns: list[DgnSpec] = []
         for path in sorted(folder.glob("*.yaml")):
             dgns.extend(_load_file(path))
+        return cls._checked(dgns, keep_samples_and_notes)
+
+    @classmethod
+    def from_documents(cls, documents: Iterable[tuple[str, Any]], *,
+                       keep_samples_and_notes: bool = True) -> SpecDatabase:
+        """Validate already parsed spec files: (file name, what parse_spec_document returned) pairs.
+
+        The same checks and options as load(); lets a caller that keeps parsed documents skip the YAML
+        parsing. Each document is dropped once validated, so an iterator that parses one file at a time
+        keeps only one file's document in memory.
+        """
+        dgns: list[DgnSpec] = []
+        for file, document in documents:
+            dgns.extend(_parse_document(file, document))
+        return cls._checked(dgns, keep_samples_and_notes)
+
+    @classmethod
+    def _checked(cls, dgns: list[DgnSpec], keep_samples_and_notes: bool) -> SpecDatabase:
         _check_database(dgns)
+        if not keep_samples_and_notes:
+            # Samples and notes are a fifth of the database's memory and only the docs and tests read them.
+            dgns = [dataclasses.replace(spec, samples=(), notes=None) for spec in dgns]
         return cls(dgns)
 
     def get(self, dgn: int) -> DgnSpec | None:
@@ -250,13 +286,24 @@ class SpecDatabase:
 # --- validation -------------------------------------------------------------------------------------
 
 
-def _load_file(path: Path) -> list[DgnSpec]:
-    file = path.name
+def parse_spec_document(data: bytes, file: str) -> Any:
+    """Parse one spec file's YAML into plain dicts, lists, strings and numbers (SpecError if not YAML).
+
+    The result is only parsed, not validated: SpecDatabase.from_documents validates it.
+    """
     try:
-        with path.open("rb") as stream:
-            document = _read_yaml(stream.read())
+        return _read_yaml(data)
     except yaml.YAMLError as exc:
         raise SpecError(file, f"is not valid YAML: {exc}") from exc
+
+
+def _load_file(path: Path) -> list[DgnSpec]:
+    with path.open("rb") as stream:
+        data = stream.read()
+    return _parse_document(path.name, parse_spec_document(data, path.name))
+
+
+def _parse_document(file: str, document: Any) -> list[DgnSpec]:
     if not isinstance(document, dict):
         raise SpecError(file, "must be a mapping with keys 'family' and 'dgns'")
     unknown = set(document) - _FILE_KEYS

@@ -269,8 +269,11 @@ class SimulatedCoach:
                 await asyncio.sleep(TICK_S)
             else:
                 self._wake.clear()
+                # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow the cancellation
+                # that stop() sends when the event fires at the same moment.
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), IDLE_TICK_S)
+                    async with asyncio.timeout(IDLE_TICK_S):
+                        await self._wake.wait()
             busy = self._advance(time.monotonic())
 
     def _advance(self, now: float) -> bool:

@@ -1,0 +1,144 @@
+"""/api/v2/entities: list, read, history, commands (one or several), and unmapped traffic."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, Query, Request, Response
+from fastapi.responses import JSONResponse
+
+from coachiq.api.v2.deps import actor_of, problem_response, runtime_of
+from coachiq.api.v2.models import (
+    BatchRequest,
+    BatchResponse,
+    BatchResult,
+    CommandConfirmed,
+    CommandRequest,
+    EntityList,
+    EntityOut,
+    HistoryOut,
+    HistorySampleOut,
+    UnmappedList,
+    problems,
+)
+from coachiq.entities.manager import EntityManager
+from coachiq.entities.model import CommandResult, InvalidCommand, Outcome, UnknownEntity
+
+router = APIRouter(prefix="/entities", tags=["entities"])
+
+_ID_PATTERN = r"^[a-z][a-z0-9_]*\.[a-z0-9_]+$"
+
+
+def _manager(request: Request) -> EntityManager:
+    return runtime_of(request).core.entities
+
+
+def _not_found(entity_id: str) -> HTTPException:
+    return HTTPException(404, f"no entity '{entity_id}': GET /api/v2/entities lists them")
+
+
+def _result_http(result: CommandResult) -> CommandConfirmed | JSONResponse:
+    """A confirmed result, or the problem that tells the client why not."""
+    if result.outcome is Outcome.CONFIRMED:
+        return CommandConfirmed(command_id=result.command_id, status="confirmed", state=result.state or {})
+    if result.outcome is Outcome.REFUSED:
+        return problem_response(409, f"{result.command} on {result.entity_id} refused: {result.reason}",
+                                reason=result.reason, command_id=result.command_id)
+    return problem_response(504, f"{result.entity_id} did not confirm {result.command} in time"
+                                 + (f": {result.reason}" if result.reason else ""),
+                            reason=result.reason or "timed_out", command_id=result.command_id)
+
+
+@router.get("", response_model=EntityList, responses=problems(422))
+async def list_entities(
+    request: Request,
+    type: str | None = Query(default=None, max_length=32, description="Only entities of this type."),
+    area: str | None = Query(default=None, max_length=64, description="Only entities in this area."),
+    capability: str | None = Query(default=None, max_length=64, description="Only entities accepting this."),
+) -> Response:
+    """Every entity, optionally filtered by type, area and capability (all given filters apply)."""
+    runtime = runtime_of(request)
+    manager = runtime.core.entities
+
+    def build() -> bytes:
+        entities = [entity.to_json() for entity in manager.select(type, area, capability)]
+        return json.dumps({"entities": entities}, separators=(",", ":"), default=str).encode()
+
+    # Serialised here (and cached until an entity changes) rather than validated per request: the
+    # shape is EntityList, which the tests check against the OpenAPI document.
+    return Response(runtime.core.api_v2.cached_list((type, area, capability), build), media_type="application/json")
+
+
+@router.get("/unmapped", response_model=UnmappedList)
+async def unmapped(request: Request) -> dict[str, Any]:
+    """Traffic seen on the bus that no mapping entry covers, with a suggested mapping entry each."""
+    return {"unmapped": _manager(request).unmapped()}
+
+
+@router.post("/commands", response_model=BatchResponse, responses=problems(422))
+async def batch_commands(body: BatchRequest, request: Request) -> BatchResponse:
+    """Run several commands together; each has its own outcome, in the order given."""
+    manager = _manager(request)
+    outcomes = await manager.execute_many(
+        [(c.entity_id, c.command, c.all_params()) for c in body.commands], actor_of(request))
+    results: list[BatchResult] = []
+    for wanted, outcome in zip(body.commands, outcomes, strict=True):
+        entity_id, name = wanted.entity_id, wanted.command
+        if isinstance(outcome, CommandResult):
+            confirmed = outcome.outcome is Outcome.CONFIRMED
+            results.append(BatchResult(entity_id=entity_id, command=name, status=outcome.outcome.value,
+                                       command_id=outcome.command_id, state=outcome.state if confirmed else None,
+                                       reason=None if confirmed else (outcome.reason or outcome.outcome.value)))
+        elif isinstance(outcome, UnknownEntity):
+            results.append(BatchResult(entity_id=entity_id, command=name, status="not_found", reason=str(outcome)))
+        elif isinstance(outcome, InvalidCommand):
+            results.append(BatchResult(entity_id=entity_id, command=name, status="invalid", reason=str(outcome)))
+        else:
+            results.append(BatchResult(entity_id=entity_id, command=name, status="error",
+                                       reason=str(outcome) or type(outcome).__name__))
+    return BatchResponse(results=results)
+
+
+@router.get("/{entity_id}", response_model=EntityOut, responses=problems(404, 422))
+async def get_entity(request: Request, entity_id: str) -> dict[str, Any]:
+    """One entity and its state."""
+    entity = _manager(request).entities.get(entity_id)
+    if entity is None:
+        raise _not_found(entity_id)
+    result: dict[str, Any] = entity.to_json()
+    return result
+
+
+@router.get("/{entity_id}/history", response_model=HistoryOut, responses=problems(404, 422))
+async def history(
+    request: Request,
+    entity_id: str,
+    since: float | None = Query(default=None, ge=0, le=1e11, description="Only samples after this time."),
+    limit: int = Query(default=500, ge=1, le=5000),
+) -> HistoryOut:
+    """The entity's recent states, oldest first (memory first, then what was persisted)."""
+    manager = _manager(request)
+    if entity_id not in manager.entities:
+        raise _not_found(entity_id)
+    samples = await manager.history(entity_id, since, limit)
+    return HistoryOut(entity_id=entity_id,
+                      samples=[HistorySampleOut(ts=s["ts"], values=s["values"]) for s in samples])
+
+
+@router.post("/{entity_id}/commands", response_model=CommandConfirmed,
+             responses=problems(404, 409, 422, 504))
+async def command(request: Request, entity_id: str, body: CommandRequest) -> Any:
+    """Run a command and wait for the device's confirmation.
+
+    200 with the confirmed state; 409 with `reason` when refused (safety, interlock, emergency stop);
+    504 when the device did not confirm in time; 422 when the command or a value is invalid.
+    """
+    manager = _manager(request)
+    try:
+        result = await manager.execute(entity_id, body.command, body.all_params(), actor_of(request))
+    except UnknownEntity:
+        raise _not_found(entity_id) from None
+    except InvalidCommand as exc:
+        return problem_response(422, str(exc), field=getattr(exc, "field", None))
+    return _result_http(result)

@@ -1,0 +1,1 @@
+"""Entities: the coach mapping, the entity model and the entity manager core service."""

@@ -1,0 +1,1 @@
+"""The realtime hub: entity updates and raw frames streamed to WebSocket clients."""

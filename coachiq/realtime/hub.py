@@ -1,0 +1,429 @@
+"""The realtime hub (core service "realtime"): entity state to WebSocket clients, commands back.
+
+Protocol of /api/v2/ws (JSON text messages):
+
+- client `{"type": "subscribe", "all": true}`, or with `"entities"`, `"types"` and/or `"areas"` lists
+  (an entity must match every list given) -> server `{"type": "snapshot", "entities": [...]}`, then
+  `{"type": "update", "entity_id", "values", "source": {"dgn", "source_address"}, "timestamp"}` for
+  every change. Subscribing again replaces the subscription and sends a new snapshot.
+- client `{"type": "command", "id", "entity_id", "command", ...params}` -> server
+  `{"type": "command_result", "id", "command_id", "status", "state" | "reason"}`.
+- client `{"type": "unsubscribe"}`, `{"type": "ping"}`; anything malformed -> `{"type": "error",
+  "reason"}` and the socket stays open.
+
+The event bus handler runs in the CAN receive path, so it only does dict work: it merges the update
+into the client's pending updates (one per entity, so a client's backlog is bounded by the number of
+entities it watches) and wakes the client's sender task. The sender sends the first change of an
+entity at once and coalesces later ones for `COALESCE_S`, so a chatty dimmer ramp costs a client at
+most ~20 messages per second per entity without delaying isolated changes. A client whose backlog
+overflows is resynchronised with a fresh snapshot; one whose socket does not take a message within
+`SEND_TIMEOUT_S`, or who lets its control messages pile up, is dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import json
+import logging
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, Protocol
+
+from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
+
+from coachiq.can.protocol import RvcProtocolService
+from coachiq.core.events import EventBus
+from coachiq.core.service import Health, Status
+from coachiq.entities.model import CommandResult, EntityType, EntityUpdate, InvalidCommand, Outcome, UnknownEntity
+from coachiq.realtime.can_stream import CanStream
+
+log = logging.getLogger(__name__)
+
+__all__ = ["UPDATE_TOPIC", "EntityLike", "EntitySource", "RealtimeHub"]
+
+UPDATE_TOPIC = "entity.update"
+COALESCE_S = 0.05
+SEND_TIMEOUT_S = 5.0
+MAX_PENDING_ENTITIES = 512  # more distinct entities waiting than this: the client gets a snapshot instead
+MAX_CONTROL_MESSAGES = 64  # command results and errors not yet sent: beyond this the client is dropped
+MAX_MESSAGE_BYTES = 65_536
+_TYPES = frozenset(t.value for t in EntityType)
+_COMMAND_KEYS = frozenset({"type", "id", "entity_id", "command", "params"})
+
+
+class EntityLike(Protocol):
+    """What the hub reads of an entity."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def type(self) -> str: ...
+    @property
+    def area(self) -> str | None: ...
+    def to_json(self) -> dict[str, Any]: ...
+
+
+class EntitySource(Protocol):
+    """What the hub needs of the entity manager."""
+
+    @property
+    def entities(self) -> Mapping[str, EntityLike]: ...
+
+    async def execute(self, entity_id: str, command: str, params: dict[str, Any], actor: str,
+                      client_id: str | None = None) -> CommandResult: ...
+
+
+class ClientWatcher(Protocol):
+    """What the hub needs of the state manager: to stop motion a departed client started."""
+
+    def client_gone(self, client_id: str) -> object: ...
+
+
+def _dumps(message: Mapping[str, Any]) -> str:
+    # default=str: decoded values are JSON types; anything else (an enum, bytes) is shown, never fatal.
+    return json.dumps(message, separators=(",", ":"), default=str)
+
+
+class _Client:
+    """One WebSocket client: its subscription, pending updates and control messages."""
+
+    __slots__ = ("closed", "control", "dropped_reason", "hub", "id", "ids", "last_sent", "pending", "resync",
+                 "sent", "subscribed", "tasks", "timer", "wake", "websocket")
+
+    def __init__(self, hub: RealtimeHub, websocket: WebSocket, client_id: str) -> None:
+        self.hub = hub
+        self.websocket = websocket
+        self.id = client_id
+        self.subscribed = False
+        self.ids: frozenset[str] | None = None  # None with subscribed: every entity
+        self.pending: dict[str, dict[str, Any]] = {}
+        self.last_sent: dict[str, float] = {}
+        self.control: deque[dict[str, Any]] = deque()
+        self.resync = False
+        self.wake = asyncio.Event()
+        self.timer: asyncio.TimerHandle | None = None
+        self.tasks: set[asyncio.Task[None]] = set()
+        self.sent = 0
+        self.closed = False
+        self.dropped_reason = ""
+
+    def wants(self, entity_id: str) -> bool:
+        return self.subscribed and (self.ids is None or entity_id in self.ids)
+
+    def offer(self, update: EntityUpdate) -> None:
+        """Merge one update into the pending ones (bus path: dict work only)."""
+        if self.resync:
+            return  # the snapshot about to be sent already holds it
+        entity_id = update.entity_id
+        pending = self.pending.get(entity_id)
+        source = update.source
+        source_json = None if source is None else {"dgn": source.dgn, "source_address": source.source_address}
+        if pending is None:
+            if len(self.pending) >= MAX_PENDING_ENTITIES:
+                self.hub.resyncs += 1
+                self.resync = True
+                self.pending.clear()
+            else:
+                self.pending[entity_id] = {"type": "update", "entity_id": entity_id, "values": dict(update.values),
+                                           "source": source_json, "timestamp": update.timestamp}
+        else:
+            pending["values"].update(update.values)
+            pending["source"] = source_json
+            pending["timestamp"] = update.timestamp
+        self.wake.set()
+
+    def say(self, message: dict[str, Any]) -> None:
+        """Queue a control message (snapshot request, result, error); drop a client that does not read."""
+        if len(self.control) >= MAX_CONTROL_MESSAGES:
+            self.drop("too many unsent replies: the client does not read its socket")
+            return
+        self.control.append(message)
+        self.wake.set()
+
+    def drop(self, reason: str) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        self.dropped_reason = reason
+        self.hub.dropped_clients += 1
+        log.warning("WebSocket client %s dropped: %s", self.id, reason)
+        self.wake.set()
+
+    async def send(self, message: Mapping[str, Any]) -> None:
+        try:
+            await asyncio.wait_for(self.websocket.send_text(_dumps(message)), SEND_TIMEOUT_S)
+        except TimeoutError:
+            self.drop(f"a message was not taken within {SEND_TIMEOUT_S:.0f} s")
+            raise
+        self.sent += 1
+
+    async def run_sender(self) -> None:
+        """Send control messages, snapshots and due updates until the client closes or is dropped."""
+        loop = asyncio.get_running_loop()
+        while not self.closed:
+            await self.wake.wait()
+            self.wake.clear()
+            while self.control and not self.closed:
+                message = self.control.popleft()
+                if message.get("type") == "snapshot":
+                    # Built at send time so it is the freshest state; later updates follow it.
+                    self.pending.clear()
+                    self.resync = False
+                    message = {"type": "snapshot", "entities": self.hub.snapshot(self.ids)}
+                await self.send(message)
+            if self.resync and not self.closed:
+                self.resync = False
+                self.pending.clear()
+                await self.send({"type": "snapshot", "entities": self.hub.snapshot(self.ids)})
+            now = time.monotonic()
+            next_due = float("inf")
+            for entity_id in list(self.pending):
+                due = self.last_sent.get(entity_id, 0.0) + COALESCE_S
+                if due <= now:
+                    update = self.pending.pop(entity_id, None)
+                    if update is None:
+                        continue
+                    self.last_sent[entity_id] = now
+                    await self.send(update)
+                    if self.closed:
+                        return
+                else:
+                    next_due = min(next_due, due)
+            if next_due != float("inf") and not self.wake.is_set():
+                if self.timer is not None:
+                    self.timer.cancel()
+                self.timer = loop.call_later(max(0.0, next_due - time.monotonic()), self.wake.set)
+
+
+class RealtimeHub:
+    """Streams entity updates to subscribed WebSocket clients and runs their commands."""
+
+    name = "realtime"
+
+    def __init__(self, events: EventBus, entities: EntitySource, state: ClientWatcher,
+                 rvc: RvcProtocolService) -> None:
+        """`entities` gives snapshots and runs commands; `state` is told when a client goes away."""
+        self.events = events
+        self.can_stream = CanStream(events, rvc)
+        self.entities = entities
+        self.state = state
+        self.clients: dict[str, _Client] = {}
+        self._ids = itertools.count(1)
+        self._unsubscribe: Callable[[], None] | None = None
+        self.updates_seen = 0
+        self.resyncs = 0
+        self.dropped_clients = 0
+        self.handler_errors = 0
+
+    # --- service --------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Listen to entity updates."""
+        self._unsubscribe = self.events.subscribe(UPDATE_TOPIC, self._on_update)
+
+    async def stop(self) -> None:
+        """Stop listening and close every client."""
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
+        for client in list(self.clients.values()):
+            client.drop("the server is stopping")
+            with contextlib.suppress(Exception):
+                await client.websocket.close(1001)
+        await self.can_stream.close_all()
+
+    async def health(self) -> Health:
+        """Healthy while subscribed to entity updates; reports clients, drops and resyncs."""
+        if self._unsubscribe is None or not self.events.has_subscribers(UPDATE_TOPIC):
+            return Health(Status.STOPPED, "not listening to entity updates")
+        return Health(Status.HEALTHY, f"{len(self.clients)} WebSocket clients, {self.updates_seen} updates, "
+                      f"{self.resyncs} resyncs, {self.dropped_clients} clients dropped",
+                      {"clients": len(self.clients), "updates": self.updates_seen, "resyncs": self.resyncs,
+                       "dropped_clients": self.dropped_clients})
+
+    # --- bus path -------------------------------------------------------------------------------
+
+    def _on_update(self, update: EntityUpdate) -> None:
+        self.updates_seen += 1
+        entity_id = update.entity_id
+        for client in self.clients.values():
+            if not client.closed and client.wants(entity_id):
+                client.offer(update)
+
+    # --- snapshots ------------------------------------------------------------------------------
+
+    def snapshot(self, ids: Iterable[str] | None = None) -> list[dict[str, Any]]:
+        """Every entity (or those in `ids`) as its JSON shape."""
+        entities = self.entities.entities
+        if ids is None:
+            return [entity.to_json() for entity in entities.values()]
+        return [entities[i].to_json() for i in sorted(ids) if i in entities]
+
+    def select_ids(self, entity_ids: list[str] | None, types: list[str] | None,
+                   areas: list[str] | None) -> frozenset[str]:
+        """Ids of the entities matching every list given."""
+        wanted_ids = None if entity_ids is None else set(entity_ids)
+        wanted_types = None if types is None else set(types)
+        wanted_areas = None if areas is None else set(areas)
+        return frozenset(
+            entity.id for entity in self.entities.entities.values()
+            if (wanted_ids is None or entity.id in wanted_ids)
+            and (wanted_types is None or str(entity.type) in wanted_types)
+            and (wanted_areas is None or entity.area in wanted_areas))
+
+    # --- a client session -----------------------------------------------------------------------
+
+    async def serve(self, websocket: WebSocket) -> None:
+        """Run one client's session until it disconnects or is dropped."""
+        await websocket.accept()
+        client = _Client(self, websocket, f"ws-{next(self._ids)}")
+        self.clients[client.id] = client
+        sender = asyncio.create_task(self._run_sender(client), name=f"ws-sender-{client.id}")
+        receiver = asyncio.create_task(self._receive(client), name=f"ws-receiver-{client.id}")
+        try:
+            await asyncio.wait({sender, receiver}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            client.closed = True
+            if client.timer is not None:
+                client.timer.cancel()
+            for task in (sender, receiver):
+                task.cancel()
+            for task in (sender, receiver):
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            del self.clients[client.id]
+            # Motion this client started must not outlive it.
+            try:
+                self.state.client_gone(client.id)
+            except Exception:
+                log.exception("stopping the motion of WebSocket client %s failed", client.id)
+            if websocket.application_state is not WebSocketState.DISCONNECTED:
+                with contextlib.suppress(Exception):
+                    await websocket.close(1008 if client.dropped_reason else 1000, client.dropped_reason[:120])
+
+    async def _run_sender(self, client: _Client) -> None:
+        with contextlib.suppress(TimeoutError, WebSocketDisconnect, RuntimeError, OSError):
+            await client.run_sender()
+
+    async def _receive(self, client: _Client) -> None:
+        websocket = client.websocket
+        while not client.closed:
+            message = await websocket.receive()
+            if message["type"] == "websocket.disconnect":
+                return
+            text = message.get("text")
+            if text is None:
+                client.say({"type": "error", "reason": "binary messages are not supported: send JSON text"})
+                continue
+            self.handle(client, text)
+
+    def handle(self, client: _Client, text: str) -> None:
+        """Act on one message from a client; problems are answered with an error message."""
+        if len(text) > MAX_MESSAGE_BYTES:
+            client.say({"type": "error", "reason": f"message too long: at most {MAX_MESSAGE_BYTES} bytes"})
+            return
+        try:
+            message = json.loads(text)
+        except ValueError as exc:
+            client.say({"type": "error", "reason": f"not valid JSON: {exc}"})
+            return
+        if not isinstance(message, dict):
+            client.say({"type": "error", "reason": "a message must be a JSON object with a \"type\""})
+            return
+        kind = message.get("type")
+        if kind == "subscribe":
+            self._subscribe(client, message)
+        elif kind == "unsubscribe":
+            client.subscribed = False
+            client.pending.clear()
+            client.say({"type": "unsubscribed"})
+        elif kind == "command":
+            self._command(client, message)
+        elif kind == "ping":
+            client.say({"type": "pong", "id": message.get("id")})
+        else:
+            client.say({"type": "error", "id": message.get("id"),
+                        "reason": f"unknown message type {kind!r}: expected subscribe, unsubscribe, command "
+                                  "or ping"})
+
+    def _subscribe(self, client: _Client, message: dict[str, Any]) -> None:
+        lists: dict[str, list[str] | None] = {}
+        for key in ("entities", "types", "areas"):
+            value = message.get(key)
+            if value is not None and (not isinstance(value, list) or not all(isinstance(v, str) for v in value)):
+                client.say({"type": "error", "reason": f"'{key}' must be a list of strings"})
+                return
+            lists[key] = value
+        every = message.get("all", False)
+        if not isinstance(every, bool):
+            client.say({"type": "error", "reason": "'all' must be true or false"})
+            return
+        if not every and all(v is None for v in lists.values()):
+            client.say({"type": "error", "reason": "subscribe needs \"all\": true or an \"entities\", \"types\" "
+                                                   "or \"areas\" list"})
+            return
+        unknown_types = sorted(set(lists["types"] or ()) - _TYPES)
+        if unknown_types:
+            client.say({"type": "error", "reason": f"unknown entity types {unknown_types}: known are "
+                                                   f"{sorted(_TYPES)}"})
+            return
+        known = self.entities.entities
+        unknown_ids = sorted(i for i in lists["entities"] or () if i not in known)
+        if unknown_ids:
+            client.say({"type": "error", "reason": f"unknown entities {unknown_ids}"})
+            return
+        client.ids = None if every else self.select_ids(lists["entities"], lists["types"], lists["areas"])
+        client.subscribed = True
+        client.pending.clear()
+        client.say({"type": "snapshot"})  # filled in by the sender when it goes out
+
+    def _command(self, client: _Client, message: dict[str, Any]) -> None:
+        request_id = message.get("id")
+        entity_id = message.get("entity_id")
+        command = message.get("command")
+        if not isinstance(entity_id, str) or not isinstance(command, str):
+            client.say({"type": "command_result", "id": request_id, "status": "invalid",
+                        "reason": "a command needs \"entity_id\" and \"command\" strings"})
+            return
+        params = {k: v for k, v in message.items() if k not in _COMMAND_KEYS}
+        nested = message.get("params")
+        if nested is not None:
+            if not isinstance(nested, dict):
+                client.say({"type": "command_result", "id": request_id, "status": "invalid",
+                            "reason": "\"params\" must be an object"})
+                return
+            params.update(nested)
+        task = asyncio.create_task(self._run_command(client, request_id, entity_id, command, params),
+                                   name=f"ws-command-{client.id}")
+        # Kept until done: a command in flight finishes (and is audited) even if its client leaves.
+        client.tasks.add(task)
+        task.add_done_callback(client.tasks.discard)
+
+    async def _run_command(self, client: _Client, request_id: Any, entity_id: str, command: str,
+                           params: dict[str, Any]) -> None:
+        reply: dict[str, Any] = {"type": "command_result", "id": request_id, "entity_id": entity_id}
+        try:
+            result = await self.entities.execute(entity_id, command, params, actor=f"websocket:{client.id}",
+                                                 client_id=client.id)
+        except UnknownEntity as exc:
+            reply.update(status="not_found", reason=str(exc) or f"no entity '{entity_id}'")
+        except InvalidCommand as exc:
+            reply.update(status="invalid", reason=str(exc))
+            field = getattr(exc, "field", None)
+            if field:
+                reply["field"] = field
+        except Exception:
+            log.exception("command %s on %s from %s failed", command, entity_id, client.id)
+            reply.update(status="error", reason="the command failed unexpectedly; the details are in the log")
+        else:
+            reply.update(command_id=result.command_id, status=result.outcome.value)
+            if result.outcome is Outcome.CONFIRMED:
+                reply["state"] = result.state
+            else:
+                reply["reason"] = result.reason or result.outcome.value
+        if not client.closed:
+            client.say(reply)
+

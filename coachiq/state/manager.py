@@ -1,0 +1,375 @@
+"""The state manager core service: vehicle state, interlocks, safe state, emergency stop, motion supervision.
+
+Vehicle state comes from CHASSIS_MOBILITY_STATUS: parked (speed 0), moving, or unknown (never heard,
+stale, or speed not available). Unknown counts as unsafe.
+
+Position-critical devices (slides, awnings, jacks) move only while parked with the park brake set (jacks
+also with the engine off, when the engine speed is known), and never in safe state: CAN interface down,
+stale or missing chassis data, a P1 alert, or emergency stop. Entering safe state stops every motion.
+Motion is momentary: each extend/retract runs for a bounded duration and must be renewed by repeating
+the command; when it runs out, or the client that started it goes away, a stop is sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from coachiq.can.interface import CanInterfaceService, LinkState
+from coachiq.can.pipeline import RvcFrame
+from coachiq.can.protocol import FRAME_TOPIC, RvcProtocolService
+from coachiq.core.alerts import Alert, AlertManager, Priority
+from coachiq.core.events import EventBus
+from coachiq.core.service import Health, Status
+from coachiq.entities.model import MOTION_COMMANDS, POSITION_CRITICAL_TYPES, CommandResult, EntityType
+from coachiq.persistence.store import PersistenceService
+from coachiq.settings import Settings
+
+log = logging.getLogger(__name__)
+
+__all__ = ["MotionActuator", "StateManager", "VehicleState"]
+
+EMERGENCY_STOP_SETTING = "safety.emergency_stop"
+SAFETY_ACTOR = "safety"
+_TICK_S = 0.1
+
+
+class VehicleState:
+    """The three vehicle states."""
+
+    PARKED = "parked"
+    MOVING = "moving"
+    UNKNOWN = "unknown"
+
+
+class GatedEntity(Protocol):
+    """What the safety gate needs to know about an entity."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def type(self) -> EntityType: ...
+
+
+class MotionActuator(Protocol):
+    """The side that can stop devices: the entity manager."""
+
+    def moving(self) -> list[str]:
+        """Ids of position-critical entities that report motion."""
+
+    def position_critical(self) -> list[str]:
+        """Ids of every position-critical entity."""
+
+    async def stop_motion(self, entity_id: str, actor: str, reason: str) -> CommandResult:
+        """Send stop to one entity and wait for the result."""
+
+
+@dataclass(slots=True)
+class Motion:
+    """A motion in progress: who started it and when it must be renewed by."""
+
+    entity_id: str
+    command: str
+    client_id: str | None
+    actor: str
+    deadline: float  # time.monotonic()
+
+
+class StateManager:
+    """Core service "state"."""
+
+    name = "state"
+
+    def __init__(self, settings: Settings, events: EventBus, can: CanInterfaceService, rvc: RvcProtocolService,
+                 alerts: AlertManager, persistence: PersistenceService) -> None:
+        """The entity manager attaches itself as the actuator when it is built."""
+        self.settings = settings
+        self.events = events
+        self.can = can
+        self.rvc = rvc
+        self.alerts = alerts
+        self.persistence = persistence
+        self.chassis_stale_s = settings.chassis_stale_s
+        self.actuator: MotionActuator | None = None
+        self.emergency: bool = False
+        self.motions: dict[str, Motion] = {}
+        self.chassis: dict[str, Any] = {}
+        self.chassis_heard: float | None = None  # time.time() of the last chassis frame, repeats included
+        self._chassis_dgn: int | None = None
+        self._chassis_id: int | None = None
+        self._stopping: set[str] = set()
+        self._last_reasons: list[str] = []
+        self._unsubscribe: list[Callable[[], None]] = []
+        self._tasks: list[asyncio.Task[None]] = []
+        self._background: set[asyncio.Task[Any]] = set()
+
+    def attach_actuator(self, actuator: MotionActuator) -> None:
+        """Who to ask to stop devices (the entity manager registers itself when it is built)."""
+        self.actuator = actuator
+
+    # --- life cycle -----------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Follow the chassis, restore a held emergency stop, and start supervising motion."""
+        codec = self.rvc.codec
+        if codec is not None:
+            with contextlib.suppress(KeyError):
+                self._chassis_dgn = codec.spec_for("CHASSIS_MOBILITY_STATUS").dgn
+        try:
+            self.emergency = bool(await self.persistence.get_setting(EMERGENCY_STOP_SETTING, False))
+        except Exception as exc:  # unreadable: assume the worst, an emergency stop still holds
+            log.error("cannot read the emergency stop state (%s): holding emergency stop", exc)
+            self.emergency = True
+        if self.emergency:
+            log.warning("emergency stop is set (from before the restart): clear it to move slides, awnings, jacks")
+        self._unsubscribe.append(self.events.subscribe(FRAME_TOPIC, self._on_frame))
+        self._unsubscribe.append(self.alerts.subscribe(self._on_alert))
+        self._tasks.append(asyncio.create_task(self._supervise_loop(), name="state-supervisor"))
+
+    async def stop(self) -> None:
+        """Stop supervising (motions in progress run out on the devices by their own duration)."""
+        for unsubscribe in self._unsubscribe:
+            unsubscribe()
+        self._unsubscribe.clear()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks.clear()
+        await self.settle()
+
+    async def settle(self) -> None:
+        """Wait for the stops in flight to finish."""
+        while self._background:
+            await asyncio.gather(*list(self._background), return_exceptions=True)
+
+    async def health(self) -> Health:
+        """Healthy while supervising; the safe state is reported, not a failure."""
+        if not self._tasks:
+            return Health(Status.STOPPED, "not started")
+        if any(t.done() for t in self._tasks):
+            return Health(Status.UNHEALTHY, "the motion supervisor stopped")
+        reasons = self.reasons()
+        detail = f"vehicle {self.vehicle_state()}; " + (f"safe state: {'; '.join(reasons)}" if reasons
+                                                         else "normal")
+        return Health(Status.HEALTHY, detail, {"safe_state": bool(reasons), "motions": len(self.motions)})
+
+    # --- vehicle state --------------------------------------------------------------------------
+
+    def _on_frame(self, frame: RvcFrame) -> None:
+        if frame.dgn != self._chassis_dgn or frame.own:
+            return
+        self.chassis = dict(frame.decoded.values)
+        self._chassis_id = frame.can_id
+        self.chassis_heard = max(self.chassis_heard or 0.0, frame.timestamp)
+
+    def _chassis_age(self, now: float) -> float | None:
+        heard = self.chassis_heard
+        if self._chassis_id is not None:
+            # A repeated chassis frame is dropped before decoding; it still shows the chassis is alive.
+            seen = self.can.pipeline.last_seen(self._chassis_id)
+            if seen is not None and (heard is None or seen > heard):
+                heard = self.chassis_heard = seen
+        return None if heard is None else now - heard
+
+    def vehicle_state(self, now: float | None = None) -> str:
+        """parked, moving or unknown."""
+        age = self._chassis_age(time.time() if now is None else now)
+        if age is None or age > self.chassis_stale_s:
+            return VehicleState.UNKNOWN
+        speed = self.chassis.get("vehicle_speed")
+        if speed is None:
+            return VehicleState.UNKNOWN
+        return VehicleState.MOVING if speed > 0 else VehicleState.PARKED
+
+    def interlocks(self, now: float | None = None) -> dict[str, Any]:
+        """Each interlock condition and whether position-critical motion is allowed."""
+        vehicle = self.vehicle_state(now)
+        fresh = vehicle != VehicleState.UNKNOWN
+        brake = self.chassis.get("park_brake") if fresh else None
+        rpm = self.chassis.get("engine_speed") if fresh else None
+        park_brake_set = None if brake is None else brake == "engaged"
+        engine_off = None if rpm is None else rpm == 0
+        reasons = self.reasons(now)
+        allowed = not reasons and vehicle == VehicleState.PARKED and park_brake_set is True
+        return {"parked": vehicle == VehicleState.PARKED, "park_brake_set": park_brake_set,
+                "engine_off": engine_off, "speed_kmh": self.chassis.get("vehicle_speed") if fresh else None,
+                "slides_awnings_allowed": allowed, "jacks_allowed": allowed and engine_off is not False}
+
+    # --- safe state -----------------------------------------------------------------------------
+
+    def reasons(self, now: float | None = None) -> list[str]:
+        """Why the system is in safe state (empty: it is not)."""
+        now = time.time() if now is None else now
+        found = []
+        if self.emergency:
+            found.append("emergency stop is set")
+        for link in self.can.links.values():
+            if link.state is not LinkState.UP:
+                found.append(f"CAN interface '{link.name}' is {link.state.value}")
+        if not self.can.links:
+            found.append("no CAN interface is running")
+        age = self._chassis_age(now)
+        if age is None:
+            found.append("no chassis data received")
+        elif age > self.chassis_stale_s:
+            found.append(f"chassis data is stale (last heard {age:.0f} s ago)")
+        found.extend(f"P1 alert: {a.message}" for a in self.alerts.active if a.priority is Priority.P1)
+        return found
+
+    def snapshot(self) -> dict[str, Any]:
+        """The safety view: vehicle state, safe state and its reasons, emergency stop, interlocks."""
+        now = time.time()
+        reasons = self.reasons(now)
+        return {"vehicle_state": self.vehicle_state(now), "safe_state": bool(reasons), "reasons": reasons,
+                "emergency_stop": self.emergency, "interlocks": self.interlocks(now)}
+
+    def check(self, entity: GatedEntity, command: str) -> str | None:
+        """The safety gate: None when the command may go out, else the reason it is refused."""
+        if entity.type not in POSITION_CRITICAL_TYPES or command not in MOTION_COMMANDS:
+            return None  # stop is always allowed; other devices have no interlocks
+        return self.motion_refusal(entity.type)
+
+    def motion_refusal(self, entity_type: EntityType, now: float | None = None) -> str | None:
+        """Why a device of this position-critical type may not move now (None: it may)."""
+        now = time.time() if now is None else now
+        reasons = self.reasons(now)
+        if reasons:
+            return f"safe state: {'; '.join(reasons)}"
+        vehicle = self.vehicle_state(now)
+        if vehicle == VehicleState.UNKNOWN:
+            return "vehicle state is unknown: position-critical devices move only when the coach is known parked"
+        if vehicle == VehicleState.MOVING:
+            return f"the coach is moving ({self.chassis.get('vehicle_speed')} km/h)"
+        if self.chassis.get("park_brake") != "engaged":
+            return "the park brake is not set"
+        rpm = self.chassis.get("engine_speed")
+        if entity_type is EntityType.JACK and rpm is not None and rpm > 0:
+            return f"the engine is running ({rpm} rpm): jacks move only with the engine off"
+        return None
+
+    # --- motion supervision ---------------------------------------------------------------------
+
+    def motion_started(self, entity_id: str, command: str, duration_s: float, client_id: str | None,
+                       actor: str) -> None:
+        """Record (or renew) a motion that must be stopped after `duration_s` unless renewed."""
+        self.motions[entity_id] = Motion(entity_id, command, client_id, actor, time.monotonic() + duration_s)
+
+    def motion_stopped(self, entity_id: str) -> None:
+        """Forget a motion: a stop was sent."""
+        self.motions.pop(entity_id, None)
+
+    def client_gone(self, client_id: str) -> list[str]:
+        """The client disconnected: stop every motion it controls; returns the entity ids being stopped."""
+        gone = [m.entity_id for m in self.motions.values() if m.client_id == client_id]
+        for entity_id in gone:
+            self.motions.pop(entity_id, None)
+            self._stop(entity_id, f"the controlling client {client_id} went away")
+        return gone
+
+    async def emergency_stop(self, actor: str) -> list[CommandResult]:
+        """Set emergency stop (held until cleared) and send stop to every position-critical device."""
+        self.emergency = True
+        log.warning("emergency stop set by %s", actor)
+        self.motions.clear()
+        results: list[CommandResult] = []
+        actuator = self.actuator
+        if actuator is not None:
+            # The stops go out before anything touches the disk: a failing database must not delay them.
+            outcomes = await asyncio.gather(*(actuator.stop_motion(i, SAFETY_ACTOR, f"emergency stop by {actor}")
+                                              for i in actuator.position_critical()), return_exceptions=True)
+            results = [r for r in outcomes if isinstance(r, CommandResult)]
+        await self._persist_emergency(True)
+        await self._audit(actor, "emergency_stop", "set")
+        return results
+
+    async def clear_emergency_stop(self, actor: str) -> None:
+        """Release the emergency stop; devices stay stopped until commanded again."""
+        self.emergency = False
+        log.warning("emergency stop cleared by %s", actor)
+        await self._persist_emergency(False)
+        await self._audit(actor, "clear_emergency_stop", "cleared")
+
+    async def _audit(self, actor: str, action: str, result: str) -> None:
+        try:
+            await self.persistence.audit(actor, action, "safety", result, "")
+        except Exception as exc:  # the database may be the very thing that failed
+            log.error("could not write the audit entry for %s by %s: %s", action, actor, exc)
+
+    async def _persist_emergency(self, value: bool) -> None:
+        try:
+            await self.persistence.set_setting(EMERGENCY_STOP_SETTING, value)
+        except Exception as exc:  # the stop itself must not depend on the disk
+            log.error("could not store the emergency stop state: %s", exc)
+
+    def _on_alert(self, alert: Alert, raised: bool) -> None:
+        if raised and alert.priority is Priority.P1:
+            with contextlib.suppress(RuntimeError):  # no running loop: the supervisor will see it
+                self.supervise()
+
+    async def _supervise_loop(self) -> None:
+        while True:
+            await asyncio.sleep(_TICK_S)
+            self.supervise()
+
+    def supervise(self) -> None:
+        """One supervision step: stop motions that ran out, and any motion the interlocks no longer allow.
+
+        Safe state (and an interlock that stops holding, e.g. the coach starts to roll) stops every motion
+        in progress: those we started and those the devices report.
+        """
+        monotonic = time.monotonic()
+        for motion in list(self.motions.values()):
+            if motion.deadline <= monotonic:
+                self.motions.pop(motion.entity_id, None)
+                self._stop(motion.entity_id, f"{motion.command} ran out (not renewed)")
+        now = time.time()
+        reasons = self.reasons(now)
+        if reasons != self._last_reasons:
+            if reasons:
+                log.warning("safe state: %s", "; ".join(reasons))
+            elif self._last_reasons:
+                log.info("safe state left")
+            self._last_reasons = reasons
+        if self.actuator is None:
+            return
+        for entity_id in {*self.motions, *self.actuator.moving()}:
+            entity_type = _type_of(entity_id)
+            why = self.motion_refusal(entity_type, now) if entity_type is not None else None
+            if why is not None:
+                self.motions.pop(entity_id, None)
+                self._stop(entity_id, why)
+
+    def _stop(self, entity_id: str, reason: str) -> None:
+        actuator = self.actuator
+        if actuator is None or entity_id in self._stopping:
+            return
+        self._stopping.add(entity_id)
+
+        async def run() -> None:
+            try:
+                result = await actuator.stop_motion(entity_id, SAFETY_ACTOR, reason)
+                log.info("stopped %s (%s): %s", entity_id, reason, result.outcome)
+            except Exception:
+                log.exception("could not stop %s", entity_id)
+            finally:
+                self._stopping.discard(entity_id)
+
+        task = asyncio.get_running_loop().create_task(run())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+
+def _type_of(entity_id: str) -> EntityType | None:
+    """The entity type from an id "<type>.<name>" (None for anything else)."""
+    try:
+        return EntityType(entity_id.split(".", 1)[0])
+    except ValueError:
+        return None

@@ -1,0 +1,436 @@
+// The page's model of the coach: entities, safety, the WebSocket link and command progress.
+// Everything the views show comes from here; the views never talk to the server themselves.
+
+import { pick } from "./ui.js";
+
+// Anything else the server might send first (an acknowledgement) leaves the command pending.
+const FINAL = new Set(["confirmed", "timed_out", "refused", "invalid", "not_found", "error"]);
+// The server answers a command within its own confirmation timeout; this only catches a lost answer.
+const CLIENT_TIMEOUT_MS = 15000;
+const RECONNECT_MAX_MS = 3000;
+const SAFETY_POLL_MS = 4000;
+
+export const store = {
+  /** id -> {id, name, type, area, capabilities, state, available, updated_at, stale} */
+  entities: new Map(),
+  safety: null,
+  /** "connecting" | "live" | "down" */
+  link: "connecting",
+  nextRetryAt: 0,
+  /** entity id -> {command, status, reason, at} of the latest command sent to it */
+  commands: new Map(),
+};
+
+const listeners = new Map();
+
+/**
+ * Subscribe to "entities" (the set changed), "values" (every entity may have changed), "entity" (id),
+ * "safety", "link", "command" (entity id).
+ */
+export function on(event, fn) {
+  if (!listeners.has(event)) listeners.set(event, new Set());
+  listeners.get(event).add(fn);
+  return () => listeners.get(event).delete(fn);
+}
+
+function emit(event, arg) {
+  for (const fn of listeners.get(event) || []) {
+    try {
+      fn(arg);
+    } catch (err) {
+      console.warn("view update failed", err);
+    }
+  }
+}
+
+function normalizeEntity(raw) {
+  return {
+    id: raw.id ?? raw.entity_id,
+    name: raw.name || raw.id || raw.entity_id,
+    type: raw.type || "unknown",
+    area: raw.area || "Other",
+    capabilities: Array.isArray(raw.capabilities) ? raw.capabilities : [],
+    state: raw.state && typeof raw.state === "object" ? { ...raw.state } : {},
+    available: raw.available !== false,
+    updated_at: raw.updated_at ?? null,
+    // Restored from the database and not yet heard on the bus: last known, not current.
+    stale: Boolean(raw.stale ?? raw.restored ?? false),
+  };
+}
+
+function replaceEntities(list) {
+  const next = new Map();
+  for (const raw of list || []) {
+    const entity = normalizeEntity(raw);
+    if (entity.id) next.set(entity.id, entity);
+  }
+  const same = next.size === store.entities.size && [...next.keys()].every((id) => store.entities.has(id));
+  if (same) {
+    // A fresh snapshot of the same coach (reconnect, resync): patch the cards in place, so that a
+    // slider or a held button under the owner's finger is not rebuilt away.
+    for (const [id, entity] of next) Object.assign(store.entities.get(id), entity);
+    emit("values");
+    return;
+  }
+  store.entities = next;
+  emit("entities");
+}
+
+function applyUpdate(msg) {
+  const entity = store.entities.get(msg.entity_id);
+  if (!entity) {
+    // An entity the snapshot did not have (mapping reloaded): fetch the list again.
+    scheduleEntityRefresh();
+    return;
+  }
+  // The server says when an entity becomes (un)available with an "available" value in the update:
+  // {"available": false} alone when it falls silent, the whole state plus true when it is heard again.
+  const { available, ...values } = msg.values || {};
+  Object.assign(entity.state, values);
+  if (typeof available === "boolean") entity.available = available;
+  else if (Object.keys(values).length) entity.available = true;
+  if (entity.available) entity.stale = false;
+  if (msg.timestamp !== undefined) entity.updated_at = msg.timestamp;
+  emit("entity", entity.id);
+  if (entity.type === "chassis") scheduleSafetyRefresh();
+}
+
+let refreshTimer = 0;
+function scheduleEntityRefresh() {
+  if (refreshTimer) return;
+  refreshTimer = setTimeout(() => {
+    refreshTimer = 0;
+    loadEntities();
+  }, 500);
+}
+
+/** GET /api/v2/entities: the first paint does not wait for the WebSocket, and new entities are picked up. */
+export async function loadEntities({ initial = false } = {}) {
+  try {
+    const body = await getJson("/api/v2/entities");
+    // The first load must not overwrite a WebSocket snapshot that arrived before it.
+    if (!initial || store.link !== "live") replaceEntities(body.entities);
+  } catch {
+    // The WebSocket snapshot fills the page; the link banner tells the owner when both fail.
+  }
+}
+
+/** GET a JSON document; throws an Error with the server's problem detail when it is not 2xx. */
+export async function getJson(path) {
+  const response = await fetch(path, { headers: { Accept: "application/json" }, cache: "no-store" });
+  return readJson(response);
+}
+
+/** POST a JSON body and return the parsed answer. */
+export async function postJson(path, body = {}) {
+  const response = await fetch(path, {
+    method: "POST",
+    headers: { "Content-Type": "application/json", Accept: "application/json" },
+    body: JSON.stringify(body),
+  });
+  return readJson(response);
+}
+
+async function readJson(response) {
+  let body = null;
+  try {
+    body = await response.json();
+  } catch {
+    body = null;
+  }
+  if (!response.ok) {
+    const err = new Error(pick(body || {}, "reason", "detail", "title") || `HTTP ${response.status}`);
+    err.status = response.status;
+    err.body = body;
+    throw err;
+  }
+  return body;
+}
+
+// ---- safety ----
+
+let safetyTimer = 0;
+let safetyInFlight = false;
+
+/** GET /api/v2/safety now. */
+export async function refreshSafety() {
+  if (safetyInFlight) return;
+  safetyInFlight = true;
+  try {
+    setSafety(await getJson("/api/v2/safety"));
+  } catch {
+    // Keep the last known safety state; controls stay gated by the link state meanwhile.
+  } finally {
+    safetyInFlight = false;
+  }
+}
+
+function scheduleSafetyRefresh() {
+  clearTimeout(safetyTimer);
+  safetyTimer = setTimeout(refreshSafety, 150);
+}
+
+function setSafety(doc) {
+  if (!doc || typeof doc !== "object") return;
+  const { type: _ignored, ...rest } = doc;
+  store.safety = rest.safety && typeof rest.safety === "object" ? rest.safety : rest;
+  emit("safety");
+}
+
+/** True when emergency stop is set. */
+export function emergencyStopOn() {
+  const estop = store.safety?.emergency_stop;
+  if (estop && typeof estop === "object") return Boolean(pick(estop, "active", "engaged", "set"));
+  return Boolean(estop);
+}
+
+/** The list of reasons the coach is in its safe state (empty when it is not). */
+export function safeStateReasons() {
+  const s = store.safety;
+  if (!s) return [];
+  const safe = s.safe_state;
+  const active = typeof safe === "object" && safe !== null ? Boolean(pick(safe, "active", "engaged")) : Boolean(safe);
+  if (!active) return [];
+  const reasons = reasonList(s.reasons ?? safe?.reasons);
+  return reasons.length ? reasons : ["the coach is in its safe state"];
+}
+
+function reasonList(value) {
+  if (!value) return [];
+  if (typeof value === "string") return [value];
+  if (Array.isArray(value)) {
+    return value.map((r) => (typeof r === "string" ? r : pick(r, "message", "reason", "detail", "code") || "")).filter(Boolean);
+  }
+  return [];
+}
+
+const INTERLOCK_KEYS = { slide: "slides_awnings_allowed", awning: "slides_awnings_allowed", jack: "jacks_allowed" };
+
+/** Why a motion control of `entity` must not be used now, or null when it may be. */
+export function motionBlockReason(entity) {
+  if (store.link !== "live") return "Not connected to the coach.";
+  if (!entity.available) return "The device is not answering.";
+  const key = INTERLOCK_KEYS[entity.type];
+  if (!key) return null; // shades and the like have no interlock
+  const s = store.safety;
+  if (!s) return "Waiting for the coach's safety state.";
+  if (emergencyStopOn()) return "Emergency stop is on. Clear it before moving anything.";
+  const safe = safeStateReasons();
+  if (safe.length) return sentence(`Locked out: ${safe.join("; ")}`);
+  const i = s.interlocks && typeof s.interlocks === "object" ? s.interlocks : {};
+  if (i[key] === true) return null;
+  // The server is the authority; these mirror its safety gate so the owner knows what to do.
+  if (s.vehicle_state === "moving") {
+    const speed = typeof i.speed_kmh === "number" ? ` (${Math.round(i.speed_kmh)} km/h)` : "";
+    return `The coach is moving${speed}. Stop and set the park brake first.`;
+  }
+  if (s.vehicle_state !== "parked") return "The vehicle state is unknown, so nothing may move.";
+  if (i.park_brake_set !== true) return "The park brake is not set.";
+  if (entity.type === "jack" && i.engine_off === false) return "The engine is running: jacks move only with the engine off.";
+  if (i[key] === false) return "An interlock does not allow motion now.";
+  return null;
+}
+
+function sentence(text) {
+  const t = String(text).trim();
+  const s = t.charAt(0).toUpperCase() + t.slice(1);
+  return /[.!?]$/.test(s) ? s : `${s}.`;
+}
+
+// ---- the WebSocket link ----
+
+let socket = null;
+let attempt = 0;
+let retryTimer = 0;
+let pollTimer = 0;
+let commandCounter = 0;
+let heartbeat = 0;
+let lastMessageAt = 0;
+const PING_MS = 10000;
+const SILENCE_MS = 25000;
+const pending = new Map();
+
+function wsUrl() {
+  const scheme = location.protocol === "https:" ? "wss:" : "ws:";
+  return `${scheme}//${location.host}/api/v2/ws`;
+}
+
+function setLink(state) {
+  if (store.link === state) return;
+  store.link = state;
+  emit("link");
+}
+
+/** Open the WebSocket; it reconnects by itself with a short back-off. */
+export function connect() {
+  clearTimeout(retryTimer);
+  if (socket && socket.readyState <= WebSocket.OPEN) return;
+  let ws;
+  try {
+    ws = new WebSocket(wsUrl());
+  } catch {
+    scheduleReconnect();
+    return;
+  }
+  socket = ws;
+  ws.addEventListener("open", () => {
+    ws.send(JSON.stringify({ type: "subscribe", all: true }));
+    refreshSafety();
+    lastMessageAt = Date.now();
+    clearInterval(heartbeat);
+    // A Wi-Fi link that dies silently never closes the socket: ping, and give up on a silent server.
+    heartbeat = setInterval(() => {
+      if (socket !== ws) return;
+      if (Date.now() - lastMessageAt > SILENCE_MS) lost(ws);
+      else ws.send(JSON.stringify({ type: "ping" }));
+    }, PING_MS);
+  });
+  ws.addEventListener("message", (event) => {
+    lastMessageAt = Date.now();
+    let msg;
+    try {
+      msg = JSON.parse(event.data);
+    } catch {
+      return;
+    }
+    handleMessage(msg);
+  });
+  ws.addEventListener("close", () => lost(ws));
+  // An error is always followed by close, which does the work.
+  ws.addEventListener("error", () => {});
+}
+
+function lost(ws) {
+  if (socket !== ws) return;
+  socket = null;
+  clearInterval(heartbeat);
+  failPending("The connection closed before the coach answered.");
+  setLink("down");
+  scheduleReconnect();
+  if (ws.readyState <= WebSocket.OPEN) ws.close();
+}
+
+function scheduleReconnect() {
+  const delay = Math.min(RECONNECT_MAX_MS, 500 * 2 ** attempt) * (0.8 + Math.random() * 0.4);
+  attempt = Math.min(attempt + 1, 6);
+  store.nextRetryAt = Date.now() + delay;
+  emit("link");
+  retryTimer = setTimeout(connect, delay);
+}
+
+/** Reconnect at once (the "Retry now" button). */
+export function reconnectNow() {
+  attempt = 0;
+  connect();
+}
+
+function handleMessage(msg) {
+  switch (msg.type) {
+    case "snapshot":
+      attempt = 0;
+      replaceEntities(msg.entities);
+      setLink("live");
+      break;
+    case "update":
+      applyUpdate(msg);
+      break;
+    case "updates":
+      for (const u of msg.updates || []) applyUpdate(u);
+      break;
+    case "command_result":
+      settleCommand(msg.id, msg);
+      break;
+    case "safety":
+      setSafety(msg);
+      break;
+    case "error":
+      if (msg.id && pending.has(msg.id)) settleCommand(msg.id, { status: "refused", reason: pick(msg, "reason", "detail", "message") });
+      break;
+    default:
+      break;
+  }
+}
+
+function failPending(reason) {
+  for (const id of [...pending.keys()]) settleCommand(id, { status: "error", reason });
+}
+
+function settleCommand(id, msg) {
+  const entry = pending.get(id);
+  if (!entry) return;
+  const status = msg.status || "error";
+  if (!FINAL.has(status)) {
+    // An intermediate acknowledgement (accepted, sent): still pending.
+    return;
+  }
+  pending.delete(id);
+  clearTimeout(entry.timer);
+  const result = { status, reason: msg.reason || msg.detail || "", state: msg.state || null };
+  if (status === "confirmed" && msg.state && store.entities.has(entry.entityId)) {
+    Object.assign(store.entities.get(entry.entityId).state, msg.state);
+    emit("entity", entry.entityId);
+  }
+  if (!entry.quiet || status !== "confirmed") recordCommand(entry.entityId, entry.command, result);
+  if (status === "refused") scheduleSafetyRefresh();
+  entry.resolve(result);
+}
+
+function recordCommand(entityId, command, result) {
+  store.commands.set(entityId, { command, status: result.status, reason: result.reason, at: Date.now() });
+  emit("command", entityId);
+}
+
+/**
+ * Send a command over the WebSocket; resolves with {status, reason, state} once the coach answers.
+ * `quiet` keeps routine renewals (hold-to-move) from flashing the progress line.
+ */
+export function sendCommand(entityId, command, params = {}, { quiet = false } = {}) {
+  return new Promise((resolve) => {
+    if (!socket || socket.readyState !== WebSocket.OPEN || store.link !== "live") {
+      const result = { status: "error", reason: "Not connected to the coach.", state: null };
+      recordCommand(entityId, command, result);
+      resolve(result);
+      return;
+    }
+    commandCounter += 1;
+    // crypto.randomUUID needs a secure context, which plain http on the coach's network is not.
+    const id = `web-${Date.now().toString(36)}-${commandCounter}-${Math.random().toString(36).slice(2, 8)}`;
+    const timer = setTimeout(() => settleCommand(id, { status: "timed_out", reason: "No answer from the server." }),
+      CLIENT_TIMEOUT_MS);
+    pending.set(id, { resolve, entityId, command, quiet, timer });
+    if (!quiet) recordCommand(entityId, command, { status: "pending", reason: "" });
+    socket.send(JSON.stringify({ type: "command", id, entity_id: entityId, command, ...params }));
+  });
+}
+
+/** Start polling the safety state (a fallback beside the pushed updates). */
+export function startSafetyPolling() {
+  clearInterval(pollTimer);
+  pollTimer = setInterval(() => {
+    if (document.visibilityState === "visible") refreshSafety();
+  }, SAFETY_POLL_MS);
+}
+
+/** POST emergency stop; returns null or the error message. */
+export async function emergencyStop() {
+  try {
+    const body = await postJson("/api/v2/safety/emergency-stop");
+    if (body && typeof body === "object" && "emergency_stop" in body) setSafety(body);
+    await refreshSafety();
+    return null;
+  } catch (err) {
+    return err.message || "The server did not answer.";
+  }
+}
+
+/** POST emergency-stop/clear; returns null or the error message. */
+export async function clearEmergencyStop() {
+  try {
+    const body = await postJson("/api/v2/safety/emergency-stop/clear");
+    if (body && typeof body === "object" && "emergency_stop" in body) setSafety(body);
+    await refreshSafety();
+    return null;
+  } catch (err) {
+    return err.message || "The server did not answer.";
+  }
+}

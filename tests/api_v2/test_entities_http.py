@@ -1,0 +1,112 @@
+"""/api/v2/entities over real HTTP against the simulated coach."""
+
+from __future__ import annotations
+
+import asyncio
+
+import can
+
+from coachiq.can.interface import SIMULATED_CHANNEL
+from tests.api_v2.conftest import Coach, wait_until
+
+PROBLEM = "application/problem+json"
+
+
+async def test_list_and_filter(coach: Coach) -> None:
+    everything = (await coach.http.get("/api/v2/entities")).json()["entities"]
+    assert len(everything) == len(coach.runtime.core.entities.entities)
+    first = everything[0]
+    assert set(first) >= {"id", "name", "type", "area", "capabilities", "state", "available", "updated_at"}
+    lights = (await coach.http.get("/api/v2/entities", params={"type": "light"})).json()["entities"]
+    assert lights and all(e["type"] == "light" for e in lights)
+    galley = (await coach.http.get("/api/v2/entities", params={"type": "light", "area": "galley"})).json()
+    assert {e["id"] for e in galley["entities"]} == {"light.galley_ceiling", "light.galley_under_cabinet"}
+    dimmable = (await coach.http.get("/api/v2/entities", params={"capability": "set_brightness"})).json()
+    assert "light.galley_under_cabinet" not in {e["id"] for e in dimmable["entities"]}
+    assert (await coach.http.get("/api/v2/entities", params={"type": "spaceship"})).json() == {"entities": []}
+
+
+async def test_one_entity_and_unknown_one(coach: Coach) -> None:
+    response = await coach.http.get("/api/v2/entities/tank.fresh")
+    assert response.status_code == 200 and response.json()["type"] == "tank"
+    missing = await coach.http.get("/api/v2/entities/tank.nowhere")
+    assert missing.status_code == 404 and missing.headers["content-type"] == PROBLEM
+    assert "tank.nowhere" in missing.json()["detail"]
+
+
+async def test_command_is_confirmed_with_state_and_kept_in_history(coach: Coach) -> None:
+    response = await coach.http.post("/api/v2/entities/light.galley_ceiling/commands",
+                                     json={"command": "set_brightness", "brightness": 60})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["status"] == "confirmed" and body["command_id"]
+    assert body["state"]["brightness"] == 60
+    entity = (await coach.http.get("/api/v2/entities/light.galley_ceiling")).json()
+    assert entity["available"] and entity["state"]["brightness"] == 60
+    # params may also be given under "params"
+    off = await coach.http.post("/api/v2/entities/light.galley_ceiling/commands",
+                                json={"command": "turn_off", "params": {}})
+    assert off.status_code == 200 and off.json()["state"]["on"] is False
+    history = (await coach.http.get("/api/v2/entities/light.galley_ceiling/history")).json()
+    assert history["entity_id"] == "light.galley_ceiling"
+    assert any(s["values"].get("brightness") == 60 for s in history["samples"])
+    assert (await coach.http.get("/api/v2/entities/light.nowhere/history")).status_code == 404
+
+
+async def test_invalid_commands_are_422_problems(coach: Coach) -> None:
+    url = "/api/v2/entities/light.galley_ceiling/commands"
+    for body, words in (({"command": "extend", "duration_s": 5}, "extend"),
+                        ({"command": "fly"}, "fly"),
+                        ({"command": "set_brightness", "brightness": 250}, "brightness")):
+        response = await coach.http.post(url, json=body)
+        assert response.status_code == 422, (body, response.text)
+        assert response.headers["content-type"] == PROBLEM
+        assert words in response.json()["detail"]
+    missing_field = await coach.http.post(url, json={"brightness": 5})
+    assert missing_field.status_code == 422 and "command" in missing_field.json()["detail"]
+    unknown = await coach.http.post("/api/v2/entities/light.nowhere/commands", json={"command": "turn_on"})
+    assert unknown.status_code == 404
+
+
+async def test_slide_refused_while_moving_is_409_with_reason(coach: Coach) -> None:
+    coach.sim.set_chassis(moving=True, park_brake=False)
+    await wait_until(lambda: coach.runtime.core.state.vehicle_state() == "moving")
+    response = await coach.http.post("/api/v2/entities/slide.living_room/commands",
+                                     json={"command": "extend", "duration_s": 5})
+    assert response.status_code == 409
+    assert response.headers["content-type"] == PROBLEM
+    problem = response.json()
+    assert "moving" in problem["reason"] and problem["command_id"]
+    # The audit line is written in the background: wait for it.
+    for _ in range(100):
+        audit = await coach.runtime.core.persistence.audit_entries(target="slide.living_room")
+        if any(entry.result == "refused" and "moving" in entry.reason for entry in audit):
+            break
+        await asyncio.sleep(0.02)
+    else:
+        raise AssertionError(f"no refusal in the audit log: {audit}")
+
+
+async def test_batch_commands(coach: Coach) -> None:
+    response = await coach.http.post("/api/v2/entities/commands", json={"commands": [
+        {"entity_id": "light.porch", "command": "turn_on"},
+        {"entity_id": "light.nowhere", "command": "turn_on"},
+        {"entity_id": "light.porch", "command": "set_brightness", "brightness": 5},
+    ]})
+    assert response.status_code == 200, response.text
+    results = response.json()["results"]
+    assert [r["status"] for r in results] == ["confirmed", "not_found", "invalid"]
+    assert results[0]["state"]["on"] is True
+    empty = await coach.http.post("/api/v2/entities/commands", json={"commands": []})
+    assert empty.status_code == 422
+
+
+async def test_unmapped_traffic_is_listed(coach: Coach) -> None:
+    # A node the mapping does not know: a dimmer output 0x77 at source address 0x9A.
+    with can.Bus(interface="virtual", channel=SIMULATED_CHANNEL) as node:
+        node.send(can.Message(arbitration_id=(6 << 26) | (0x1FEDA << 8) | 0x9A,
+                              data=bytes.fromhex("7701C8FCFF0500FF")))
+    await wait_until(lambda: coach.runtime.core.entities.unmapped())
+    unmapped = (await coach.http.get("/api/v2/entities/unmapped")).json()["unmapped"]
+    found = [u for u in unmapped if u["instance"] == 0x77]
+    assert found and found[0]["source_address"] == 0x9A and found[0]["name"] == "DC_DIMMER_STATUS_3"

@@ -1,0 +1,165 @@
+"""Safety against the simulated coach: interlocks, safe state, emergency stop, motion renewal and expiry."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+from coachiq.core.alerts import Priority
+from coachiq.entities.model import Outcome
+from coachiq.state.manager import VehicleState
+from tests.entities.conftest import Coach, start_coach, stop_coach, wait_for
+
+
+async def test_parked_coach_allows_a_slide_and_the_snapshot_says_why(coach: Coach) -> None:
+    state = coach.core.state
+    snapshot = state.snapshot()
+    assert snapshot["vehicle_state"] == VehicleState.PARKED
+    assert snapshot["safe_state"] is False and snapshot["reasons"] == []
+    assert snapshot["interlocks"]["slides_awnings_allowed"] is True
+    result = await coach.core.entities.execute("slide.living_room", "extend", {"duration_s": 2}, actor="test",
+                                               client_id="c1")
+    assert result.outcome is Outcome.CONFIRMED, result
+    assert result.state is not None and result.state["motion"] == "extending"
+    stop = await coach.core.entities.execute("slide.living_room", "stop", {}, actor="test")
+    assert stop.outcome is Outcome.CONFIRMED and stop.state is not None and stop.state["motion"] == "stopped"
+
+
+async def test_a_slide_is_refused_while_moving_and_the_refusal_is_audited(coach: Coach) -> None:
+    coach.sim.set_chassis(moving=True)
+    await wait_for(lambda: coach.core.state.vehicle_state() == VehicleState.MOVING)
+    result = await coach.core.entities.execute("slide.galley", "extend", {"duration_s": 5}, actor="alice")
+    assert result.outcome is Outcome.REFUSED and "moving" in result.reason
+    assert coach.core.entities.entities["slide.galley"].state.values.get("motion") != "extending"
+    await coach.core.entities.settle()
+    audit = await coach.core.persistence.audit_entries(target="slide.galley")
+    assert audit[0].actor == "alice" and audit[0].result == "refused" and "moving" in audit[0].reason
+    # Lights are not interlocked.
+    light = await coach.core.entities.execute("light.cab_dome", "turn_on", {}, actor="alice")
+    assert light.outcome is Outcome.CONFIRMED
+
+
+async def test_park_brake_and_engine_interlocks(coach: Coach) -> None:
+    coach.sim.set_chassis(moving=False, park_brake=False)
+    await wait_for(lambda: coach.core.state.chassis.get("park_brake") == "released")
+    refused = await coach.core.entities.execute("awning.patio", "extend", {}, actor="test")
+    assert refused.outcome is Outcome.REFUSED and "park brake" in refused.reason
+    coach.sim.set_chassis(park_brake=True, ignition=True)
+    coach.sim.chassis.engine_running = True
+    await wait_for(lambda: (coach.core.state.chassis.get("engine_speed") or 0) > 0)
+    jack = await coach.core.entities.execute("jack.front_left", "extend", {"duration_s": 1}, actor="test")
+    assert jack.outcome is Outcome.REFUSED and "engine" in jack.reason
+    stop = await coach.core.entities.execute("jack.front_left", "stop", {}, actor="test")
+    assert stop.outcome is Outcome.CONFIRMED  # stop is never refused
+
+
+async def test_unknown_vehicle_state_is_unsafe(coach: Coach) -> None:
+    state = coach.core.state
+    later = time.time() + state.chassis_stale_s + 1
+    assert state.vehicle_state(later) == VehicleState.UNKNOWN
+    assert any("stale" in r for r in state.reasons(later))
+    state.chassis_heard = None
+    state._chassis_id = None
+    result = await coach.core.entities.execute("slide.bedroom", "extend", {"duration_s": 1}, actor="test")
+    # The next chassis frame may already have arrived; either way the answer names the chassis data.
+    if result.outcome is Outcome.REFUSED:
+        assert "chassis" in result.reason
+
+
+async def test_motion_runs_out_unless_renewed(coach: Coach) -> None:
+    entities = coach.core.entities
+    slide = entities.entities["slide.bedroom"]
+    first = await entities.execute("slide.bedroom", "extend", {"duration_s": 0.6}, actor="test", client_id="c")
+    assert first.outcome is Outcome.CONFIRMED
+    await asyncio.sleep(0.4)
+    renewed = await entities.execute("slide.bedroom", "extend", {"duration_s": 0.6}, actor="test", client_id="c")
+    assert renewed.outcome is Outcome.CONFIRMED
+    await asyncio.sleep(0.4)
+    assert slide.state.values["motion"] == "extending"  # 0.8 s after the first command: renewed
+    await wait_for(lambda: slide.state.values["motion"] == "stopped", timeout=3)
+    assert "slide.bedroom" not in coach.core.state.motions
+    await coach.core.state.settle()
+    await entities.settle()
+    audit = await coach.core.persistence.audit_entries(target="slide.bedroom")
+    assert any(a.actor == "safety" and a.action == "stop" and "ran out" in a.reason for a in audit)
+
+
+async def test_losing_the_controlling_client_stops_the_motion(coach: Coach) -> None:
+    entities = coach.core.entities
+    result = await entities.execute("awning.patio", "extend", {"duration_s": 20}, actor="test", client_id="ws-7")
+    assert result.outcome is Outcome.CONFIRMED
+    assert coach.core.state.client_gone("someone-else") == []
+    assert coach.core.state.client_gone("ws-7") == ["awning.patio"]
+    await wait_for(lambda: entities.entities["awning.patio"].state.values["motion"] == "stopped", timeout=3)
+
+
+async def test_emergency_stop_stops_motion_refuses_and_holds_until_cleared(coach: Coach) -> None:
+    entities, state = coach.core.entities, coach.core.state
+    moving = await entities.execute("slide.living_room", "extend", {"duration_s": 20}, actor="test")
+    assert moving.outcome is Outcome.CONFIRMED
+    results = await state.emergency_stop("bob")
+    assert {r.entity_id for r in results} == set(entities.position_critical())
+    assert entities.entities["slide.living_room"].state.values["motion"] == "stopped"
+    snapshot = state.snapshot()
+    assert snapshot["emergency_stop"] is True and snapshot["safe_state"] is True
+    refused = await entities.execute("slide.living_room", "extend", {"duration_s": 2}, actor="test")
+    assert refused.outcome is Outcome.REFUSED and "emergency stop" in refused.reason
+    await state.clear_emergency_stop("bob")
+    assert state.snapshot()["safe_state"] is False
+    again = await entities.execute("slide.living_room", "retract", {"duration_s": 1}, actor="test")
+    assert again.outcome is Outcome.CONFIRMED
+    audit = await coach.core.persistence.audit_entries(target="safety")
+    assert [a.action for a in audit[:2]] == ["clear_emergency_stop", "emergency_stop"]
+
+
+async def test_emergency_stop_survives_a_restart(tmp_path: Path) -> None:
+    coach = await start_coach(tmp_path / "data")
+    await coach.core.state.emergency_stop("test")
+    await stop_coach(coach)
+    coach = await start_coach(tmp_path / "data")
+    try:
+        assert coach.core.state.snapshot()["emergency_stop"] is True
+    finally:
+        await stop_coach(coach)
+
+
+async def test_a_p1_alert_enters_safe_state_and_stops_motion(coach: Coach) -> None:
+    entities = coach.core.entities
+    result = await entities.execute("slide.galley", "extend", {"duration_s": 20}, actor="test")
+    assert result.outcome is Outcome.CONFIRMED
+    coach.alerts.raise_alert("test:p1", Priority.P1, "test", "database unreachable")
+    await wait_for(lambda: entities.entities["slide.galley"].state.values["motion"] == "stopped", timeout=3)
+    assert "P1 alert: database unreachable" in coach.core.state.snapshot()["reasons"]
+    refused = await entities.execute("slide.galley", "extend", {"duration_s": 2}, actor="test")
+    assert refused.outcome is Outcome.REFUSED and "P1" in refused.reason
+    coach.alerts.clear("test:p1")
+    assert coach.core.state.snapshot()["safe_state"] is False
+
+
+async def test_can_interface_down_is_safe_state(coach: Coach) -> None:
+    from coachiq.can.interface import LinkState
+
+    link = coach.core.can.links["house"]
+    link.state = LinkState.DOWN  # what the CAN service does when the adapter vanishes
+    try:
+        assert "CAN interface 'house' is down" in coach.core.state.reasons()
+        refused = await coach.core.entities.execute("slide.galley", "extend", {}, actor="test")
+        assert refused.outcome is Outcome.REFUSED and "CAN interface" in refused.reason
+    finally:
+        link.state = LinkState.UP
+
+
+async def test_a_coach_that_starts_to_roll_stops_a_moving_slide(coach: Coach) -> None:
+    entities = coach.core.entities
+    result = await entities.execute("slide.bedroom_wardrobe", "extend", {"duration_s": 20}, actor="test")
+    assert result.outcome is Outcome.CONFIRMED
+    coach.sim.set_chassis(moving=True)
+    slide = entities.entities["slide.bedroom_wardrobe"]
+    await wait_for(lambda: slide.state.values["motion"] == "stopped", timeout=3)
+    await coach.core.state.settle()
+    await entities.settle()
+    audit = await coach.core.persistence.audit_entries(target="slide.bedroom_wardrobe")
+    # Driving off releases the park brake first, then the speed rises: either interlock stops the slide.
+    assert any(a.actor == "safety" and a.action == "stop" and ("moving" in a.reason or "park brake" in a.reason)
+               for a in audit), audit
