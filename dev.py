@@ -75,7 +75,7 @@ def main(argv: list[str]) -> None:
         ensure_environment(with_tests=True)
         os.execv(PYTHON, [str(PYTHON), "-m", "pytest", *rest])
     elif command == "bench":
-        ensure_environment(with_tests=False)
+        ensure_environment(with_tests=True)  # the benchmarks drive the server with test clients
         os.execv(BIN / "coachiq", [str(BIN / "coachiq"), "bench", *rest])
     elif command == "coachiq":
         ensure_environment(with_tests=False)

@@ -6,6 +6,8 @@
 - decode_fps: payloads decoded per second on one core, every payload new (worst case).
 - pipeline_fps: frames per second through the receive path (repeat filter, decode of new payloads,
   statistics) on a coach at full bus load, where most frames repeat.
+- the realtime and API figures of coachiq/realtime/bench.py: WebSocket latency and CPU at full bus
+  load, command latencies, GET /api/v2/entities latency.
 
 Frame sets come from candump -L logs (`--unique`, `--coach`); without them equivalent sets are generated
 here with a fixed seed.
@@ -191,4 +193,11 @@ def run_benchmarks(args: argparse.Namespace) -> dict[str, Any]:
     figures.update(bench_decode(unique))
     figures.update(bench_pipeline(coach))
     figures.update(bench_startup())
+    try:
+        from coachiq.realtime import bench as realtime
+    except ImportError as exc:  # the HTTP client comes with the test extras
+        raise SystemExit(f"coachiq bench needs the test dependencies ({exc.name}): run `python3 dev.py bench`")
+    figures.update(realtime.bench_realtime_load(args.coach))
+    figures.update(realtime.bench_commands())
+    figures.update(realtime.bench_entities_list())
     return figures

@@ -29,7 +29,8 @@ _CANDUMP = re.compile(r"^\((?P<ts>\d+(?:\.\d+)?)\)\s+(?P<channel>\S+)\s+(?P<id>[
                       r"#(?P<data>[0-9A-Fa-f]*)$")
 # Extensions python-can's LogReader reads itself; everything else is taken as candump -L text.
 _PYTHON_CAN_FORMATS = {".asc", ".blf", ".csv", ".db", ".mf4", ".trc"}
-_REPLAY_YIELD_EVERY = 256  # as-fast-as-possible replay still lets the loop serve others
+_REPLAY_YIELD_EVERY = 256
+_REPLAY_BATCH_S = 0.004  # as-fast-as-possible replay still lets the loop serve others
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,7 +148,9 @@ async def replay_log(service: CanInterfaceService, path: Path, speed: float = 1.
         if speed > 0:
             first = item.timestamp if first is None else first
             delay = started + (item.timestamp - first) / speed - loop.time()
-            if delay > 0:
+            # Frames due within the next few milliseconds go out together, as a busy bus's frames
+            # reach a socket reader in batches: one timer per frame would cost more than the frame.
+            if delay > _REPLAY_BATCH_S:
                 await asyncio.sleep(delay)
         elif fed % _REPLAY_YIELD_EVERY == 0:
             await asyncio.sleep(0)
