@@ -196,7 +196,7 @@ def run_benchmarks(args: argparse.Namespace) -> dict[str, Any]:
     try:
         from coachiq.realtime import bench as realtime
     except ImportError as exc:  # the HTTP client comes with the test extras
-        raise SystemExit(f"coachiq bench needs the test dependencies ({exc.name}): run `python3 dev.py bench`")
+        raise SystemExit(f"coachiq bench needs the test dependencies ({exc.name}): run `python3 dev.py bench`") from exc
     figures.update(realtime.bench_realtime_load(args.coach))
     figures.update(realtime.bench_commands())
     figures.update(realtime.bench_entities_list())
