@@ -8,6 +8,7 @@ from coachiq import __version__
 from coachiq.api.health import router as health_router
 from coachiq.api.problems import install_problem_handlers
 from coachiq.api.v2 import router as v2_router
+from coachiq.api.v2.entities import UnfilteredListRoute
 from coachiq.runtime import Runtime
 from coachiq.web import mount_web
 
@@ -25,6 +26,8 @@ def create_app(runtime: Runtime) -> FastAPI:
     install_problem_handlers(app)
     app.include_router(health_router)
     app.include_router(v2_router)
+    # First, so the most frequent request skips matching the routers above (see UnfilteredListRoute).
+    app.router.routes.insert(0, UnfilteredListRoute())
     if runtime.settings.simulated:
         # Driving the simulated chassis exists only in simulation: outside it the path is 404.
         from coachiq.api.v2.sim import router as sim_router

@@ -6,6 +6,8 @@ import socket
 import sqlite3
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import clean_env, run_cli, start_server
 
 
@@ -62,3 +64,15 @@ def test_systemd_ready_and_watchdog(tmp_path: Path) -> None:
                 messages.add(sock.recv(100).decode())
         finally:
             assert server.stop() == 0
+
+
+def test_serve_refused_in_process_leaves_the_collector_on(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import gc
+
+    from coachiq.cli import EXIT_CONFIG, main
+
+    # serve switches the cyclic collector off while it starts; a start that stops early (here: a
+    # --replay file that does not exist) must switch it on again.
+    monkeypatch.setenv("COACHIQ_DATA_DIR", str(tmp_path / "data"))
+    assert main(["serve", "--replay", str(tmp_path / "missing.log")]) == EXIT_CONFIG
+    assert gc.isenabled()

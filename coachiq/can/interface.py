@@ -62,7 +62,9 @@ NO_TRAFFIC_S = 10.0
 TX_QUEUE_SIZE = 256
 RATE_LIMIT_S = 0.01  # at most 100 frames/s to one destination address
 _TX_TIMEOUT_S = 0.02  # how long a full transmit buffer may hold the loop before the frame is dropped
-_READ_BATCH = 64  # frames per readiness callback, so one busy bus cannot starve the loop
+# Frames per readiness callback: everything waiting (a full bus brings ~2 per ms), with a bound so a
+# babbling node cannot hold the loop for long. Each wake-up costs more than the frames it reads.
+_READ_BATCH = 1024
 _THREAD_POLL_S = 0.1
 _CAN_ERR_BUSOFF = 0x40  # SocketCAN error-frame class bit
 _RECEIVE_ERRORS = (can.CanError, OSError, ValueError)
@@ -339,18 +341,32 @@ class CanInterfaceService:
     def _read_thread(self, link: CanInterface, bus: can.BusABC, stop: threading.Event,
                      loop: asyncio.AbstractEventLoop) -> None:
         while not stop.is_set():
+            batch: list[can.Message] = []
+            failure: BaseException | None = None
             try:
                 message = bus.recv(_THREAD_POLL_S)
+                # Whatever else is already waiting goes along: one hand-over (one wake-up of the loop)
+                # per burst, not per frame.
+                while message is not None:
+                    batch.append(message)
+                    if len(batch) >= _READ_BATCH:
+                        break
+                    message = bus.recv(0)
             except _RECEIVE_ERRORS as exc:
-                if not stop.is_set():
-                    with contextlib.suppress(RuntimeError):  # the loop may be closing
-                        loop.call_soon_threadsafe(self._fault, link, exc)
-                return
-            if message is not None:
-                try:
-                    loop.call_soon_threadsafe(self._on_message, link, message)
-                except RuntimeError:
-                    return  # the loop closed under us: nobody is left to hand frames to
+                failure = exc
+            try:
+                if batch:
+                    loop.call_soon_threadsafe(self._on_messages, link, batch)
+                if failure is not None:
+                    if not stop.is_set():
+                        loop.call_soon_threadsafe(self._fault, link, failure)
+                    return
+            except RuntimeError:
+                return  # the loop closed under us: nobody is left to hand frames to
+
+    def _on_messages(self, link: CanInterface, messages: list[can.Message]) -> None:
+        for message in messages:
+            self._on_message(link, message)
 
     def _on_message(self, link: CanInterface, message: can.Message) -> None:
         if link.state is LinkState.DOWN:
@@ -375,6 +391,13 @@ class CanInterfaceService:
     def inject(self, interface: str, timestamp: float, arbitration_id: int, data: bytes) -> None:
         """Run a frame through the receive path as if it came from `interface` (log replay)."""
         self.pipeline.process(timestamp, arbitration_id, data, self.link(interface).stats)
+
+    def inject_batch(self, interface: str, timestamp: float, frames: Iterable[tuple[int, bytes]]) -> None:
+        """Run (identifier, payload) frames through the receive path as if read from `interface` in one go."""
+        stats = self.link(interface).stats
+        process = self.pipeline.process
+        for arbitration_id, data in frames:
+            process(timestamp, arbitration_id, data, stats)
 
     def _on_control(self, timestamp: float, arbitration_id: int, data: bytes, stats: InterfaceStats,
                     own: bool) -> None:

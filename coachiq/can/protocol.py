@@ -140,6 +140,7 @@ class RvcProtocolService:
         self.receivers: dict[str, TransportReceiver] = {}
         self.transport_messages = 0
         self._tasks: list[asyncio.Task[None]] = []
+        self._sessions_open = asyncio.Event()  # set while a multi-packet transfer may need its timers run
         self.replay_task: asyncio.Task[int] | None = None
 
     async def start(self) -> None:
@@ -207,6 +208,8 @@ class RvcProtocolService:
         # Peer-to-peer transfers are accepted only while we hold an address; broadcast ones always.
         receiver.own_address = link.claimer.address if claimed and link is not None else GLOBAL_ADDRESS
         result = receiver.feed(arbitration_id, data, time.monotonic())
+        if receiver.session_count:
+            self._sessions_open.set()
         self._send_transport(interface, result.frames)
         message = result.message
         if message is not None:
@@ -229,11 +232,17 @@ class RvcProtocolService:
 
     async def _expire_loop(self) -> None:
         while True:
+            # Idle (no transfer open) it sleeps until one opens: a timer tick costs a wake-up.
+            await self._sessions_open.wait()
             await asyncio.sleep(_EXPIRE_EVERY_S)
             now = time.monotonic()
+            open_sessions = False
             for interface, receiver in self.receivers.items():
                 if receiver.session_count:
                     self._send_transport(interface, receiver.expire(now))
+                    open_sessions = open_sessions or bool(receiver.session_count)
+            if not open_sessions:
+                self._sessions_open.clear()
 
     # --- sending --------------------------------------------------------------------------------
 

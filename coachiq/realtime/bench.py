@@ -5,8 +5,11 @@
   clients subscribed to everything: ws_latency_p50_ms / ws_latency_p99_ms, frame on the bus (its receive
   time stamp) to the update at a client, and full_load_with_clients_cpu_percent. Updates the hub held
   back to coalesce a fast-changing entity (up to COALESCE_S) are reported apart, as
-  ws_coalesced_latency_p99_ms: their delay is the coalescing window by design. The replay feeds frames
-  from the server's event loop (one timer per frame), which costs CPU a real bus's reader does not.
+  ws_coalesced_latency_p99_ms: their delay is the coalescing window by design. The CPU figure includes
+  every frame's trip through the receive path (repeat filter, decode, entities, state, hub) and the
+  wake-ups that pace the replay (one per 10 ms batch, like a socket reader draining what arrived); it
+  leaves out most of the log-text parsing, which a bus does not cost (coachiq.can.logs explains how).
+  Frames are stamped when the replay hands them over, so the latency starts at the server's reader.
 - bench_commands(): the simulated coach, the entity manager's command path: command_to_frame_p99_ms
   (execute() called -> the command frame seen by another node on the bus) and command_confirm_p99_ms
   (execute() called -> confirmed by the device's echo; the simulated device echoes at once).

@@ -13,7 +13,9 @@ Protocol of /api/v2/ws (JSON text messages):
 
 The event bus handler runs in the CAN receive path, so it only does dict work: it merges the update
 into the client's pending updates (one per entity, so a client's backlog is bounded by the number of
-entities it watches) and wakes the client's sender task. The sender sends the first change of an
+entities it watches) and wakes the client's sender task. An update is built and JSON-encoded once for
+every client that takes it as it is; only a client that merges it into an update still waiting gets
+its own copy. The sender sends the first change of an
 entity at once and coalesces later ones for `COALESCE_S`, so a chatty dimmer ramp costs a client at
 most ~20 messages per second per entity without delaying isolated changes. A client whose backlog
 overflows is resynchronised with a fresh snapshot; one whose socket does not take a message within
@@ -87,6 +89,22 @@ def _dumps(message: Mapping[str, Any]) -> str:
     return json.dumps(message, separators=(",", ":"), default=str)
 
 
+class _Update:
+    """One update message, encoded once however many clients send it unchanged."""
+
+    __slots__ = ("message", "text")
+
+    def __init__(self, message: dict[str, Any]) -> None:
+        self.message = message
+        self.text: str | None = None
+
+    def encoded(self) -> str:
+        text = self.text
+        if text is None:
+            text = self.text = _dumps(self.message)
+        return text
+
+
 class _Client:
     """One WebSocket client: its subscription, pending updates and control messages."""
 
@@ -99,7 +117,7 @@ class _Client:
         self.id = client_id
         self.subscribed = False
         self.ids: frozenset[str] | None = None  # None with subscribed: every entity
-        self.pending: dict[str, dict[str, Any]] = {}
+        self.pending: dict[str, _Update] = {}
         self.last_sent: dict[str, float] = {}
         self.control: deque[dict[str, Any]] = deque()
         self.resync = False
@@ -113,26 +131,23 @@ class _Client:
     def wants(self, entity_id: str) -> bool:
         return self.subscribed and (self.ids is None or entity_id in self.ids)
 
-    def offer(self, update: EntityUpdate) -> None:
+    def offer(self, update: _Update) -> None:
         """Merge one update into the pending ones (bus path: dict work only)."""
         if self.resync:
             return  # the snapshot about to be sent already holds it
-        entity_id = update.entity_id
+        message = update.message
+        entity_id = message["entity_id"]
         pending = self.pending.get(entity_id)
-        source = update.source
-        source_json = None if source is None else {"dgn": source.dgn, "source_address": source.source_address}
         if pending is None:
             if len(self.pending) >= MAX_PENDING_ENTITIES:
                 self.hub.resyncs += 1
                 self.resync = True
                 self.pending.clear()
             else:
-                self.pending[entity_id] = {"type": "update", "entity_id": entity_id, "values": dict(update.values),
-                                           "source": source_json, "timestamp": update.timestamp}
+                self.pending[entity_id] = update  # shared with the other clients: never changed in place
         else:
-            pending["values"].update(update.values)
-            pending["source"] = source_json
-            pending["timestamp"] = update.timestamp
+            merged = pending.message
+            self.pending[entity_id] = _Update({**message, "values": {**merged["values"], **message["values"]}})
         self.wake.set()
 
     def say(self, message: dict[str, Any]) -> None:
@@ -152,9 +167,12 @@ class _Client:
         log.warning("WebSocket client %s dropped: %s", self.id, reason)
         self.wake.set()
 
-    async def send(self, message: Mapping[str, Any]) -> None:
+    async def send(self, message: Mapping[str, Any] | _Update) -> None:
+        text = message.encoded() if isinstance(message, _Update) else _dumps(message)
         try:
-            await asyncio.wait_for(self.websocket.send_text(_dumps(message)), SEND_TIMEOUT_S)
+            # asyncio.timeout, not wait_for: no extra task per message on the hot path.
+            async with asyncio.timeout(SEND_TIMEOUT_S):
+                await self.websocket.send_text(text)
         except TimeoutError:
             self.drop(f"a message was not taken within {SEND_TIMEOUT_S:.0f} s")
             raise
@@ -248,10 +266,19 @@ class RealtimeHub:
 
     def _on_update(self, update: EntityUpdate) -> None:
         self.updates_seen += 1
+        if not self.clients:
+            return
         entity_id = update.entity_id
+        shared: _Update | None = None
         for client in self.clients.values():
             if not client.closed and client.wants(entity_id):
-                client.offer(update)
+                if shared is None:
+                    source = update.source
+                    shared = _Update({"type": "update", "entity_id": entity_id, "values": dict(update.values),
+                                      "source": None if source is None else
+                                      {"dgn": source.dgn, "source_address": source.source_address},
+                                      "timestamp": update.timestamp})
+                client.offer(shared)
 
     # --- snapshots ------------------------------------------------------------------------------
 

@@ -8,6 +8,10 @@ also with the engine off, when the engine speed is known), and never in safe sta
 stale or missing chassis data, a P1 alert, or emergency stop. Entering safe state stops every motion.
 Motion is momentary: each extend/retract runs for a bounded duration and must be renewed by repeating
 the command; when it runs out, or the client that started it goes away, a stop is sent.
+
+The supervisor checks ten times a second while a motion is in progress or a device reports one. With
+nothing moving it checks once a second, and is woken at once by a new motion or an entity update that
+reports motion (a P1 alert runs a check at once anyway): an idle coach costs fewer wake-ups.
 """
 
 from __future__ import annotations
@@ -37,6 +41,8 @@ __all__ = ["MotionActuator", "StateManager", "VehicleState"]
 EMERGENCY_STOP_SETTING = "safety.emergency_stop"
 SAFETY_ACTOR = "safety"
 _TICK_S = 0.1
+_IDLE_TICK_S = 1.0  # nothing moving: only the safe-state log line can wait this long
+_ENTITY_UPDATE_TOPIC = "entity.update"  # published by the entity manager
 
 
 class VehicleState:
@@ -108,6 +114,7 @@ class StateManager:
         self._unsubscribe: list[Callable[[], None]] = []
         self._tasks: list[asyncio.Task[None]] = []
         self._background: set[asyncio.Task[Any]] = set()
+        self._wake = asyncio.Event()
 
     def attach_actuator(self, actuator: MotionActuator) -> None:
         """Who to ask to stop devices (the entity manager registers itself when it is built)."""
@@ -129,6 +136,7 @@ class StateManager:
         if self.emergency:
             log.warning("emergency stop is set (from before the restart): clear it to move slides, awnings, jacks")
         self._unsubscribe.append(self.events.subscribe(FRAME_TOPIC, self._on_frame))
+        self._unsubscribe.append(self.events.subscribe(_ENTITY_UPDATE_TOPIC, self._on_entity_update))
         self._unsubscribe.append(self.alerts.subscribe(self._on_alert))
         self._tasks.append(asyncio.create_task(self._supervise_loop(), name="state-supervisor"))
 
@@ -169,6 +177,11 @@ class StateManager:
         self.chassis = dict(frame.decoded.values)
         self._chassis_id = frame.can_id
         self.chassis_heard = max(self.chassis_heard or 0.0, frame.timestamp)
+
+    def _on_entity_update(self, update: Any) -> None:
+        values = getattr(update, "values", None)
+        if values is not None and "motion" in values:
+            self._wake.set()  # a device reports motion (or its end): check it now, not at the idle tick
 
     def _chassis_age(self, now: float) -> float | None:
         heard = self.chassis_heard
@@ -261,6 +274,7 @@ class StateManager:
                        actor: str) -> None:
         """Record (or renew) a motion that must be stopped after `duration_s` unless renewed."""
         self.motions[entity_id] = Motion(entity_id, command, client_id, actor, time.monotonic() + duration_s)
+        self._wake.set()  # the supervisor may be on its idle tick
 
     def motion_stopped(self, entity_id: str) -> None:
         """Forget a motion: a stop was sent."""
@@ -316,7 +330,14 @@ class StateManager:
 
     async def _supervise_loop(self) -> None:
         while True:
-            await asyncio.sleep(_TICK_S)
+            actuator = self.actuator
+            if self.motions or (actuator is not None and actuator.moving()):
+                await asyncio.sleep(_TICK_S)
+            else:
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(_IDLE_TICK_S):
+                        await self._wake.wait()
             self.supervise()
 
     def supervise(self) -> None:

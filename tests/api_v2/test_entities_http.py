@@ -26,6 +26,24 @@ async def test_list_and_filter(coach: Coach) -> None:
     assert (await coach.http.get("/api/v2/entities", params={"type": "spaceship"})).json() == {"entities": []}
 
 
+async def test_unfiltered_list_route_answers_like_the_documented_one(coach: Coach) -> None:
+    from coachiq.api.v2.entities import UnfilteredListRoute
+
+    # The plain route answers the bare GET; with any query string the documented route answers.
+    assert isinstance(coach.runtime._app.router.routes[0], UnfilteredListRoute)  # type: ignore[union-attr]
+    plain = await coach.http.get("/api/v2/entities")
+    documented = await coach.http.get("/api/v2/entities?unknown_parameter=1")
+    assert plain.status_code == documented.status_code == 200
+    assert plain.headers["content-type"] == documented.headers["content-type"] == "application/json"
+    # The simulated coach keeps changing states: compare which entities, in which order.
+    assert [e["id"] for e in plain.json()["entities"]] == [e["id"] for e in documented.json()["entities"]]
+    too_long = await coach.http.get("/api/v2/entities", params={"type": "x" * 33})
+    assert too_long.status_code == 422 and too_long.headers["content-type"] == PROBLEM
+    # Other methods still get what the FastAPI route gives them.
+    for method in ("HEAD", "POST", "DELETE"):
+        assert (await coach.http.request(method, "/api/v2/entities")).status_code == 405, method
+
+
 async def test_one_entity_and_unknown_one(coach: Coach) -> None:
     response = await coach.http.get("/api/v2/entities/tank.fresh")
     assert response.status_code == 200 and response.json()["type"] == "tank"

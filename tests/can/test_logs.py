@@ -152,3 +152,14 @@ async def test_replay_keeps_the_log_timing_scaled_by_speed(channel: str, tmp_pat
         assert asyncio.get_running_loop().time() - began == pytest.approx(0.15, abs=0.08)
     finally:
         await service.stop()
+
+
+def test_read_log_repeated_lines_keep_their_own_time_and_bad_times_are_reported(tmp_path: Path) -> None:
+    log = tmp_path / "repeats.log"
+    log.write_text("(1.5) can0 19FEDA8E#01FF\n(2.25) can0 19FEDA8E#01FF\n(.5) can0 19FEDA8E#01FF\n"
+                   "(3.) can0 19FEDA8E#01FF\n(x) can0 19FEDA8E#01FF\n  (4) can0 19FEDA8E#01FF  \n", encoding="utf-8")
+    items = list(read_log(log))
+    frames = [i for i in items if isinstance(i, LogFrame)]
+    assert [f.timestamp for f in frames] == [1.5, 2.25, 4.0]
+    assert all(f.arbitration_id == 0x19FEDA8E and f.data == b"\x01\xff" and f.channel == "can0" for f in frames)
+    assert [i.line for i in items if isinstance(i, LogError)] == [3, 4, 5]

@@ -213,6 +213,23 @@ async def test_a_command_without_entity_is_invalid(setup: Setup) -> None:
         assert result["status"] == "invalid" and "entity_id" in result["reason"]
 
 
+async def test_clients_share_an_update_and_a_merge_stays_with_its_client(setup: Setup) -> None:
+    async with websockets.connect(setup.url) as one, websockets.connect(setup.url) as two:
+        for socket in (one, two):
+            await socket.send(json.dumps({"type": "subscribe", "all": True}))
+            await receive(socket)
+        setup.table.update("tank.fresh", {"level": 10})
+        assert (await receive(one))["values"] == {"level": 10}
+        # Two changes inside the window: each client merges them into its own copy, the shared one is untouched.
+        setup.table.update("tank.fresh", {"level": 20})
+        setup.table.update("tank.fresh", {"volume_l": 5})
+        assert (await receive(one))["values"] == {"level": 20, "volume_l": 5}
+        assert (await receive(two))["values"] == {"level": 10}
+        assert (await receive(two))["values"] == {"level": 20, "volume_l": 5}
+        setup.table.update("light.bedroom", {"on": True})
+        assert (await receive(one))["values"] == (await receive(two))["values"] == {"on": True}
+
+
 async def test_an_overflowing_client_is_resynchronised_with_a_snapshot(setup: Setup,
                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(hub_module, "MAX_PENDING_ENTITIES", 2)
