@@ -10,9 +10,10 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -24,6 +25,18 @@ from coachiq.runtime import Runtime
 from coachiq.settings import Settings
 
 COACHIQ = [sys.executable, "-m", "coachiq.cli"]
+
+
+async def wait_for(condition: Callable[[], Any], timeout: float = 5.0, step: float = 0.01) -> Any:
+    """Poll `condition` in the event loop until it is truthy and return it; fail after `timeout` s."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout} s")
+        await asyncio.sleep(step)
 
 
 def free_port() -> int:

@@ -6,7 +6,7 @@ import asyncio
 import itertools
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import can
@@ -14,6 +14,7 @@ import pytest
 from can.interfaces.virtual import VirtualBus
 
 from coachiq.settings import CanInterfaceSettings
+from tests.conftest import wait_for as wait_for
 
 _counter = itertools.count()
 
@@ -37,16 +38,6 @@ def house(channel: str, name: str = "house") -> CanInterfaceSettings:
     return CanInterfaceSettings(name=name, interface="virtual", channel=channel)
 
 
-async def wait_for(condition: Callable[[], Any], timeout: float = 3.0, step: float = 0.01) -> Any:
-    """Poll `condition` until it is truthy; fail the test after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout} s")
-        await asyncio.sleep(step)
 
 
 def _drain(bus: can.BusABC, timeout: float, pf: int | None) -> list[can.Message]:

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ from coachiq.core.metrics import Metrics
 from coachiq.core.services import CoreServices
 from coachiq.settings import CanInterfaceSettings, Settings
 from coachiq.sim.coach import SimulatedCoach
+from tests.conftest import wait_for as wait_for
 
 _counter = itertools.count()
 
@@ -47,16 +47,6 @@ class Coach:
     channel: str
 
 
-async def wait_for(condition: Callable[[], Any], timeout: float = 5.0, step: float = 0.02) -> Any:
-    """Poll `condition` until it is truthy; fail after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout} s")
-        await asyncio.sleep(step)
 
 
 async def start_coach(data_dir: Path, coach: str = "class_a_diesel", mapping: str | None = None,
