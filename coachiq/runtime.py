@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import resource
@@ -19,6 +18,7 @@ from coachiq.core.metrics import Metrics
 from coachiq.core.service import Status
 from coachiq.core.services import CoreServices
 from coachiq.core.systemd import SystemdNotifier
+from coachiq.core.tasks import cancel_all
 from coachiq.features.manager import IMPLEMENTATIONS, FeatureDefinition, FeatureManager
 from coachiq.settings import Settings
 
@@ -139,12 +139,7 @@ class Runtime:
         """Stop the health loop, the features in reverse order, then the core in reverse order."""
         if self.systemd.enabled:
             self.systemd.notify("STOPPING=1")
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        self._tasks.clear()
+        await cancel_all(self._tasks)
         if self.features is not None:
             await self.features.stop_all()
         if self.simulation is not None:

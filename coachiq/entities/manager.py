@@ -13,7 +13,6 @@ state is only ever what the devices report.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 import uuid
@@ -29,6 +28,7 @@ from coachiq.can.protocol import FRAME_TOPIC, RvcProtocolService
 from coachiq.core.errors import ConfigError
 from coachiq.core.events import EventBus
 from coachiq.core.service import Health, ServiceStartError, Status
+from coachiq.core.tasks import cancel_all
 from coachiq.entities.commands import Plan, matches, plan
 from coachiq.entities.mapping import CoachMapping, EntityConfig, load_coach
 from coachiq.entities.model import (
@@ -201,12 +201,7 @@ class EntityManager:
         if self._unsubscribe is not None:
             self._unsubscribe()
             self._unsubscribe = None
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        self._tasks.clear()
+        await cancel_all(self._tasks)
         await self.settle()
 
     async def health(self) -> Health:

@@ -30,6 +30,7 @@ from coachiq.can.protocol import FRAME_TOPIC, RvcProtocolService
 from coachiq.core.alerts import Alert, AlertManager, Priority
 from coachiq.core.events import EventBus
 from coachiq.core.service import Health, Status
+from coachiq.core.tasks import cancel_all
 from coachiq.entities.model import MOTION_COMMANDS, POSITION_CRITICAL_TYPES, CommandResult, EntityType
 from coachiq.persistence.store import PersistenceService
 from coachiq.settings import Settings
@@ -145,12 +146,7 @@ class StateManager:
         for unsubscribe in self._unsubscribe:
             unsubscribe()
         self._unsubscribe.clear()
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        self._tasks.clear()
+        await cancel_all(self._tasks)
         await self.settle()
 
     async def settle(self) -> None:
