@@ -39,6 +39,22 @@ CORE_SERVICE_ALIASES: dict[str, str] = {
 }
 
 
+def async_driver_problem(url: str) -> str | None:
+    """Why a database URL naming an asyncio driver (aiosqlite, asyncpg, ...) cannot be used, else None.
+
+    The database manager runs a synchronous driver on its own thread; an asyncio driver would need
+    SQLAlchemy's async extension, which CoachIQ does not load.
+    """
+    backend, _, driver = url.partition("://")[0].lower().partition("+")
+    # SQLAlchemy's asyncio drivers: aiosqlite, aiomysql, aioodbc, asyncpg, asyncmy, psycopg_async, oracledb_async.
+    if not (driver.startswith(("aio", "async")) or driver.endswith("_async")):
+        return None
+    examples = {"sqlite": "sqlite:///<path>", "postgresql": "postgresql+psycopg://user@host/name"}
+    example = examples.get(backend, " or ".join(examples.values()))
+    return (f"the driver '{driver}' is an asyncio driver; CoachIQ needs a synchronous one "
+            f"(it runs database work on its own thread) — write {example}")
+
+
 class CanInterfaceSettings(BaseModel):
     """One CAN bus: a logical name (house, chassis) mapped to a python-can interface and channel."""
 
@@ -62,7 +78,8 @@ class Settings(BaseSettings):
 
     data_dir: Path = Field(default=Path("data"), description="Folder for the database, backups and logs.")
     database_url: str | None = Field(
-        default=None, description="SQLAlchemy URL; default sqlite+aiosqlite:///<data_dir>/coachiq.db."
+        default=None,
+        description="SQLAlchemy URL with a synchronous driver; default sqlite:///<data_dir>/coachiq.db.",
     )
     host: str = Field(default="127.0.0.1", description="Address the HTTP server listens on.")
     port: int = Field(default=8080, ge=1, le=65535)
@@ -114,6 +131,13 @@ class Settings(BaseSettings):
             self.coach = "class_a_diesel"
         return self
 
+    @field_validator("database_url")
+    @classmethod
+    def _database_driver_is_synchronous(cls, value: str | None) -> str | None:
+        if value is not None and (problem := async_driver_problem(value)):
+            raise ValueError(problem)
+        return value
+
     @field_validator("host")
     @classmethod
     def _host_is_an_address(cls, value: str) -> str:
@@ -133,7 +157,7 @@ class Settings(BaseSettings):
     @property
     def effective_database_url(self) -> str:
         """The database URL in force."""
-        return self.database_url or f"sqlite+aiosqlite:///{self.database_path}"
+        return self.database_url or f"sqlite:///{self.database_path}"
 
     @property
     def simulated(self) -> bool:

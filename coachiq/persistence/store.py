@@ -4,6 +4,9 @@ Entity state and history are written behind: updates are coalesced in memory and
 transaction every `flush_interval` seconds and at shutdown, never one transaction per frame. That
 keeps an SD card alive for years, and a crash loses at most the last interval.
 Audit entries and alerts are rare and important, so they are written at once.
+
+Every database use is one call to the database manager's thread (`run` for a transaction, `read`
+for a query): a flush hands over the whole transaction at once rather than hopping per statement.
 """
 
 from __future__ import annotations
@@ -19,8 +22,10 @@ from typing import Any
 
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Connection
 
 from coachiq.core.service import Health, Status
+from coachiq.core.tasks import sleep_aligned
 from coachiq.db.manager import DatabaseManager
 from coachiq.db.models import alerts, audit_log, entity_history, entity_state, settings_table
 
@@ -47,6 +52,31 @@ class HistorySample:
 
     ts: float
     state: dict[str, JSONValue]
+
+
+def _write_pending(connection: Connection, is_sqlite: bool, states: Mapping[str, dict[str, JSONValue]],
+                   history: list[tuple[str, float, dict[str, JSONValue]]], now: datetime) -> None:
+    if states:
+        rows = [{"entity_id": k, "state": v, "updated_at": now} for k, v in states.items()]
+        if is_sqlite:
+            stmt = sqlite_insert(entity_state)
+            stmt = stmt.on_conflict_do_update(
+                index_elements=[entity_state.c.entity_id],
+                set_={"state": stmt.excluded.state, "updated_at": stmt.excluded.updated_at},
+            )
+            connection.execute(stmt, rows)
+        else:
+            connection.execute(delete(entity_state).where(entity_state.c.entity_id.in_(states)))
+            connection.execute(insert(entity_state), rows)
+    if history:
+        connection.execute(insert(entity_history), [{"entity_id": e, "ts": t, "state": s} for e, t, s in history])
+
+
+def _store_setting(connection: Connection, key: str, value: JSONValue, now: datetime) -> None:
+    changed = connection.execute(update(settings_table).where(settings_table.c.key == key)
+                                 .values(value=value, updated_at=now))
+    if changed.rowcount == 0:
+        connection.execute(insert(settings_table).values(key=key, value=value, updated_at=now))
 
 
 class PersistenceService:
@@ -94,7 +124,7 @@ class PersistenceService:
 
     async def _flush_loop(self) -> None:
         while True:
-            await asyncio.sleep(self.flush_interval)
+            await sleep_aligned(self.flush_interval)
             await self.flush()
 
     # -- write-behind entity state and history -----------------------------------------------
@@ -116,22 +146,8 @@ class PersistenceService:
             history, self._pending_history = self._pending_history, []
             now = datetime.now(UTC)
             try:
-                async with self._db.engine.begin() as conn:
-                    if states:
-                        rows = [{"entity_id": k, "state": v, "updated_at": now} for k, v in states.items()]
-                        if self._db.is_sqlite:
-                            stmt = sqlite_insert(entity_state)
-                            stmt = stmt.on_conflict_do_update(
-                                index_elements=[entity_state.c.entity_id],
-                                set_={"state": stmt.excluded.state, "updated_at": stmt.excluded.updated_at},
-                            )
-                            await conn.execute(stmt, rows)
-                        else:
-                            await conn.execute(delete(entity_state).where(entity_state.c.entity_id.in_(states)))
-                            await conn.execute(insert(entity_state), rows)
-                    if history:
-                        await conn.execute(insert(entity_history),
-                                           [{"entity_id": e, "ts": t, "state": s} for e, t, s in history])
+                is_sqlite = self._db.is_sqlite
+                await self._db.run(lambda connection: _write_pending(connection, is_sqlite, states, history, now))
             except Exception as exc:  # keep the data and retry at the next flush
                 for key, value in states.items():
                     self._pending_state.setdefault(key, value)
@@ -145,10 +161,9 @@ class PersistenceService:
 
     async def load_entity_states(self) -> dict[str, tuple[dict[str, JSONValue], datetime]]:
         """Every entity's last persisted state and when it was written."""
-        async with self._db.engine.connect() as conn:
-            result = await conn.execute(select(entity_state.c.entity_id, entity_state.c.state,
-                                               entity_state.c.updated_at))
-            return {row.entity_id: (row.state, row.updated_at) for row in result}
+        query = select(entity_state.c.entity_id, entity_state.c.state, entity_state.c.updated_at)
+        rows = await self._db.read(lambda connection: connection.execute(query).all())
+        return {row.entity_id: (row.state, row.updated_at) for row in rows}
 
     async def history(self, entity_id: str, since: float | None = None, limit: int = 1000) -> list[HistorySample]:
         """Persisted history samples of an entity, oldest first."""
@@ -156,54 +171,48 @@ class PersistenceService:
         if since is not None:
             query = query.where(entity_history.c.ts >= since)
         query = query.order_by(entity_history.c.ts.desc()).limit(limit)
-        async with self._db.engine.connect() as conn:
-            rows = (await conn.execute(query)).all()
+        rows = await self._db.read(lambda connection: connection.execute(query).all())
         return [HistorySample(row.ts, row.state) for row in reversed(rows)]
 
     # -- settings ------------------------------------------------------------------------------
 
     async def get_setting(self, key: str, default: JSONValue = None) -> JSONValue:
         """A stored setting, or `default` when it was never set."""
-        async with self._db.engine.connect() as conn:
-            value = (await conn.execute(select(settings_table.c.value).where(settings_table.c.key == key))).scalar()
+        query = select(settings_table.c.value).where(settings_table.c.key == key)
+        value = await self._db.read(lambda connection: connection.execute(query).scalar())
         return default if value is None else value
 
     async def set_setting(self, key: str, value: JSONValue) -> None:
         """Store a setting (any JSON value) at once."""
         now = datetime.now(UTC)
-        async with self._db.engine.begin() as conn:
-            changed = await conn.execute(update(settings_table).where(settings_table.c.key == key)
-                                         .values(value=value, updated_at=now))
-            if changed.rowcount == 0:
-                await conn.execute(insert(settings_table).values(key=key, value=value, updated_at=now))
+        await self._db.run(lambda connection: _store_setting(connection, key, value, now))
 
     # -- audit log -----------------------------------------------------------------------------
 
     async def audit(self, actor: str, action: str, target: str, result: str, reason: str = "") -> None:
         """Write one audit entry at once: every command and every refusal goes here."""
-        async with self._db.engine.begin() as conn:
-            await conn.execute(insert(audit_log).values(ts=datetime.now(UTC), actor=actor, action=action,
-                                                        target=target, result=result, reason=reason))
+        statement = insert(audit_log).values(ts=datetime.now(UTC), actor=actor, action=action, target=target,
+                                             result=result, reason=reason)
+        await self._db.run(lambda connection: connection.execute(statement))
 
     async def audit_entries(self, limit: int = 100, target: str | None = None) -> list[AuditEntry]:
         """The newest audit entries, newest first."""
         query = select(audit_log).order_by(audit_log.c.id.desc()).limit(limit)
         if target is not None:
             query = query.where(audit_log.c.target == target)
-        async with self._db.engine.connect() as conn:
-            rows = (await conn.execute(query)).all()
+        rows = await self._db.read(lambda connection: connection.execute(query).all())
         return [AuditEntry(r.ts, r.actor, r.action, r.target, r.result, r.reason) for r in rows]
 
     # -- alerts --------------------------------------------------------------------------------
 
     async def record_alert(self, key: str, priority: str, source: str, message: str) -> None:
         """Store a raised alert."""
-        async with self._db.engine.begin() as conn:
-            await conn.execute(insert(alerts).values(key=key, priority=priority, source=source, message=message,
-                                                     raised_at=datetime.now(UTC)))
+        statement = insert(alerts).values(key=key, priority=priority, source=source, message=message,
+                                          raised_at=datetime.now(UTC))
+        await self._db.run(lambda connection: connection.execute(statement))
 
     async def clear_alert(self, key: str) -> None:
         """Mark every open alert with this key cleared."""
-        async with self._db.engine.begin() as conn:
-            await conn.execute(update(alerts).where(alerts.c.key == key, alerts.c.cleared_at.is_(None))
-                               .values(cleared_at=datetime.now(UTC)))
+        statement = (update(alerts).where(alerts.c.key == key, alerts.c.cleared_at.is_(None))
+                     .values(cleared_at=datetime.now(UTC)))
+        await self._db.run(lambda connection: connection.execute(statement))

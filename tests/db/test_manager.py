@@ -5,13 +5,20 @@ from __future__ import annotations
 import hashlib
 import shutil
 import sqlite3
+import subprocess
+import sys
+import threading
 from pathlib import Path
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.engine import Connection
 
+from coachiq.core.errors import ConfigError
 from coachiq.core.service import ServiceStartError, Status
-from coachiq.db.manager import MIGRATIONS_DIR, DatabaseManager, Revisions
+from coachiq.db.manager import MIGRATIONS_DIR, DatabaseManager, Revisions, UnsupportedDatabaseURL
+from coachiq.settings import load_settings
+from tests.conftest import clean_env, run_cli
 
 TEST_MIGRATION = '''"""A test migration one step past head.
 
@@ -38,7 +45,7 @@ def downgrade() -> None:
 
 
 def manager_for(data_dir: Path, migrations: Path = MIGRATIONS_DIR) -> DatabaseManager:
-    return DatabaseManager(f"sqlite+aiosqlite:///{data_dir / 'coachiq.db'}", data_dir, migrations)
+    return DatabaseManager(f"sqlite:///{data_dir / 'coachiq.db'}", data_dir, migrations)
 
 
 def digest(path: Path) -> str:
@@ -63,10 +70,15 @@ async def test_fresh_database_is_created_at_head_with_wal(tmp_path: Path) -> Non
         health = await manager.health()
         assert health.status is Status.HEALTHY
         assert health.data["revision"] == manager.revisions.head
-        async with manager.engine.connect() as conn:
-            assert (await conn.execute(text("PRAGMA journal_mode"))).scalar() == "wal"
-            assert (await conn.execute(text("PRAGMA foreign_keys"))).scalar() == 1
-            tables = {r[0] for r in await conn.execute(text("SELECT name FROM sqlite_master WHERE type='table'"))}
+
+        def inspect(conn: Connection) -> tuple[object, object, object, set[str]]:
+            pragmas = [conn.execute(text(f"PRAGMA {name}")).scalar()
+                       for name in ("journal_mode", "foreign_keys", "synchronous")]
+            tables = {r[0] for r in conn.execute(text("SELECT name FROM sqlite_master WHERE type='table'"))}
+            return pragmas[0], pragmas[1], pragmas[2], tables
+
+        journal_mode, foreign_keys, synchronous, tables = await manager.read(inspect)
+        assert (journal_mode, foreign_keys, synchronous) == ("wal", 1, 2)  # synchronous 2 is FULL
         assert {"settings", "entity_state", "entity_history", "audit_log", "alerts"} <= tables
     finally:
         await manager.stop()
@@ -93,8 +105,7 @@ async def test_database_behind_is_backed_up_then_upgraded(tmp_path: Path) -> Non
         assert second.last_backup.parent == data / "backups"
         with sqlite3.connect(second.last_backup) as backup:
             assert backup.execute("SELECT version_num FROM alembic_version").fetchone() == (head,)
-        async with second.engine.connect() as conn:
-            columns = [r[1] for r in await conn.execute(text("PRAGMA table_info(settings)"))]
+        columns = await second.read(lambda conn: [r[1] for r in conn.execute(text("PRAGMA table_info(settings)"))])
         assert "note" in columns
     finally:
         await second.stop()
@@ -105,8 +116,8 @@ async def test_database_behind_is_backed_up_then_upgraded(tmp_path: Path) -> Non
 async def test_database_ahead_or_unknown_is_refused(tmp_path: Path, revision: str) -> None:
     manager = manager_for(tmp_path)
     await manager.start()
-    async with manager.engine.begin() as conn:
-        await conn.execute(text("UPDATE alembic_version SET version_num = :r"), {"r": revision})
+    await manager.run(lambda conn: conn.execute(text("UPDATE alembic_version SET version_num = :r"),
+                                                {"r": revision}))
     await manager.stop()
     before = digest(tmp_path / "coachiq.db")
     with pytest.raises(ServiceStartError, match=f"schema revision '{revision}'"):
@@ -155,3 +166,103 @@ async def test_online_backup(tmp_path: Path) -> None:
         await manager.stop()
     with sqlite3.connect(tmp_path / "copy.db") as copy:
         assert copy.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+
+
+async def test_work_runs_on_the_one_database_thread(tmp_path: Path) -> None:
+    manager = manager_for(tmp_path)
+    await manager.start()
+    try:
+        threads = [await manager.run(lambda _conn: threading.current_thread()),
+                   await manager.read(lambda _conn: threading.current_thread())]
+        assert (await manager.health()).ok
+    finally:
+        await manager.stop()
+    assert threads[0] is threads[1] is not threading.current_thread()
+    assert threads[0].name.startswith("coachiq-db")
+    assert not threads[0].is_alive(), "stop() must end the database thread"
+
+
+async def test_failed_work_rolls_back_and_reraises(tmp_path: Path) -> None:
+    manager = manager_for(tmp_path)
+    await manager.start()
+
+    def insert_then_fail(conn: Connection) -> None:
+        conn.execute(text("INSERT INTO settings (key, value, updated_at) VALUES ('k', '1', '2024-01-01')"))
+        raise LookupError("deliberate")
+
+    try:
+        with pytest.raises(LookupError, match="deliberate"):
+            await manager.run(insert_then_fail)
+        assert await manager.read(lambda conn: conn.execute(text("SELECT count(*) FROM settings")).scalar()) == 0
+    finally:
+        await manager.stop()
+    with pytest.raises(RuntimeError, match="not started"):
+        await manager.read(lambda conn: None)
+
+
+@pytest.mark.parametrize(("url", "driver", "instead"), [
+    ("sqlite+aiosqlite:///data/coachiq.db", "aiosqlite", "sqlite:///<path>"),
+    ("postgresql+asyncpg://coach@localhost/coachiq", "asyncpg", "postgresql+psycopg://"),
+    ("mysql+asyncmy://coach@localhost/coachiq", "asyncmy", "sqlite:///<path> or postgresql+psycopg://"),
+])
+def test_async_driver_urls_are_refused(tmp_path: Path, url: str, driver: str, instead: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings(environ={}, database_url=url)
+    message = str(caught.value)
+    assert f"setting 'database_url' = {url!r} is not allowed" in message
+    assert f"the driver '{driver}' is an asyncio driver" in message and f"write {instead}" in message
+    with pytest.raises(UnsupportedDatabaseURL, match=f"the driver '{driver}' is an asyncio driver"):
+        DatabaseManager(url, tmp_path)
+
+
+def test_synchronous_urls_are_accepted(tmp_path: Path) -> None:
+    assert load_settings(environ={}, data_dir=tmp_path).effective_database_url == f"sqlite:///{tmp_path}/coachiq.db"
+    url = "postgresql+psycopg://coach@localhost/coachiq"
+    assert load_settings(environ={}, database_url=url).effective_database_url == url
+    manager = DatabaseManager(url, tmp_path)
+    assert not manager.is_sqlite and manager.path is None
+
+
+ASYNC_MODULES = ("sqlalchemy.orm", "sqlalchemy.ext.asyncio", "aiosqlite")
+
+RUN_SERVER = r"""
+import asyncio, sys
+from pathlib import Path
+import coachiq.server
+from coachiq.app import create_app
+from coachiq.features.manager import load_feature_config
+from coachiq.runtime import Runtime
+from coachiq.settings import Settings
+
+async def main(folder):
+    settings = Settings(data_dir=Path(folder), flush_interval=0.05, health_interval=0.05)
+    runtime = Runtime(settings, load_feature_config())
+    create_app(runtime)
+    await runtime.start()
+    while runtime.core.persistence.flushes < 2:
+        await asyncio.sleep(0.05)
+    health = await runtime.core.database.health()
+    await runtime.stop()
+    print(health.status, [name for name in sys.argv[2:] if name in sys.modules])
+
+asyncio.run(main(sys.argv[1]))
+"""
+
+
+def test_importing_the_server_loads_no_async_database_modules() -> None:
+    probe = f"import sys, coachiq.server; print([m for m in {ASYNC_MODULES!r} if m in sys.modules])"
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60,
+                            env=clean_env())
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
+
+
+def test_a_running_server_loads_no_async_database_modules(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    # Created first, so that the server starts on a database at head; a migration may import what it likes.
+    upgrade = run_cli("db", "upgrade", env=clean_env(COACHIQ_DATA_DIR=str(data)))
+    assert upgrade.returncode == 0, upgrade.stderr
+    result = subprocess.run([sys.executable, "-c", RUN_SERVER, str(data), *ASYNC_MODULES], capture_output=True,
+                            text=True, timeout=60, env=clean_env())
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "healthy []"

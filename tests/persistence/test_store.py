@@ -18,7 +18,7 @@ from coachiq.persistence.store import PersistenceService
 
 @pytest.fixture
 async def store(tmp_path: Path) -> AsyncIterator[PersistenceService]:
-    database = DatabaseManager(f"sqlite+aiosqlite:///{tmp_path / 'coachiq.db'}", tmp_path)
+    database = DatabaseManager(f"sqlite:///{tmp_path / 'coachiq.db'}", tmp_path)
     await database.start()
     service = PersistenceService(database, flush_interval=3600)
     await service.start()
@@ -39,7 +39,7 @@ async def test_entity_state_is_coalesced_into_one_flush(store: PersistenceServic
 
 
 async def test_pending_state_is_written_at_stop(tmp_path: Path) -> None:
-    database = DatabaseManager(f"sqlite+aiosqlite:///{tmp_path / 'coachiq.db'}", tmp_path)
+    database = DatabaseManager(f"sqlite:///{tmp_path / 'coachiq.db'}", tmp_path)
     await database.start()
     service = PersistenceService(database, flush_interval=3600)
     await service.start()
@@ -78,7 +78,7 @@ from coachiq.db.manager import DatabaseManager
 from coachiq.persistence.store import PersistenceService
 
 async def main(folder):
-    database = DatabaseManager(f"sqlite+aiosqlite:///{folder}/coachiq.db", Path(folder))
+    database = DatabaseManager(f"sqlite:///{folder}/coachiq.db", Path(folder))
     await database.start()
     store = PersistenceService(database, flush_interval=0.1)
     counter = 0
