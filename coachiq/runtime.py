@@ -18,7 +18,7 @@ from coachiq.core.metrics import Metrics
 from coachiq.core.service import Status
 from coachiq.core.services import CoreServices
 from coachiq.core.systemd import SystemdNotifier
-from coachiq.core.tasks import cancel_all
+from coachiq.core.tasks import cancel_all, sleep_aligned
 from coachiq.features.manager import IMPLEMENTATIONS, FeatureDefinition, FeatureManager
 from coachiq.settings import Settings
 
@@ -152,7 +152,7 @@ class Runtime:
 
     async def _health_loop(self) -> None:
         while True:
-            await asyncio.sleep(self.settings.health_interval)
+            await sleep_aligned(self.settings.health_interval)
             try:
                 await self.core.check_health()
                 if self.features is not None:

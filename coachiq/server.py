@@ -8,6 +8,7 @@ stop in reverse order, then the core in reverse order.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import logging
 import logging.handlers
@@ -22,6 +23,7 @@ import uvicorn
 
 from coachiq.app import create_app
 from coachiq.core.errors import CoreStartError
+from coachiq.core.tasks import next_tick
 from coachiq.features.manager import IMPLEMENTATIONS, FeatureDefinition
 from coachiq.runtime import Runtime
 from coachiq.settings import Settings
@@ -80,6 +82,27 @@ def settle_memory() -> None:
     gc.enable()
 
 
+async def _start_http(server: uvicorn.Server) -> None:
+    """Bind and start accepting, as uvicorn's own serve() does, without its signal handlers or its loop."""
+    server.config.load()
+    server.lifespan = server.config.lifespan_class(server.config)
+    await server.startup()
+
+
+async def _serve_http(server: uvicorn.Server, stop: asyncio.Event) -> None:
+    """Serve until `stop` is set.
+
+    uvicorn's own loop wakes ten times a second to look for a stop request and refresh the Date
+    header; here the stop request wakes it directly and the header is refreshed on the shared
+    one-second tick, so an idle server is woken once a second for all of its periodic work.
+    """
+    while not await server.on_tick(0):  # counter 0: refresh the Date header
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout_at(next_tick(1.0)):
+                await stop.wait()
+        server.should_exit = stop.is_set()
+
+
 async def serve(settings: Settings, features: list[FeatureDefinition],
                 implementations: Mapping[str, str] = IMPLEMENTATIONS, replay: Path | None = None,
                 replay_speed: float = 1.0) -> int:
@@ -110,10 +133,9 @@ async def serve(settings: Settings, features: list[FeatureDefinition],
         config = uvicorn.Config(app, host=settings.host, port=settings.port, lifespan="off", log_config=None,
                                 access_log=False, ws="websockets-sansio", timeout_graceful_shutdown=2)
         server = uvicorn.Server(config)
-        server_task = asyncio.create_task(server.serve(), name="http-server")
-        while not server.started and not server_task.done():
-            await asyncio.sleep(0.005)
-        if server_task.done():
+        try:
+            await _start_http(server)
+        except SystemExit:  # how uvicorn reports a socket it cannot bind (the cause is already logged)
             await runtime.core.stop()
             print(f"coachiq: cannot listen on {settings.host}:{settings.port} — is another server running? "
                   "Choose another port with --port", file=sys.stderr, flush=True)
@@ -123,12 +145,9 @@ async def serve(settings: Settings, features: list[FeatureDefinition],
             settle_memory()  # once the core, HTTP and the features are up
             print(f"coachiq: serving on http://{settings.host}:{settings.port}"
                   f"{' (simulated coach)' if settings.simulated else ''}", flush=True)
-            stop_wait = asyncio.create_task(stop_requested.wait())
-            await asyncio.wait({server_task, stop_wait}, return_when=asyncio.FIRST_COMPLETED)
-            stop_wait.cancel()
-            server.should_exit = True
-            await server_task
+            await _serve_http(server, stop_requested)
         finally:
+            await server.shutdown()  # stop accepting and close the connections, then the services
             await runtime.stop()
         return 0
     finally:

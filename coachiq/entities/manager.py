@@ -28,7 +28,7 @@ from coachiq.can.protocol import FRAME_TOPIC, RvcProtocolService
 from coachiq.core.errors import ConfigError
 from coachiq.core.events import EventBus
 from coachiq.core.service import Health, ServiceStartError, Status
-from coachiq.core.tasks import cancel_all
+from coachiq.core.tasks import cancel_all, sleep_aligned
 from coachiq.entities.commands import Plan, matches, plan
 from coachiq.entities.mapping import CoachMapping, EntityConfig, load_coach
 from coachiq.entities.model import (
@@ -338,9 +338,10 @@ class EntityManager:
         return latest
 
     async def _stale_loop(self) -> None:
-        interval = max(0.05, min(0.5, min((e.config.stale_s for e in self.entities.values()), default=1) / 4))
+        # A quarter of the shortest stale interval, at most a second, on the shared tick.
+        interval = max(0.05, min(1.0, min((e.config.stale_s for e in self.entities.values()), default=4) / 4))
         while True:
-            await asyncio.sleep(interval)
+            await sleep_aligned(interval)
             self.check_stale(time.time())
 
     def check_stale(self, now: float) -> list[str]:

@@ -30,7 +30,7 @@ from coachiq.can.protocol import FRAME_TOPIC, RvcProtocolService
 from coachiq.core.alerts import Alert, AlertManager, Priority
 from coachiq.core.events import EventBus
 from coachiq.core.service import Health, Status
-from coachiq.core.tasks import cancel_all
+from coachiq.core.tasks import cancel_all, next_tick
 from coachiq.entities.model import MOTION_COMMANDS, POSITION_CRITICAL_TYPES, CommandResult, EntityType
 from coachiq.persistence.store import PersistenceService
 from coachiq.settings import Settings
@@ -332,7 +332,7 @@ class StateManager:
             else:
                 self._wake.clear()
                 with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(_IDLE_TICK_S):
+                    async with asyncio.timeout_at(next_tick(_IDLE_TICK_S)):
                         await self._wake.wait()
             self.supervise()
 
