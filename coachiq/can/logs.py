@@ -1,24 +1,16 @@
-"""CAN logs: read candump -L files (and .asc/.blf/... through python-can), decode them, replay them.
+"""CAN logs: read candump -L files (and .asc/.blf/... through python-can) and decode them.
 
 candump lines are parsed here, one by one, so that one damaged line is reported with its number and
-the rest of the file is still read (python-can's reader stops at the first bad line). Other formats go
-through `can.LogReader`, chosen by the file's extension.
-
-Replay stands in for a bus, so it should cost what a bus costs the server, not what reading text
-costs. Two things keep the text out of the figure: a line whose part after the timestamp was seen
-before reuses that parse (RV-C nodes repeat their status, so most lines do), and frames are handed
-to the receive path in batches, one wake-up every `_REPLAY_BATCH_S`, like a socket reader that
-drains what arrived since it last ran. A frame is never fed before its time in the log, and at most
-one batch interval after it; it is stamped with the time it is fed, as a reader stamps what it reads.
-Every frame still runs through the full receive path (filter, decode, entities, hub).
+the rest of the file is still read (python-can's reader stops at the first bad line). A line whose
+part after the timestamp was seen before reuses that parse: RV-C nodes repeat their status, so most
+lines do. Other formats go through `can.LogReader`, chosen by the file's extension. Replaying a log
+into the server is coachiq.can.replay.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,21 +19,15 @@ from typing import TYPE_CHECKING, TextIO
 import can
 
 if TYPE_CHECKING:
-    from coachiq.can.interface import CanInterfaceService
     from coachiq.rvc.codec import Codec
 
-__all__ = ["LogError", "LogFrame", "decode_log", "parse_candump_line", "read_log", "replay_log"]
+__all__ = ["LogError", "LogFrame", "decode_log", "parse_candump_line", "read_log", "records"]
 
 # "(1700000000.000000) can0 19FEDA8E#01C5FF750549521D" — identifier of 3 (11-bit) or 8 (29-bit) digits.
 _CANDUMP = re.compile(r"^\((?P<ts>\d+(?:\.\d+)?)\)\s+(?P<channel>\S+)\s+(?P<id>[0-9A-Fa-f]{3}|[0-9A-Fa-f]{8})"
                       r"#(?P<data>[0-9A-Fa-f]*)$")
 # Extensions python-can's LogReader reads itself; everything else is taken as candump -L text.
 _PYTHON_CAN_FORMATS = {".asc", ".blf", ".csv", ".db", ".mf4", ".trc"}
-_REPLAY_YIELD_EVERY = 256  # as-fast-as-possible replay still lets the loop serve others
-# One wake-up per batch: a wake-up of the loop costs more than the ~18 frames of a batch, and 10 ms
-# pacing is far finer than any RV-C broadcast period (100 ms and up). Longer batches save a little
-# more CPU but make the hub send bigger bursts, which shows in the WebSocket latency tail.
-_REPLAY_BATCH_S = 0.01
 _PARSED_LINES_MAX = 8192  # remembered line tails; a log of ever-new payloads cannot grow memory
 
 
@@ -125,7 +111,7 @@ def _read_candump(path: Path) -> Iterator[_Record | LogError]:
             yield (frame.timestamp, frame.channel, frame.arbitration_id, frame.data, frame.extended)
 
 
-def _records(path: Path) -> Iterator[_Record | LogError]:
+def records(path: Path) -> Iterator[_Record | LogError]:
     if path.suffix.lower() in _PYTHON_CAN_FORMATS:
         for item in _read_with_python_can(path):
             yield item if isinstance(item, LogError) else \
@@ -167,58 +153,3 @@ def decode_log(path: Path, codec: Codec, out: TextIO, err: TextIO) -> tuple[int,
         out.write(json.dumps(decoded_to_json(decoded, item.arbitration_id, item.timestamp)) + "\n")
         frames += 1
     return frames, bad
-
-
-async def replay_log(service: CanInterfaceService, path: Path, speed: float = 1.0,
-                     interface: str | None = None) -> int:
-    """Feed a log through the receive path as if it came from the bus; returns the frames fed.
-
-    `speed` 1 keeps the log's timing, 2 plays twice as fast, 0 as fast as possible. Frames get the
-    current time as their timestamp, so liveness and stale detection behave as on a live bus. A frame
-    goes to the interface `interface`, or the one whose channel matches the log's, or the first one.
-    """
-    if speed < 0:
-        raise ValueError(f"speed {speed} is not allowed: use 0 (as fast as possible) or more")
-    by_channel = {link.settings.channel: name for name, link in service.links.items()}
-    default = interface or next(iter(service.links), None)
-    if default is None:
-        raise ValueError("the CAN service has no interface to replay into")
-    service.link(default)  # KeyError naming the interfaces when `interface` is wrong
-    loop = asyncio.get_running_loop()
-    started = loop.time()
-    first: float | None = None
-    fed = 0
-    batch: list[tuple[int, bytes]] = []
-    batch_target = default
-
-    def flush() -> None:
-        if batch:
-            service.inject_batch(batch_target, time.time(), batch)
-            batch.clear()
-
-    # Read as we go (a log can be larger than the Pi's memory budget).
-    for item in _records(path):
-        if isinstance(item, LogError):
-            continue
-        timestamp, channel, arbitration_id, data, extended = item
-        if not extended:
-            continue
-        target = default if interface else by_channel.get(channel, default)
-        if speed > 0:
-            first = timestamp if first is None else first
-            delay = started + (timestamp - first) / speed - loop.time()
-            if delay > 0:
-                # Not due yet: hand over what is due, then sleep at least one batch interval.
-                flush()
-                await asyncio.sleep(max(delay, _REPLAY_BATCH_S))
-        if target != batch_target:
-            flush()
-            batch_target = target
-        batch.append((arbitration_id, data))
-        fed += 1
-        if len(batch) >= _REPLAY_YIELD_EVERY:
-            # As fast as possible, or behind the log's pace: hand over and let the loop serve others.
-            flush()
-            await asyncio.sleep(0)
-    flush()
-    return fed

@@ -25,8 +25,8 @@ from typing import Any
 
 from coachiq.can.address_claim import ClaimState
 from coachiq.can.interface import CanInterfaceService, CanTransmitError
-from coachiq.can.logs import replay_log
 from coachiq.can.pipeline import RvcFrame, instance_bytes
+from coachiq.can.replay import replay_log
 from coachiq.core.events import EventBus
 from coachiq.core.service import Health, ServiceStartError, Status
 from coachiq.rvc import spec as spec_module
