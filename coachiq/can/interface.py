@@ -25,6 +25,7 @@ import asyncio
 import contextlib
 import itertools
 import logging
+import queue
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -66,6 +67,11 @@ _TX_TIMEOUT_S = 0.02  # how long a full transmit buffer may hold the loop before
 # babbling node cannot hold the loop for long. Each wake-up costs more than the frames it reads.
 _READ_BATCH = 1024
 _THREAD_POLL_S = 0.1
+# python-can's virtual bus (the simulated coach) has neither a file descriptor nor a way to interrupt a
+# blocking recv: its receive queue is the one handle, and a marker put there wakes the reader at once
+# when the link closes. So its reader can wait long, and an idle simulated bus costs one wake-up a second.
+_QUEUE_POLL_S = 1.0
+_WAKE = can.Message(arbitration_id=0, data=b"\0", is_extended_id=True)  # one byte: recv skips empty ones
 _CAN_ERR_BUSOFF = 0x40  # SocketCAN error-frame class bit
 _RECEIVE_ERRORS = (can.CanError, OSError, ValueError)
 
@@ -271,7 +277,9 @@ class CanInterfaceService:
             link._fd = -1
         thread, link._thread = link._thread, None
         if thread is not None:
-            await asyncio.to_thread(thread.join, 2 * _THREAD_POLL_S + 1.0)
+            if link.bus is not None and (wake := _receive_queue(link.bus)) is not None:
+                wake.put(_WAKE)
+            await asyncio.to_thread(thread.join, 2 * _QUEUE_POLL_S + 1.0)
         bus, link.bus = link.bus, None
         if bus is not None:
             try:
@@ -340,14 +348,15 @@ class CanInterfaceService:
 
     def _read_thread(self, link: CanInterface, bus: can.BusABC, stop: threading.Event,
                      loop: asyncio.AbstractEventLoop) -> None:
+        poll = _QUEUE_POLL_S if _receive_queue(bus) is not None else _THREAD_POLL_S
         while not stop.is_set():
             batch: list[can.Message] = []
             failure: BaseException | None = None
             try:
-                message = bus.recv(_THREAD_POLL_S)
+                message = bus.recv(poll)
                 # Whatever else is already waiting goes along: one hand-over (one wake-up of the loop)
                 # per burst, not per frame.
-                while message is not None:
+                while message is not None and message is not _WAKE:
                     batch.append(message)
                     if len(batch) >= _READ_BATCH:
                         break
@@ -394,10 +403,7 @@ class CanInterfaceService:
 
     def inject_batch(self, interface: str, timestamp: float, frames: Iterable[tuple[int, bytes]]) -> None:
         """Run (identifier, payload) frames through the receive path as if read from `interface` in one go."""
-        stats = self.link(interface).stats
-        process = self.pipeline.process
-        for arbitration_id, data in frames:
-            process(timestamp, arbitration_id, data, stats)
+        self.pipeline.process_batch(timestamp, frames, self.link(interface).stats)
 
     def _on_control(self, timestamp: float, arbitration_id: int, data: bytes, stats: InterfaceStats,
                     own: bool) -> None:
@@ -511,6 +517,12 @@ class CanInterfaceService:
             item = link.queue.get_nowait()
             if not item.future.done():
                 item.future.set_exception(CanTransmitError(reason))
+
+
+def _receive_queue(bus: can.BusABC) -> queue.Queue[can.Message] | None:
+    """The receive queue of a python-can virtual bus, None for any other bus."""
+    found = getattr(bus, "queue", None)
+    return found if isinstance(found, queue.Queue) else None
 
 
 def _compose(dgn: int, source: int, priority: int, destination: int | None) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import threading
 import time
 
 import can
@@ -223,3 +224,13 @@ async def test_two_interfaces_are_independent(channel: str) -> None:
         await service.stop()
     with pytest.raises(ValueError, match="unique"):
         CanInterfaceService([house(channel), house(channel)])
+
+
+async def test_closing_a_virtual_bus_wakes_its_reader_at_once(channel: str) -> None:
+    # Its reader waits up to a second for a frame; closing must not wait that long.
+    service = await started(CanInterfaceService([house(channel)]), settle=False)
+    await asyncio.sleep(0.05)  # the reader is blocked in recv
+    began = time.monotonic()
+    await service.stop()
+    assert time.monotonic() - began < 0.5
+    assert not [t for t in threading.enumerate() if t.name == "can-house-rx"]

@@ -128,3 +128,28 @@ def test_bus_load_from_bits_on_the_wire() -> None:
     assert stats.bus_load(now=start + 1.0) == pytest.approx(expected, abs=0.1)
     assert 131 <= frame_bits(8) <= 160  # an extended 8-byte frame, stuffing estimated
     assert frame_bits(0, extended=False) == 47 + (33 // 4) // 3
+
+
+def test_a_batch_is_counted_and_filtered_like_the_same_frames_one_by_one(db: SpecDatabase) -> None:
+    frames = [(DIMMER_ID, dimmer(1, 100)), (DIMMER_ID, dimmer(1, 100)), (DIMMER_ID, dimmer(2, 100)),
+              (DIMMER_ID, dimmer(1, 50)), (DIMMER_ID, b"\x01")]
+    one_by_one, batched = [], []
+    single, batch = InterfaceStats("a"), InterfaceStats("b")
+    by_frame = ReceivePipeline(Codec(db), instance_bytes(db), one_by_one.append)
+    by_batch = ReceivePipeline(Codec(db), instance_bytes(db), batched.append)
+    new = sum(by_frame.process(5.0, can_id, data, single) for can_id, data in frames)
+    assert by_batch.process_batch(5.0, frames, batch) == new == 4
+    assert [f.decoded.values for f in batched] == [f.decoded.values for f in one_by_one]
+    for key in ("rx_frames", "dropped_repeats", "bits", "last_rx_time", "last_frame_time", "tx_frames"):
+        assert getattr(batch, key) == getattr(single, key), key
+
+
+def test_a_handler_failing_mid_batch_still_leaves_the_counts_of_what_was_read(db: SpecDatabase) -> None:
+    def failing(_frame: RvcFrame) -> None:
+        raise RuntimeError("boom")
+
+    stats = InterfaceStats("house")
+    pipeline = ReceivePipeline(Codec(db), instance_bytes(db), failing)
+    with pytest.raises(RuntimeError):
+        pipeline.process_batch(1.0, [(DIMMER_ID, dimmer(1, 1)), (DIMMER_ID, dimmer(2, 2))], stats)
+    assert stats.rx_frames == 1 and stats.last_rx_time == 1.0
