@@ -123,7 +123,7 @@ class CoreServices:
         self.rvc = RvcProtocolService(self.can, self.events, cache_directory=settings.data_dir / "cache")
         self.state = StateManager(settings, self.events, self.can, self.rvc, alerts, self.persistence)
         self.entities = EntityManager(settings, self.events, self.can, self.rvc, self.persistence, self.state)
-        self.realtime = RealtimeHub(self.events, self.entities, self.state, self.rvc)
+        self.realtime = RealtimeHub(self.events, self.entities, self.state, self.rvc, metrics)
         self.api_v2 = ApiV2Service(self.events)
         self.group = ServiceGroup(self.ordered(), alerts, metrics)
         alerts.attach_store(self.persistence)

@@ -26,6 +26,7 @@ def test_health_endpoints(server_process: ServerProcess) -> None:
     metrics = httpx.get(base + "/metrics")
     assert metrics.headers["content-type"].startswith("text/plain")
     assert 'coachiq_core_service_up{service="database"} 1.0' in metrics.text
+    assert "coachiq_ws_clients 0.0" in metrics.text and "coachiq_ws_updates_held_total" in metrics.text
     assert httpx.get(base + "/docs").status_code == 200
     assert httpx.get(base + "/docs-assets/swagger-ui-bundle.js").status_code == 200
     assert httpx.get(base + "/openapi.json").json()["info"]["title"] == "CoachIQ"
@@ -55,3 +56,10 @@ def test_sigterm_stops_within_five_seconds(tmp_path) -> None:  # type: ignore[no
     log = (tmp_path / "logs" / "coachiq.log").read_text()
     assert log.index("core service can stopped") < log.index("core service persistence stopped") \
         < log.index("core service database stopped")
+
+
+def test_the_date_header_follows_the_clock(server_process: ServerProcess) -> None:
+    # The HTTP server refreshes it on the shared one-second tick rather than in its own loop.
+    first = httpx.get(server_process.base_url + "/healthz").headers["date"]
+    time.sleep(2.1)
+    assert httpx.get(server_process.base_url + "/healthz").headers["date"] != first
