@@ -14,8 +14,8 @@ Protocol of /api/v2/ws (JSON text messages):
 The event bus handler runs in the CAN receive path, so it only does dict work: it merges the update
 into the client's pending updates (one per entity, so a client's backlog is bounded by the number of
 entities it watches) and wakes the client's sender task. An update is built and JSON-encoded once for
-every client that takes it as it is; only a client that merges it into an update still waiting gets
-its own copy. The sender sends the first change of an
+every client that takes it as it is, and a merge into an update still waiting once for every client
+that had the same update waiting. The sender sends the first change of an
 entity at once and coalesces later ones for `COALESCE_S`, so a chatty dimmer ramp costs a client at
 most ~20 messages per second per entity without delaying isolated changes. A client whose backlog
 overflows is resynchronised with a fresh snapshot; one whose socket does not take a message within
@@ -144,8 +144,12 @@ class _Client:
     def wants(self, entity_id: str) -> bool:
         return self.subscribed and (self.ids is None or entity_id in self.ids)
 
-    def offer(self, update: _Update) -> None:
-        """Merge one update into the pending ones (bus path: dict work only)."""
+    def offer(self, update: _Update, merges: dict[int, tuple[_Update, _Update]]) -> None:
+        """Merge one update into the pending ones (bus path: dict work only).
+
+        `merges` is shared by the clients offered the same update: clients that had the same update
+        pending (the usual case) then share the merged one too, built and encoded once.
+        """
         if self.resync:
             return  # the snapshot about to be sent already holds it
         message = update.message
@@ -159,8 +163,12 @@ class _Client:
             else:
                 self.pending[entity_id] = update  # shared with the other clients: never changed in place
         else:
-            merged = pending.message
-            self.pending[entity_id] = _Update({**message, "values": {**merged["values"], **message["values"]}})
+            known = merges.get(id(pending))
+            if known is None:
+                # The pending update is kept in the entry so that its id cannot be reused meanwhile.
+                known = merges[id(pending)] = (pending, _Update(
+                    {**message, "values": {**pending.message["values"], **message["values"]}}))
+            self.pending[entity_id] = known[1]
         self.wake.set()
 
     def say(self, message: dict[str, Any]) -> None:
@@ -305,6 +313,7 @@ class RealtimeHub:
             return
         entity_id = update.entity_id
         shared: _Update | None = None
+        merges: dict[int, tuple[_Update, _Update]] = {}  # id(pending update) -> (it, merged)
         for client in self.clients.values():
             if not client.closed and client.wants(entity_id):
                 if shared is None:
@@ -313,7 +322,7 @@ class RealtimeHub:
                                       "source": None if source is None else
                                       {"dgn": source.dgn, "source_address": source.source_address},
                                       "timestamp": update.timestamp})
-                client.offer(shared)
+                client.offer(shared, merges)
 
     # --- snapshots ------------------------------------------------------------------------------
 

@@ -285,3 +285,19 @@ async def test_a_client_that_does_not_read_is_dropped_without_slowing_the_bus(
         assert setup.hub.clients == {}
     finally:
         writer.close()
+
+
+async def test_clients_waiting_on_the_same_update_share_its_merge(setup: Setup) -> None:
+    async with websockets.connect(setup.url) as first, websockets.connect(setup.url) as second:
+        for socket_ in (first, second):
+            await socket_.send(json.dumps({"type": "subscribe", "all": True}))
+            assert (await receive(socket_))["type"] == "snapshot"
+        # Two changes before the senders run: each client holds one merged update, the same object.
+        setup.table.update("light.galley", {"brightness": 10.0})
+        setup.table.update("light.galley", {"on": True})
+        pending = [client.pending["light.galley"] for client in setup.hub.clients.values()]
+        assert len(pending) == 2 and pending[0] is pending[1]
+        assert pending[0].message["values"] == {"brightness": 10.0, "on": True}
+        for socket_ in (first, second):
+            update = await receive(socket_)
+            assert update["entity_id"] == "light.galley" and update["values"] == {"brightness": 10.0, "on": True}
