@@ -152,7 +152,8 @@ class Runtime:
 
     async def _health_loop(self) -> None:
         while True:
-            await sleep_aligned(self.settings.health_interval)
+            # Half a second off the whole-second tick: a health round queries the database.
+            await sleep_aligned(self.settings.health_interval, phase=min(0.5, self.settings.health_interval / 2))
             try:
                 await self.core.check_health()
                 if self.features is not None:

@@ -17,22 +17,24 @@ async def cancel_all(tasks: MutableSequence[asyncio.Task[None]]) -> None:
     tasks.clear()
 
 
-def next_tick(period: float) -> float:
-    """The loop time of the next multiple of `period` seconds.
+def next_tick(period: float, phase: float = 0.0) -> float:
+    """The loop time of the next multiple of `period` seconds, shifted by `phase` seconds.
 
     Periodic work scheduled on these ticks (the health checks, stale detection, the safety supervisor,
     the HTTP server's clock) wakes the process together instead of each on its own phase. On the Pi every
-    wake-up from idle costs far more than the few microseconds of work most ticks do.
+    wake-up from idle costs far more than the few microseconds of work most ticks do. Heavier, rarer
+    work (a database flush, a health round) takes a `phase` of its own, so that it does not add to the
+    same instant's pause and hold up a frame or a request that arrives then.
     """
     now = asyncio.get_running_loop().time()
-    return (now // period + 1) * period
+    return ((now - phase) // period + 1) * period + phase
 
 
-async def sleep_aligned(period: float) -> None:
-    """Sleep until the next multiple of `period` seconds on the loop's clock (see next_tick)."""
+async def sleep_aligned(period: float, phase: float = 0.0) -> None:
+    """Sleep until the next tick of `period` seconds (shifted by `phase`) on the loop's clock."""
     loop = asyncio.get_running_loop()
     woken: asyncio.Future[None] = loop.create_future()
-    handle = loop.call_at(next_tick(period), _wake, woken)
+    handle = loop.call_at(next_tick(period, phase), _wake, woken)
     try:
         await woken
     finally:

@@ -124,7 +124,8 @@ class PersistenceService:
 
     async def _flush_loop(self) -> None:
         while True:
-            await sleep_aligned(self.flush_interval)
+            # A quarter second off the whole-second tick (and off the health round at the half).
+            await sleep_aligned(self.flush_interval, phase=min(0.25, self.flush_interval / 4))
             await self.flush()
 
     # -- write-behind entity state and history -----------------------------------------------

@@ -40,3 +40,10 @@ async def test_cancelling_an_aligned_sleep_leaves_no_timer_behind() -> None:
         await task
     scheduled = [h for h in asyncio.get_running_loop()._scheduled if not h.cancelled()]  # type: ignore[attr-defined]
     assert not any(h.when() > asyncio.get_running_loop().time() + 5 for h in scheduled)
+
+
+async def test_a_phase_shifts_the_ticks() -> None:
+    loop = asyncio.get_running_loop()
+    tick = next_tick(1.0, phase=0.25)
+    assert loop.time() < tick <= loop.time() + 1.0
+    assert (tick - 0.25) == pytest.approx(round(tick - 0.25), abs=1e-6)
