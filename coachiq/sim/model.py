@@ -7,6 +7,7 @@ keeps the nodes testable and the coach's single scheduler in charge of time and 
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -55,7 +56,7 @@ def approach(value: float, target: float, step: float) -> float:
     return max(value - step, target)
 
 
-class DeviceModel:
+class DeviceModel(ABC):
     """Base of the simulated devices.
 
     Subclasses override what they need:
@@ -87,9 +88,9 @@ class DeviceModel:
         """Advance the device by `dt` simulated seconds; the default device never changes by itself."""
         return False
 
+    @abstractmethod
     def status(self) -> list[StatusFrame]:
-        """The status frames the device broadcasts."""
-        raise NotImplementedError
+        """The status frames the device broadcasts (every device has some)."""
 
     @property
     def busy(self) -> bool:
