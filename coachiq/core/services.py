@@ -73,7 +73,8 @@ class ServiceGroup:
             service = self.started.pop()
             remaining = max(0.1, deadline - time.monotonic())
             try:
-                await asyncio.wait_for(service.stop(), remaining)
+                async with asyncio.timeout(remaining):
+                    await service.stop()
                 log.info("core service %s stopped", service.name)
             except TimeoutError:
                 log.error("core service %s did not stop within %.1f s", service.name, remaining)
@@ -88,7 +89,8 @@ class ServiceGroup:
             if service not in self.started:
                 continue
             try:
-                health = await asyncio.wait_for(service.health(), 5.0)
+                async with asyncio.timeout(5.0):
+                    health = await service.health()
             except Exception as exc:
                 health = Health(Status.UNHEALTHY, f"health check failed: {type(exc).__name__}: {exc}")
             self.last_health[service.name] = health

@@ -3,17 +3,33 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import logging
 from collections.abc import MutableSequence
+
+log = logging.getLogger(__name__)
+
+CANCEL_AGAIN_S = 1.0
+"""How long a cancelled task may take to end before it is cancelled again."""
 
 
 async def cancel_all(tasks: MutableSequence[asyncio.Task[None]]) -> None:
-    """Cancel every task, wait until each has ended, and empty the list."""
-    for task in tasks:
+    """Cancel every task, wait until each has ended, and empty the list.
+
+    A task that is still running a second later has lost its cancellation (some library code catches
+    it) and is cancelled again, so a stop always ends. A task that had failed is logged, not raised:
+    a stop goes on with the rest.
+    """
+    pending: set[asyncio.Task[None]] = set(tasks)
+    for task in pending:
         task.cancel()
+    while pending:
+        _, pending = await asyncio.wait(pending, timeout=CANCEL_AGAIN_S)
+        for task in pending:
+            log.warning("task %s did not end when cancelled; cancelling it again", task.get_name())
+            task.cancel()
     for task in tasks:
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        if not task.cancelled() and (error := task.exception()) is not None:
+            log.error("task %s had failed: %s", task.get_name(), error, exc_info=error)
     tasks.clear()
 
 

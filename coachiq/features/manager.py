@@ -341,7 +341,8 @@ class FeatureManager:
             settings: BaseModel = cls.settings_model(**definition.settings)
             runtime.instance = instance
             runtime.context = FeatureContext(self.core, settings, self._add_router)
-            await asyncio.wait_for(instance.start(runtime.context), self.timeout)
+            async with asyncio.timeout(self.timeout):
+                await instance.start(runtime.context)
         except TimeoutError:
             self._fail(runtime, f"did not start within {self.timeout:g} s")
             return
@@ -375,7 +376,8 @@ class FeatureManager:
             if runtime.status != "running" or runtime.instance is None:
                 continue
             try:
-                await asyncio.wait_for(runtime.instance.stop(), 5.0)
+                async with asyncio.timeout(5.0):
+                    await runtime.instance.stop()
             except Exception:
                 log.exception("feature %s failed to stop", runtime.definition.name)
             if runtime.context is not None:

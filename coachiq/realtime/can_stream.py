@@ -190,8 +190,8 @@ class CanStream:
                         message = {**message, "dropped": client.dropped}
                         client.dropped = 0
                     try:
-                        await asyncio.wait_for(client.websocket.send_text(
-                            json.dumps(message, separators=(",", ":"), default=str)), SEND_TIMEOUT_S)
+                        async with asyncio.timeout(SEND_TIMEOUT_S):
+                            await client.websocket.send_text(json.dumps(message, separators=(",", ":"), default=str))
                     except TimeoutError:
                         log.warning("CAN stream client dropped: a frame was not taken within %.0f s",
                                     SEND_TIMEOUT_S)

@@ -116,3 +116,31 @@ def test_cli_reports_a_failing_core_service_in_one_line(tmp_path: Path) -> None:
     assert "Not a directory" in lines[0]
     assert "set COACHIQ_DATA_DIR to a writable folder" in lines[0]
     assert "Traceback" not in result.stderr
+
+
+class Answering(Recorder):
+    """A service whose health answer the test hands over, at a moment of its choosing."""
+
+    def __init__(self, name: str, log: list[str]) -> None:
+        super().__init__(name, log)
+        self.answer: asyncio.Future[Health] | None = None
+
+    async def health(self) -> Health:
+        self.answer = asyncio.get_running_loop().create_future()
+        return await self.answer
+
+
+async def test_a_health_round_cancelled_as_a_service_answers_still_ends() -> None:
+    # The health loop is cancelled at shutdown. If that lands in the same pass of the event loop as a
+    # service's answer, the round must still end: a lost cancellation would keep the server from stopping.
+    service = Answering("a", [])
+    services = group(service)
+    await services.start()
+    round_ = asyncio.create_task(services.check_health())
+    while service.answer is None:
+        await asyncio.sleep(0)
+    service.answer.set_result(Health(Status.HEALTHY, "ok"))
+    round_.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await round_
+    await services.stop()

@@ -6,7 +6,8 @@ import asyncio
 
 import pytest
 
-from coachiq.core.tasks import next_tick, sleep_aligned
+from coachiq.core import tasks
+from coachiq.core.tasks import cancel_all, next_tick, sleep_aligned
 
 
 async def test_next_tick_is_the_next_multiple_of_the_period() -> None:
@@ -47,3 +48,33 @@ async def test_a_phase_shifts_the_ticks() -> None:
     tick = next_tick(1.0, phase=0.25)
     assert loop.time() < tick <= loop.time() + 1.0
     assert (tick - 0.25) == pytest.approx(round(tick - 0.25), abs=1e-6)
+
+
+async def test_cancel_all_cancels_again_a_task_that_lost_its_cancellation(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(tasks, "CANCEL_AGAIN_S", 0.05)
+    swallowed = []
+
+    async def stubborn() -> None:
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            swallowed.append(True)  # as some library code does
+        await asyncio.sleep(3600)
+
+    running = [asyncio.create_task(stubborn()), asyncio.create_task(asyncio.sleep(3600))]
+    await asyncio.sleep(0)
+    await cancel_all(running)
+    assert swallowed == [True]
+    assert running == []
+
+
+async def test_cancel_all_logs_a_task_that_had_failed_and_goes_on(caplog: pytest.LogCaptureFixture) -> None:
+    async def broken() -> None:
+        raise RuntimeError("broken")
+
+    failed = asyncio.create_task(broken(), name="broken-task")
+    other = asyncio.create_task(asyncio.sleep(3600))
+    await asyncio.sleep(0)
+    await cancel_all([failed, other])
+    assert other.cancelled()
+    assert "task broken-task had failed: broken" in caplog.text

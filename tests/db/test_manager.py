@@ -239,7 +239,13 @@ async def main(folder):
     runtime = Runtime(settings, load_feature_config())
     create_app(runtime)
     await runtime.start()
-    while runtime.core.persistence.flushes < 2:
+    persistence = runtime.core.persistence
+    # Something to write, so that the periodic flush has work whether or not the coach has changed since.
+    persistence.update_entity_state("probe.entity", {"on": True})
+    await persistence.audit("test", "probe", "probe.entity", "ok")
+    deadline = asyncio.get_running_loop().time() + 30
+    while "probe.entity" not in await persistence.load_entity_states():
+        assert asyncio.get_running_loop().time() < deadline, "the periodic flush never wrote"
         await asyncio.sleep(0.05)
     health = await runtime.core.database.health()
     await runtime.stop()

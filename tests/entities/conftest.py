@@ -67,7 +67,8 @@ async def start_coach(data_dir: Path, coach: str = "class_a_diesel", mapping: st
 
 async def stop_sim(sim: SimulatedCoach) -> None:
     """Stop the simulated coach; it must stop within 5 s."""
-    await asyncio.wait_for(sim.stop(), 5)
+    async with asyncio.timeout(5):
+        await sim.stop()
 
 
 async def stop_coach(coach: Coach) -> None:

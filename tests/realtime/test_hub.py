@@ -112,7 +112,8 @@ async def setup() -> AsyncIterator[Setup]:
 
 
 async def receive(socket: Any, timeout: float = 2.0) -> dict[str, Any]:
-    message: dict[str, Any] = json.loads(await asyncio.wait_for(socket.recv(), timeout))
+    async with asyncio.timeout(timeout):
+        message: dict[str, Any] = json.loads(await socket.recv())
     return message
 
 

@@ -145,8 +145,9 @@ async def send(body: RawFrameIn, request: Request) -> Any:
         raise HTTPException(422, f"no CAN interface '{body.interface}': configured are "
                                  f"{', '.join(runtime.core.can.links)}")
     try:
-        can_id = await asyncio.wait_for(runtime.core.can.send(body.interface, dgn, data, priority=body.priority,
-                                                              destination=body.destination), SEND_TIMEOUT_S)
+        async with asyncio.timeout(SEND_TIMEOUT_S):
+            can_id = await runtime.core.can.send(body.interface, dgn, data, priority=body.priority,
+                                                 destination=body.destination)
     except TimeoutError:
         await runtime.core.persistence.audit(actor, "can.send", target, "failed", "not sent in time")
         raise HTTPException(503, f"the frame was not sent within {SEND_TIMEOUT_S:.0f} s: the bus is busy or "
