@@ -22,7 +22,6 @@ address_claim.py). Frames we send also run through the receive pipeline, flagged
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 import logging
 import queue
@@ -40,6 +39,7 @@ from coachiq.can.pipeline import InterfaceStats, ReceivePipeline
 from coachiq.core.alerts import AlertManager, Priority
 from coachiq.core.metrics import Metrics
 from coachiq.core.service import Health, Status
+from coachiq.core.tasks import cancel_all
 from coachiq.settings import CanInterfaceSettings
 
 log = logging.getLogger(__name__)
@@ -190,12 +190,7 @@ class CanInterfaceService:
 
     async def stop(self) -> None:
         """Stop the tasks and close every bus; a failing close is logged and the rest still close."""
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        self._tasks.clear()
+        await cancel_all(self._tasks)
         for link in self.links.values():
             await self._close(link)
             self._fail_queued(link, "the CAN service stopped")

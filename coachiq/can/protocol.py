@@ -12,7 +12,6 @@ DGN notes are not kept in the server's memory (the docs command and the tests re
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import logging
 import marshal
@@ -29,6 +28,7 @@ from coachiq.can.pipeline import RvcFrame, instance_bytes
 from coachiq.can.replay import replay_log
 from coachiq.core.events import EventBus
 from coachiq.core.service import Health, ServiceStartError, Status
+from coachiq.core.tasks import cancel_all
 from coachiq.rvc import spec as spec_module
 from coachiq.rvc.codec import Codec
 from coachiq.rvc.ids import GLOBAL_ADDRESS, dgn_and_source, is_pdu1
@@ -168,11 +168,7 @@ class RvcProtocolService:
         tasks: list[asyncio.Task[None] | asyncio.Task[int]] = [*self._tasks]
         if self.replay_task is not None:
             tasks.append(self.replay_task)
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_all(tasks)
         self._tasks.clear()
         self.replay_task = None
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import MutableSequence
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -12,14 +13,14 @@ CANCEL_AGAIN_S = 1.0
 """How long a cancelled task may take to end before it is cancelled again."""
 
 
-async def cancel_all(tasks: MutableSequence[asyncio.Task[None]]) -> None:
+async def cancel_all(tasks: MutableSequence[asyncio.Task[Any]]) -> None:
     """Cancel every task, wait until each has ended, and empty the list.
 
     A task that is still running a second later has lost its cancellation (some library code catches
     it) and is cancelled again, so a stop always ends. A task that had failed is logged, not raised:
     a stop goes on with the rest.
     """
-    pending: set[asyncio.Task[None]] = set(tasks)
+    pending: set[asyncio.Task[Any]] = set(tasks)
     for task in pending:
         task.cancel()
     while pending:

@@ -12,7 +12,6 @@ for a query): a flush hands over the whole transaction at once rather than hoppi
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Mapping
@@ -25,7 +24,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 
 from coachiq.core.service import Health, Status
-from coachiq.core.tasks import sleep_aligned
+from coachiq.core.tasks import cancel_all, sleep_aligned
 from coachiq.db.manager import DatabaseManager
 from coachiq.db.models import alerts, audit_log, entity_history, entity_state, settings_table
 
@@ -104,9 +103,7 @@ class PersistenceService:
     async def stop(self) -> None:
         """Stop the periodic flush and write what is pending."""
         if self._flush_task is not None:
-            self._flush_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._flush_task
+            await cancel_all([self._flush_task])
             self._flush_task = None
         await self.flush()
 

@@ -25,6 +25,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 from coachiq.can.pipeline import RvcFrame
 from coachiq.can.protocol import FRAME_TOPIC, RvcProtocolService
 from coachiq.core.events import EventBus
+from coachiq.core.tasks import cancel_all
 
 log = logging.getLogger(__name__)
 
@@ -136,9 +137,7 @@ class CanStream:
                 if sender.done():
                     break
         finally:
-            sender.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await sender
+            await cancel_all([sender])
             del self.clients[key]
             self._listen()
             if websocket.application_state is not WebSocketState.DISCONNECTED:

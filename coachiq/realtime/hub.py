@@ -360,11 +360,7 @@ class RealtimeHub:
             client.closed = True
             if client.timer is not None:
                 client.timer.cancel()
-            for task in (sender, receiver):
-                task.cancel()
-            for task in (sender, receiver):
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+            await cancel_all([sender, receiver])
             del self.clients[client.id]
             # Motion this client started must not outlive it.
             try:

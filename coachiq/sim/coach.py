@@ -28,6 +28,7 @@ from typing import Any
 
 import can
 
+from coachiq.core.tasks import cancel_all
 from coachiq.rvc import Codec, EncodeError, SpecDatabase, compose_id, dgn_and_source
 from coachiq.sim.chassis import Chassis
 from coachiq.sim.climate import Furnace, RoofFan, Thermostat
@@ -167,9 +168,7 @@ class SimulatedCoach:
         """Stop the scheduler and the receive thread and shut the bus down. Safe to call twice."""
         task, self._task = self._task, None
         if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await cancel_all([task])
         self._stopping.set()
         thread, self._thread = self._thread, None
         if thread is not None:
