@@ -137,9 +137,9 @@ class CanStream:
                 if sender.done():
                     break
         finally:
-            await cancel_all([sender])
             del self.clients[key]
             self._listen()
+            await cancel_all([sender])
             if websocket.application_state is not WebSocketState.DISCONNECTED:
                 with contextlib.suppress(Exception):
                     await websocket.close()

@@ -360,13 +360,14 @@ class RealtimeHub:
             client.closed = True
             if client.timer is not None:
                 client.timer.cancel()
-            await cancel_all([sender, receiver])
             del self.clients[client.id]
-            # Motion this client started must not outlive it.
+            # Motion this client started must not outlive it. Done before the first await here, so that
+            # a second cancellation of this handler (at shutdown) cannot skip it.
             try:
                 self.state.client_gone(client.id)
             except Exception:
                 log.exception("stopping the motion of WebSocket client %s failed", client.id)
+            await cancel_all([sender, receiver])
             if websocket.application_state is not WebSocketState.DISCONNECTED:
                 with contextlib.suppress(Exception):
                     await websocket.close(1008 if client.dropped_reason else 1000, client.dropped_reason[:120])
