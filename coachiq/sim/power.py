@@ -133,7 +133,7 @@ class Charger(DeviceModel):
             "instance": self.spec.instance, "charge_voltage": round(self.voltage, 2),
             "charge_current": round(self.current, 2),
             "charge_current_percent": round(self.current / self.max_current_a * 200) / 2,
-            "operating_state": self.state if self.enabled else "not_charging",
+            "operating_state": self.state if self.enabled else "disabled",
             "enabled_at_power_up": self.enabled_at_power_up, "auto_recharge": self.auto_recharge,
             "force_charge": "not_forced",
         })]
