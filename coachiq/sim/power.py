@@ -67,12 +67,14 @@ class Battery(DeviceModel):
         remaining: int | None = None
         if self.current < -0.1:
             remaining = min(64000, round(self.soc / 100.0 * self.capacity_ah / -self.current * 60.0))
+        # self.current is positive while charging; RV-C reports current flowing out of the source as positive.
         return [
             ("DC_SOURCE_STATUS_1", {"instance": self.spec.instance, "device_priority": _MONITOR_PRIORITY,
-                                    "dc_voltage": round(self.voltage, 2), "dc_current": round(self.current, 3)}),
+                                    "dc_voltage": round(self.voltage, 2), "dc_current": round(-self.current, 3)}),
             ("DC_SOURCE_STATUS_2", {"instance": self.spec.instance, "device_priority": _MONITOR_PRIORITY,
                                     "source_temperature": self.temperature,
-                                    "state_of_charge": round(self.soc * 2) / 2, "time_remaining": remaining}),
+                                    "state_of_charge": round(self.soc * 2) / 2, "time_remaining": remaining,
+                                    "time_remaining_interpretation": "time_to_empty"}),
         ]
 
 
