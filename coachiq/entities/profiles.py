@@ -70,7 +70,7 @@ def _dc_source(config: EntityConfig, dgn: str, instance: int | None, v: Values, 
             "time_remaining_min": v.get("time_remaining")}
 
 
-_CHARGER_IDLE = frozenset({"undefined", "not_charging"})
+_CHARGER_IDLE = frozenset({"disabled", "not_charging"})
 
 
 def _charger(config: EntityConfig, dgn: str, instance: int | None, v: Values, state: Mapping[str, Any]
