@@ -201,10 +201,10 @@ class TransferSwitch(DeviceModel):
     period_s = 2.0
 
     def __init__(self, spec: SimDevice) -> None:
-        """Sources as in devices.py: shore on the primary input, generator on the secondary."""
+        """Sources as in devices.py: generator on the primary input, shore on the secondary (RV-C 6.32.2)."""
         super().__init__(spec)
-        self.shore = str(spec.params.get("shore_source", "primary"))
-        self.generator = str(spec.params.get("generator_source", "secondary"))
+        self.shore = str(spec.params.get("shore_source", "secondary"))
+        self.generator = str(spec.params.get("generator_source", "primary"))
         self.shore_powered = False
         self.generator_powered = False
         self.load_a = 0.0
@@ -227,7 +227,7 @@ class TransferSwitch(DeviceModel):
         return self.selected != before
 
     def _line(self, direction: str, source: str, powered: bool, current: float) -> dict[str, Any]:
-        return {"instance": self.spec.instance, "direction": direction, "source": source, "line": "line_1",
+        return {"instance": self.spec.instance, "direction": direction, "source": source, "leg": "leg_1",
                 "rms_voltage": _AC_VOLTS if powered else 0.0, "rms_current": round(current, 2),
                 "frequency": _AC_HZ if powered else 0.0, "open_ground_fault": "no_fault",
                 "open_neutral_fault": "no_fault", "reverse_polarity_fault": "no_fault",
