@@ -21,6 +21,7 @@ from typing import TextIO
 
 import uvicorn
 
+from coachiq.api.connections import ConnectionLimits, protocol_classes
 from coachiq.app import create_app
 from coachiq.core.errors import CoreStartError
 from coachiq.core.tasks import next_tick
@@ -29,6 +30,10 @@ from coachiq.runtime import Runtime
 from coachiq.settings import Settings
 
 log = logging.getLogger(__name__)
+
+# A WebSocket message larger than this closes the socket with 1009 (no client message comes near it).
+WS_MAX_MESSAGE_BYTES = 64 * 1024
+IDLE_TIMEOUT_S = 5  # an HTTP connection idle this long after a response is closed
 
 
 class _ConsoleFilter(logging.Filter):
@@ -130,8 +135,10 @@ async def serve(settings: Settings, features: list[FeatureDefinition],
             return 0
         if replay is not None:
             runtime.core.rvc.start_replay(replay, replay_speed)
+        http_protocol, ws_protocol = protocol_classes(ConnectionLimits())
         config = uvicorn.Config(app, host=settings.host, port=settings.port, lifespan="off", log_config=None,
-                                access_log=False, ws="websockets-sansio", timeout_graceful_shutdown=2)
+                                access_log=False, http=http_protocol, ws=ws_protocol, ws_max_size=WS_MAX_MESSAGE_BYTES,
+                                timeout_keep_alive=IDLE_TIMEOUT_S, timeout_graceful_shutdown=2)
         server = uvicorn.Server(config)
         try:
             await _start_http(server)

@@ -4,7 +4,8 @@ One pure ASGI middleware (no per-request task or response object on the way thro
 
 - `Host` must name this server: a loopback name or address, the address it listens on, any IP
   address when it listens on all of them (a DNS-rebinding attack always arrives with the attacker's
-  name, never with an address), or a name in `allowed_hosts`. Anything else is answered 421.
+  name, never with an address), or a name in `allowed_hosts`. Anything else is answered 421 (a
+  WebSocket handshake 403, the one refusal uvicorn can send for it without logging an error).
 - `Origin`, when a browser sends one, must be this server's own origin or one in `allowed_origins`
   on every WebSocket and every POST, PUT, PATCH and DELETE; otherwise 403. A request without
   `Origin` goes to `missing_origin_allowed` (below), the one place where authentication decides.
