@@ -165,9 +165,9 @@ class Settings(BaseSettings):
         if not isinstance(names, list):
             return names
         for name in names:
-            if not isinstance(name, str) or not name or (any(c in name for c in "/:@ ") and not _is_ipv6(name)):
-                raise ValueError(f"{name!r} is not a host name: give a name such as coachiq.local, without "
-                                 "scheme or port")
+            if not isinstance(name, str) or not name or (any(c in name for c in "/:@ *") and not _is_ipv6(name)):
+                raise ValueError(f"{name!r} is not a host name: give each name such as coachiq.local, without "
+                                 "scheme, port or wildcard")
         return [name.lower().strip("[]") for name in names]
 
     @field_validator("allowed_origins", mode="before")

@@ -180,3 +180,7 @@ def test_the_allowed_lists_are_validated(tmp_path: Path) -> None:
                                                       COACHIQ_DATA_DIR=str(tmp_path)))
     assert result.returncode != 0
     assert "scheme://host[:port]" in result.stderr + result.stdout
+    result = run_cli("config", "check", env=clean_env(COACHIQ_ALLOWED_HOSTS="coachiq.local, *.lan",
+                                                      COACHIQ_DATA_DIR=str(tmp_path)))
+    assert result.returncode != 0
+    assert "'*.lan' is not a host name" in result.stderr + result.stdout
