@@ -7,6 +7,7 @@ from fastapi import FastAPI
 from coachiq import __version__
 from coachiq.api.health import router as health_router
 from coachiq.api.problems import install_problem_handlers
+from coachiq.api.security import AccessPolicy, SecurityMiddleware
 from coachiq.api.v2 import router as v2_router
 from coachiq.api.v2.entities import UnfilteredListRoute
 from coachiq.runtime import Runtime
@@ -23,6 +24,11 @@ def create_app(runtime: Runtime) -> FastAPI:
         redoc_url=None,
     )
     app.state.runtime = runtime
+    settings = runtime.settings
+    app.add_middleware(SecurityMiddleware, policy=AccessPolicy.for_server(
+        settings.host, settings.allowed_hosts, settings.allowed_origins))
+    # A path with a trailing slash is not redirected: that redirect's Location is built from the Host header.
+    app.router.redirect_slashes = False
     install_problem_handlers(app)
     app.include_router(health_router)
     app.include_router(v2_router)
