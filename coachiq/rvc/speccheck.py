@@ -128,8 +128,8 @@ def check_database(db: SpecDatabase, document: list[DocumentDgn] | None = None) 
         spec = carried.get(key)
         if spec is None:
             where = f" (RV-C {entry.section})" if entry.section else ""
-            explained = entry.absent is not None
-            missing.append(Missing(entry, entry.absent if explained else f"{NOT_YET}{where}", explained))
+            reason = entry.absent if entry.absent is not None else f"{NOT_YET}{where}"
+            missing.append(Missing(entry, reason, entry.absent is not None))
         elif entry.name is not None and spec.name != entry.name:
             renamed.append((spec.name, entry.name))
     without_source = tuple(spec.name for spec in db if not spec.source)
