@@ -76,6 +76,11 @@ FRAMES: list[Any] = [
      {"engine_speed": 650.0, "vehicle_speed": 0.5, "park_brake": "released", "transmission_lock": "unlocked",
       "engine_lock": "free_to_start", "ignition_switch": "on", "accessory_switch": "on",
       "transmission_current_gear": "neutral", "transmission_gear_selected": "forward_1"}),
+    # tag axle (2), inside left (1): 0x21; 690 kPa = 0x02B2; 25 degC: 298 x 32 = 9536 = 0x2540; sensor
+    # battery 2.96 V / 0.02 = 148 = 0x94; signal 100 % = 0xC8; byte 7 = 00 010 000: temperature high
+    ("6.37.3", "TIRE_STATUS", "21 B2 02 40 25 94 C8 10",
+     {"position": "inside_left", "axle": 2, "pressure": 690, "temperature": 25.0, "battery_voltage": 2.96,
+      "signal_level": 100.0, "pressure_status": "ok", "temperature_status": "high", "battery_status": "ok"}),
     # retract awning 2 (byte 2 = 2) and release its user lock (byte 1 bits 0-1 = 00, the rest 1s: 0xFC)
     ("6.38.3", "AWNING_COMMAND", "02 FC 02 FF FF FF FF FF",
      {"instance": 2, "user_lock": "release", "mechanical_lock": None, "awning_light": None,
