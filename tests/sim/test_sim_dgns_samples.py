@@ -22,7 +22,7 @@ from coachiq.rvc.codec import Codec
 from coachiq.rvc.spec import SpecDatabase
 from coachiq.sim.chassis import CRUISE_KPH, Chassis
 from coachiq.sim.coach import build_model
-from coachiq.sim.devices import COACHES, SimDevice, devices_for
+from coachiq.sim.devices import COACHES, DeviceKind, SimDevice, devices_for
 from coachiq.sim.loads import AcLoad, DcLoad, Lock
 from coachiq.sim.model import DeviceModel, World
 from coachiq.sim.motion import Awning, MotorPair, Shade
@@ -244,3 +244,19 @@ def test_ac_load_on_and_status() -> None:
     # 6.22.2: level 0xC8; byte 3 = 0000 00 01 (priority 0, not dimmable, manual); no delay 0xFF;
     # demand 8 A = 0x08; 8 A: (8 + 1600) / 0.05 = 32160 = 0x7DA0
     assert _status(load, "AC_LOAD_STATUS") == _hex("01 FF C8 01 FF 08 A0 7D")
+
+
+def test_tank_water_heater_and_generator_at_rest() -> None:
+    coach = devices_for("class_a_diesel")
+    fresh = next(d for d in coach if d.kind is DeviceKind.TANK and d.instance == 0)
+    # 6.28.2: fresh tank (0) starts 75 % full: 75 / 100 (resolution 0x64); 380 L x 0.75 = 285 L = 0x011D;
+    # 380 L = 0x017C; byte 7 unused
+    assert _status(build_model(fresh), "TANK_STATUS") == _hex("00 4B 64 1D 01 7C 01 FF")
+    heater = build_model(_device("water_heater.main"))
+    # 6.9.2: instance 1, off (0); set point 55 degC: 328 x 32 = 10496 = 0x2900; water at 20 degC: 293 x 32 =
+    # 9376 = 0x24A0; byte 6 = 00 00 00 01 (set point not met, burner off, element off, limit ok); byte 7 =
+    # 0x00 (no failure, AC and DC present, DC sufficient)
+    assert _status(heater, "WATERHEATER_STATUS") == _hex("01 00 00 29 A0 24 01 00")
+    generator = build_model(_device("generator.main"))
+    # 6.18.23: stopped (0); 1234 min = 0x000004D2; no load; 12.7 V / 0.05 = 254 = 0x00FE
+    assert _status(generator, "GENERATOR_STATUS_1") == _hex("00 D2 04 00 00 00 FE 00")
