@@ -178,7 +178,7 @@ def _dgn_candidates(text: str) -> list[int | str]:
 
 
 def cmd_spec(args: argparse.Namespace) -> int:
-    """Browse the DGN database: list, show one DGN, or print the reference as Markdown."""
+    """Browse the DGN database: list, show one DGN, print the reference as Markdown, or check it."""
     from coachiq.rvc import docs
     from coachiq.rvc.spec import SpecDatabase
 
@@ -199,6 +199,13 @@ def cmd_spec(args: argparse.Namespace) -> int:
                 return EXIT_OK
         _error(f"unknown DGN {args.dgn}: `coachiq spec list` shows the known ones")
         return EXIT_FAILED
+    if args.spec_command == "check":
+        from coachiq.rvc.speccheck import check_database, render_report
+
+        report = check_database(db)
+        print(json.dumps(report.to_json(), indent=2) if args.json else render_report(report), end="\n" if
+              args.json else "")
+        return EXIT_OK if report.ok else EXIT_FAILED
     print(docs.render_markdown(db), end="")
     return EXIT_OK
 
@@ -291,6 +298,10 @@ def build_parser() -> argparse.ArgumentParser:
     spec_show = spec_commands.add_parser("show", help="show one DGN: hex (1FEDA, 0x1FEDA), decimal or name")
     spec_show.add_argument("dgn")
     spec_commands.add_parser("docs", help="print the DGN reference (docs/dgns.md) as Markdown")
+    spec_check = spec_commands.add_parser(
+        "check", help="compare the database with the RV-C document's DGNs: what is missing and why, and "
+        "DGNs without a source (exit status 1 when something is unexplained)")
+    spec_check.add_argument("--json", action="store_true", help="JSON instead of text")
     spec.set_defaults(func=cmd_spec)
 
     db = commands.add_parser("db", help="database maintenance")

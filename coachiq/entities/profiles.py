@@ -159,8 +159,9 @@ def _awning(config: EntityConfig, dgn: str, instance: int | None, v: Values, sta
 
 def _shade(config: EntityConfig, dgn: str, instance: int | None, v: Values, state: Mapping[str, Any]
            ) -> dict[str, Any]:
+    # RV-C: the reverse output lowers (closes) a shade, which the entity calls extending.
     forward, reverse = v.get("forward_status"), v.get("reverse_status")
-    motion = "extending" if forward == "active" else "retracting" if reverse == "active" else "stopped"
+    motion = "extending" if reverse == "active" else "retracting" if forward == "active" else "stopped"
     return {"motion": motion, "motor_duty": v.get("motor_duty")}
 
 
