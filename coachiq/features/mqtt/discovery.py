@@ -259,7 +259,7 @@ class Discovery:
 
     def _base(self, object_id: str, name: str, availability: list[dict[str, str]]) -> dict[str, Any]:
         return {"name": name, "unique_id": f"coachiq_{self.topics.node_id}_{object_id}",
-                "object_id": f"coachiq_{object_id}", "device": self.device, "origin": self.origin,
+                "device": self.device, "origin": self.origin,
                 "availability": availability, "availability_mode": "all", "qos": 1}
 
     def _entity_availability(self, entity_id: str) -> list[dict[str, str]]:
