@@ -208,9 +208,8 @@ class MqttBridge:
             delay = min(delay * 2, BACKOFF_MAX_S)
 
     async def _session(self, client: aiomqtt.Client) -> None:
-        for topic in self.topics.subscriptions:
-            await client.subscribe(topic, qos=1)
-        await self._announce(client, with_states=True)
+        # The receiver runs first: it notices a dropped connection at once, while a publish of the
+        # announcement would only time out.
         receiver = asyncio.create_task(self._receive(client), name="mqtt-receive")
         sender = asyncio.create_task(self._send(client), name="mqtt-send")
         stopper = asyncio.create_task(self._stop.wait(), name="mqtt-stop")
@@ -273,6 +272,9 @@ class MqttBridge:
             results.popleft()  # only once the broker has it: a result is never lost to a dropped connection
 
     async def _send(self, client: aiomqtt.Client) -> None:
+        for topic in self.topics.subscriptions:
+            await client.subscribe(topic, qos=1)
+        await self._announce(client, with_states=True)
         outbox = self.outbox
         loop = asyncio.get_running_loop()
         timer: asyncio.TimerHandle | None = None

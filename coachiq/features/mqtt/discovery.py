@@ -204,12 +204,14 @@ def _is_light(config: EntityConfig) -> bool:
 
 # --- discovery configs ------------------------------------------------------------------------------
 
+# A device not heard yet has an empty state: every lookup is a get(), which renders "None" (unknown in
+# Home Assistant) instead of failing.
 def _tpl(key: str) -> str:
-    return "{{ value_json.ha.%s }}" % key  # noqa: UP031 - Jinja braces would need doubling in an f-string
+    return "{{ value_json.ha.get('%s') }}" % key  # noqa: UP031 - Jinja braces would need doubling in an f-string
 
 
 def _value(key: str) -> str:
-    return "{{ value_json.%s }}" % key  # noqa: UP031
+    return "{{ value_json.get('%s') }}" % key  # noqa: UP031
 
 
 # Sensors: (value key, name suffix, device_class, unit, state_class) by device family.
@@ -266,7 +268,7 @@ class Discovery:
         # CoachIQ online, and the device heard recently: both must hold.
         return [{"topic": self.topics.status},
                 {"topic": self.topics.state(entity_id),
-                 "value_template": "{{ 'online' if value_json.available else 'offline' }}"}]
+                 "value_template": "{{ 'online' if value_json.get('available') else 'offline' }}"}]
 
     def for_entity(self, config: EntityConfig) -> list[Announcement]:
         """Every Home Assistant entity one CoachIQ entity becomes (main control, sensors, binary sensors)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import json
 import os
 import shutil
@@ -48,7 +49,8 @@ class Broker:
     def start(self) -> None:
         """Start the broker and wait until it accepts connections."""
         config = self.folder / "mosquitto.conf"
-        lines = [f"listener {self.port} 127.0.0.1", self.listener, "persistence false",
+        # Started as root, mosquitto would switch to its own user, who cannot read the test's folder.
+        lines = [f"user {getpass.getuser()}", f"listener {self.port} 127.0.0.1", self.listener, "persistence false",
                  "allow_anonymous true" if "password_file" not in self.extra_config else "", self.extra_config,
                  f"log_dest file {self.folder / 'mosquitto.log'}"]
         config.write_text("\n".join(line for line in lines if line) + "\n", encoding="utf-8")
@@ -57,7 +59,9 @@ class Broker:
         deadline = time.monotonic() + 10
         while True:
             if self.process.poll() is not None:
-                raise AssertionError(f"mosquitto exited: {self.process.stderr.read().decode() if self.process.stderr else ''}")
+                errors = self.process.stderr.read().decode() if self.process.stderr else ""
+                self.stop()
+                raise AssertionError(f"mosquitto exited: {errors}")
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
                     return
@@ -75,6 +79,8 @@ class Broker:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(5)
+        if self.process is not None and self.process.stderr is not None:
+            self.process.stderr.close()
         self.process = None
 
     @property
@@ -158,8 +164,8 @@ class Watcher:
 
     def close(self) -> None:
         """Disconnect."""
-        self.client.loop_stop()
         self.client.disconnect()
+        self.client.loop_stop()
 
 
 @pytest.fixture(scope="module")
