@@ -65,6 +65,7 @@ MAX_QUEUED_REJECTIONS = 256
 MAX_INCOMING_QUEUE = 256
 MAX_PACKET_BYTES = 65_536  # MQTT 5: the broker must not send us anything bigger
 SAFETY_POLL_S = 1.0
+SAFETY_MIN_S = 0.2
 PUBLISH_BATCH = 20
 STOP_PUBLISH_S = 2.0
 _LOG_EVERY_S = 1.0
@@ -419,7 +420,7 @@ class MqttBridge:
             if key != self._safety_key:
                 self._safety_key = key
                 self.outbox.state_changed(SAFETY_ID, time.time())
-            await sleep_aligned(0.05)  # at most 20 checks a second however often it is woken
+            await sleep_aligned(SAFETY_MIN_S)  # a few checks a second at most, however often it is woken
 
     # --- health ---------------------------------------------------------------------------------
 

@@ -15,8 +15,8 @@ import asyncio
 import time
 from collections import deque
 
-# As the WebSocket hub: "about 50 ms", under the 50 ms grid on which a log replay hands frames over.
-COALESCE_S = 0.045
+# An entity that changes all the time is published at most 50 times a second; an isolated change at once.
+COALESCE_S = 0.02
 
 
 class Outbox:
@@ -34,7 +34,10 @@ class Outbox:
     def state_changed(self, entity_id: str, timestamp: float) -> None:
         """An entity changed (bus path: dict work only)."""
         states = self.states
-        if entity_id not in states and len(states) >= self.max_states:
+        if entity_id in states:
+            states[entity_id] = timestamp  # already waiting: the sender has it in hand or on a timer
+            return
+        if len(states) >= self.max_states:
             del states[next(iter(states))]
             self.dropped_states += 1
         states[entity_id] = timestamp
