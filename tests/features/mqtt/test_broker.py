@@ -381,3 +381,30 @@ def test_tls_with_a_private_ca(tmp_path: Path) -> None:
             server.stop()
     finally:
         secure.stop()
+
+
+def test_motion_started_over_mqtt_stops_when_the_broker_connection_is_lost(own_broker: Broker,
+                                                                           tmp_path: Path) -> None:
+    server = start_server(tmp_path / "data", env=server_env(own_broker, COACHIQ_MQTT_POSITION_CRITICAL_COMMANDS="true",
+                                                            COACHIQ_MQTT_MOTION_DURATION_S="30"))
+    ha = Watcher(own_broker.port, (f"{BASE}/slide/#",))
+    try:
+        require_simulated_coach(server)
+        wait_until(lambda: parked(server))
+        wait_until(lambda: connected(server))
+        mark = ha.mark()
+        ha.publish(f"{BASE}/slide/bedroom/set", "OPEN")
+        result = ha.wait(lambda m: m.topic == f"{BASE}/slide/bedroom/result", since=mark).json()
+        assert result["status"] == "confirmed", result
+
+        def motion() -> str | None:
+            value: str | None = httpx.get(server.base_url + "/api/v2/entities/slide.bedroom").json()["state"].get(
+                "motion")
+            return value
+
+        assert motion() == "extending"
+        ha.close()
+        own_broker.stop()  # the controlling client is gone: the slide must not run on for 30 s
+        wait_until(lambda: motion() == "stopped", timeout=10)
+    finally:
+        server.stop()
