@@ -232,22 +232,26 @@ class MqttBridge:
 
     async def _announce(self, client: aiomqtt.Client, with_states: bool) -> None:
         """Birth message, discovery configs, clearing of stale ones, and (after connecting) every state."""
-        await client.publish(self.topics.status, b"online", qos=1, retain=True)
         configs = [(self.discovery.config_topic(a), _dumps(a.config)) for a in self.announcements]
+        current = {topic for topic, _ in configs}
+        current.update(self.topics.state(entity_id) for entity_id in [*self.entities, SAFETY_ID])
+        persistence = self.core.persistence
+        if with_states and not current <= self.previously_retained:
+            # Written before anything is published: a stop in the middle still leaves a record of every
+            # topic that may hold a retained message, so the next start can clear what is gone.
+            self.previously_retained |= current
+            await persistence.set_setting(RETAINED_SETTING, sorted(self.previously_retained))
+        await client.publish(self.topics.status, b"online", qos=1, retain=True)
         await _publish_all(client, configs)
-        current = [topic for topic, _ in configs]
         if not with_states:
             return
-        current.extend(self.topics.state(entity_id) for entity_id in self.entities)
-        current.append(self.topics.state(SAFETY_ID))
-        stale = sorted(self.previously_retained - set(current))
-        # An empty retained message deletes the retained one: Home Assistant removes the entity.
-        await _publish_all(client, [(topic, b"") for topic in stale])
-        if stale or set(current) != self.previously_retained:
-            if stale:
-                log.info("cleared %d MQTT topics of entities no longer mapped", len(stale))
-            await self.core.persistence.set_setting(RETAINED_SETTING, sorted(current))
-            self.previously_retained = set(current)
+        stale = sorted(self.previously_retained - current)
+        if stale:
+            # An empty retained message deletes the retained one: Home Assistant removes the entity.
+            await _publish_all(client, [(topic, b"") for topic in stale])
+            log.info("cleared %d MQTT topics of entities no longer mapped", len(stale))
+            self.previously_retained = current
+            await persistence.set_setting(RETAINED_SETTING, sorted(current))
         for entity_id in self.entities:
             self.outbox.states.pop(entity_id, None)
             await self._publish_state(client, entity_id, None)
