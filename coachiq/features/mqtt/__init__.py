@@ -60,6 +60,6 @@ class MqttFeature:
         if bridge is None:
             return Health(Status.STOPPED, "not running")
         if not bridge.running:
-            return Health(Status.UNHEALTHY, "the MQTT connection task stopped: " + bridge.describe())
+            return Health(Status.UNHEALTHY, "an MQTT task stopped (see the log): " + bridge.describe())
         return Health(Status.HEALTHY if bridge.connected else Status.UNHEALTHY, bridge.describe(),
                       {"connected": bridge.connected, "broker": bridge.broker.safe_url})

@@ -21,7 +21,7 @@ import logging
 import random
 import ssl
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import aiomqtt
@@ -31,6 +31,7 @@ from paho.mqtt.properties import Properties
 from coachiq import __version__
 from coachiq.core.alerts import Alert, Priority
 from coachiq.core.tasks import cancel_all, next_tick, sleep_aligned
+from coachiq.entities.manager import UPDATE_TOPIC
 from coachiq.entities.model import MOTION_COMMANDS, CommandError, CommandResult, EntityUpdate, Outcome
 from coachiq.features.mqtt.discovery import (
     EMERGENCY_STOP_ID,
@@ -107,13 +108,13 @@ class MqttBridge:
         self._safety_wake = asyncio.Event()
         self._reannounce = asyncio.Event()
         self._log_window = (0.0, 0)  # (start of the window, messages suppressed in it)
-        self._unsubscribe: list[Any] = []
+        self._unsubscribe: list[Callable[[], None]] = []
 
     # --- life cycle -----------------------------------------------------------------------------
 
     def start(self) -> None:
         """Follow entity changes and alerts, and start connecting."""
-        self._unsubscribe.append(self.core.events.subscribe("entity.update", self.on_update))
+        self._unsubscribe.append(self.core.events.subscribe(UPDATE_TOPIC, self.on_update))
         self._unsubscribe.append(self.core.alerts.subscribe(self._on_alert))
         self._tasks.append(asyncio.create_task(self._run(), name="mqtt-connection"))
         self._tasks.append(asyncio.create_task(self._safety_loop(), name="mqtt-safety"))
@@ -134,8 +135,8 @@ class MqttBridge:
 
     @property
     def running(self) -> bool:
-        """True while the connection task is alive."""
-        return bool(self._tasks) and not self._tasks[0].done()
+        """True while the connection and safety tasks are alive."""
+        return bool(self._tasks) and not any(task.done() for task in self._tasks)
 
     # --- event bus (receive path: dict work only) ------------------------------------------------
 
