@@ -259,6 +259,20 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_user(args: argparse.Namespace) -> int:
+    """Manage users (the authentication feature's accounts)."""
+    from coachiq.features.authentication.cli import cmd_user as run
+
+    return run(args, _settings(args))
+
+
+def cmd_token(args: argparse.Namespace) -> int:
+    """Manage API tokens."""
+    from coachiq.features.authentication.cli import cmd_token as run
+
+    return run(args, _settings(args))
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every command."""
     parser = argparse.ArgumentParser(prog="coachiq", description="CoachIQ: control server for RVs on RV-C.")
@@ -316,6 +330,12 @@ def build_parser() -> argparse.ArgumentParser:
     unmapped.add_argument("--coach", default=None, help="with --log: the coach mapping to compare with")
     unmapped.add_argument("--json", action="store_true", help="JSON instead of a table")
     unmapped.set_defaults(func=cmd_unmapped)
+
+    from coachiq.features.authentication.cli import add_parsers
+
+    user, token = add_parsers(commands, with_config)
+    user.set_defaults(func=cmd_user)
+    token.set_defaults(func=cmd_token)
 
     bench = commands.add_parser("bench", help="measure start-up time, memory and throughput")
     bench.add_argument("--unique", type=Path, default=None, help="candump log of unique frames (decoder)")
