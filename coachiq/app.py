@@ -9,6 +9,7 @@ from coachiq.api.health import router as health_router
 from coachiq.api.problems import install_problem_handlers
 from coachiq.api.v2 import router as v2_router
 from coachiq.api.v2.entities import UnfilteredListRoute
+from coachiq.core.access import AccessGate
 from coachiq.runtime import Runtime
 from coachiq.web import mount_web
 
@@ -34,5 +35,8 @@ def create_app(runtime: Runtime) -> FastAPI:
 
         app.include_router(sim_router)
     mount_web(app)
+    if runtime.access.required:
+        # Every request passes the access gate: a principal, or an open or public path (core/access.py).
+        app.add_middleware(AccessGate, access=runtime.access)
     runtime.bind_app(app)
     return app

@@ -44,7 +44,8 @@ def _serve(args: argparse.Namespace) -> int:
     from coachiq.server import configure_logging, serve
 
     settings = _settings(args, host=args.host, port=args.port,
-                         allow_unauthenticated_network=args.allow_unauthenticated_network or None)
+                         allow_unauthenticated_network=args.allow_unauthenticated_network or None,
+                         tls_cert=args.tls_cert, tls_key=args.tls_key)
     features = load_feature_config()
     authentication = next((f for f in features if f.name == "authentication"), None)
     authenticated = authentication is not None and authentication.enabled
@@ -288,6 +289,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=None, help="port to listen on (default 8080)")
     serve.add_argument("--allow-unauthenticated-network", action="store_true",
                        help="allow listening beyond loopback while authentication is off")
+    serve.add_argument("--tls-cert", type=Path, default=None, metavar="PEM",
+                       help="serve HTTPS with this certificate (chain); needs --tls-key")
+    serve.add_argument("--tls-key", type=Path, default=None, metavar="PEM", help="private key of --tls-cert")
     serve.add_argument("--replay", type=Path, default=None, metavar="FILE",
                        help="feed a CAN log through the receive path as if it came from the bus")
     serve.add_argument("--speed", type=float, default=1.0, metavar="N",

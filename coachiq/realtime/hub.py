@@ -38,6 +38,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from coachiq.can.protocol import RvcProtocolService
+from coachiq.core.access import Role, actor_of_scope, refusal
 from coachiq.core.events import EventBus
 from coachiq.core.metrics import Metrics
 from coachiq.core.service import Health, Status
@@ -464,6 +465,11 @@ class RealtimeHub:
                             "reason": "\"params\" must be an object"})
                 return
             params.update(nested)
+        refused = refusal(client.websocket.scope, Role.OPERATOR, "control devices")
+        if refused is not None:
+            client.say({"type": "command_result", "id": request_id, "entity_id": entity_id, "status": "forbidden",
+                        "reason": refused[1]})
+            return
         task = asyncio.create_task(self._run_command(client, request_id, entity_id, command, params),
                                    name=f"ws-command-{client.id}")
         # Kept until done: a command in flight finishes (and is audited) even if its client leaves.
@@ -474,7 +480,8 @@ class RealtimeHub:
                            params: dict[str, Any]) -> None:
         reply: dict[str, Any] = {"type": "command_result", "id": request_id, "entity_id": entity_id}
         try:
-            result = await self.entities.execute(entity_id, command, params, actor=f"websocket:{client.id}",
+            actor = actor_of_scope(client.websocket.scope, f"websocket:{client.id}")
+            result = await self.entities.execute(entity_id, command, params, actor=actor,
                                                  client_id=client.id)
         except UnknownEntity as exc:
             reply.update(status="not_found", reason=str(exc) or f"no entity '{entity_id}'")

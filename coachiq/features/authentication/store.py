@@ -23,6 +23,8 @@ from coachiq.db.models import api_tokens, pairing_codes, sessions, users
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$")
 ROLES = {role.label: role for role in Role}
 TOKEN_PREFIX = "ciq_"
+# The password hash of a user made by pairing: no password verifies against it.
+UNUSABLE_PASSWORD = "!paired"
 
 
 class AccessError(ValueError):
