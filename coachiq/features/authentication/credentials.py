@@ -9,13 +9,17 @@ seen yet (an unknown token triggers a reload, at most one per second).
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 
 from coachiq.core.access import Principal, Scope
 from coachiq.features.authentication.store import Snapshot
+
+log = logging.getLogger(__name__)
 
 SESSION_COOKIE = "coachiq_session"
 _COOKIE_PREFIX = SESSION_COOKIE.encode() + b"="
@@ -69,7 +73,8 @@ class Credentials:
         self._live_token_ids: set[int] = set()
         self.seen_sessions: dict[int, float] = {}
         self.used_tokens: dict[int, float] = {}
-        self._last_reload = 0.0
+        self._last_reload_started = 0.0
+        self._pending: asyncio.Future[None] | None = None
 
     # -- kept up to date by the feature ------------------------------------------------------------
 
@@ -126,17 +131,31 @@ class Credentials:
         return None
 
     async def retry(self, scope: Scope) -> Principal | None:
-        """After a miss: if a token was presented, reload once (rate-limited) and authenticate again.
+        """After a miss with a Bearer token: wait for a reload that starts after this request arrived
+        (at most one per second, shared by every waiting request), then authenticate again.
 
-        A token created with `coachiq token create` while the server runs works on its first use.
+        A token created with `coachiq token create` while the server runs thus works on its first
+        use, and a flood of wrong tokens costs the database one read per second.
         """
         bearer, _cookie = presented(scope)
-        now = time.monotonic()
-        if bearer is None or now - self._last_reload < RELOAD_AT_MOST_EVERY_S:
+        if bearer is None:
             return None
-        self._last_reload = now
-        await self._reload()
+        arrived = time.monotonic()
+        while self._last_reload_started < arrived:
+            if self._pending is None or self._pending.done():
+                self._pending = asyncio.ensure_future(self._reload_soon())
+            await asyncio.shield(self._pending)
         return self.authenticate(scope)
+
+    async def _reload_soon(self) -> None:
+        delay = self._last_reload_started + RELOAD_AT_MOST_EVERY_S - time.monotonic()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        self._last_reload_started = time.monotonic()
+        try:
+            await self._reload()
+        except Exception:
+            log.exception("reloading sessions and tokens failed")
 
     def is_public(self, scope: Scope) -> bool:
         """The page's own files (GET) and the sign-in routes load without credentials."""
