@@ -8,6 +8,8 @@
   statistics) on a coach at full bus load, where most frames repeat.
 - the realtime and API figures of coachiq/realtime/bench.py: WebSocket latency and CPU at full bus
   load, command latencies, GET /api/v2/entities latency.
+- the authentication figures of coachiq/features/authentication/bench.py: sign-in verify time, the
+  access gate's overhead per request (auth_request_overhead_p99_ms) and the RSS with authentication on.
 
 Frame sets come from candump -L logs (`--unique`, `--coach`); without them equivalent sets are generated
 here with a fixed seed.
@@ -221,4 +223,7 @@ def run_benchmarks(args: argparse.Namespace) -> dict[str, Any]:
     figures.update(realtime.bench_realtime_load(args.coach))
     figures.update(realtime.bench_commands())
     figures.update(realtime.bench_entities_list())
+    from coachiq.features.authentication.bench import bench_authentication
+
+    figures.update(bench_authentication())
     return figures
