@@ -7,6 +7,7 @@ from fastapi import FastAPI
 from coachiq import __version__
 from coachiq.api.health import router as health_router
 from coachiq.api.problems import install_problem_handlers
+from coachiq.api.roles import router as access_router
 from coachiq.api.v2 import router as v2_router
 from coachiq.api.v2.entities import UnfilteredListRoute
 from coachiq.core.access import AccessGate
@@ -27,6 +28,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     install_problem_handlers(app)
     app.include_router(health_router)
     app.include_router(v2_router)
+    app.include_router(access_router)
     # First, so the most frequent request skips matching the routers above (see UnfilteredListRoute).
     app.router.routes.insert(0, UnfilteredListRoute())
     if runtime.settings.simulated:

@@ -6,10 +6,36 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import Depends, HTTPException
+from fastapi import APIRouter, Depends, HTTPException, Request
+from pydantic import BaseModel
 from starlette.requests import HTTPConnection
 
-from coachiq.core.access import Role, actor_of_scope, refusal
+from coachiq.core.access import Role, actor_of_scope, principal_of, refusal
+
+router = APIRouter(prefix="/api/v2", tags=["system"])
+
+
+class PrincipalOut(BaseModel):
+    """The signed-in user or token."""
+
+    name: str
+    role: str
+    kind: str
+
+
+class AccessOut(BaseModel):
+    """Whether authentication is on, and who is asking."""
+
+    authentication: bool
+    user: PrincipalOut | None
+
+
+@router.get("/access", response_model=AccessOut)
+async def access(request: Request) -> AccessOut:
+    """Whether the server requires sign-in and, if so, who this request is (answered before sign-in too)."""
+    principal = principal_of(request.scope)
+    user = PrincipalOut(name=principal.name, role=principal.role.label, kind=principal.kind) if principal else None
+    return AccessOut(authentication=request.app.state.runtime.access.required, user=user)
 
 
 def requires(role: Role, action: str) -> Any:

@@ -27,6 +27,7 @@ RELOAD_AT_MOST_EVERY_S = 1.0
 
 # What loads before sign-in: the sign-in routes (the page's own files are added by the feature).
 PUBLIC_ROUTES = frozenset({
+    ("GET", "/api/v2/access"),
     ("GET", "/api/v2/auth/session"),
     ("POST", "/api/v2/auth/sign-in"),
     ("POST", "/api/v2/auth/pair"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from typing import Any
 
 import httpx
@@ -35,6 +36,10 @@ def test_probes_stay_open_and_everything_else_needs_credentials(auth_server: Aut
         assert anonymous.get("/app.js").status_code == 200
         assert anonymous.get("/api/v2/auth/session").json() == {"authenticated": False, "user": None,
                                                                 "setup_needed": False}
+        assert anonymous.get("/api/v2/access").json() == {"authentication": True, "user": None}
+    with auth_server.client(auth_server.tokens["read"]) as reader:
+        token_user = {"name": "read-token", "role": "viewer", "kind": "token"}
+        assert reader.get("/api/v2/access").json() == {"authentication": True, "user": token_user}
 
 
 def test_a_wrong_token_or_cookie_is_refused(auth_server: AuthServer) -> None:
@@ -99,9 +104,15 @@ def test_emergency_stop_by_anyone_signed_in_clearing_needs_operator(auth_server:
         assert viewer.get("/api/v2/safety").json()["emergency_stop"] is True
         cleared = operator.post("/api/v2/safety/emergency-stop/clear")
         assert cleared.status_code == 200 and cleared.json()["emergency_stop"] is False
-    actors = {(e[0], e[1]) for e in auth_server.audit()}
-    assert any(a.startswith("user:vic (http:") and "emergency" in action for a, action in actors), actors
-    assert any(a.startswith("user:otto (http:") and "clear" in action for a, action in actors), actors
+    def audited() -> bool:
+        actors = {(e[0], e[1]) for e in auth_server.audit()}
+        return any(a.startswith("user:vic (http:") and "emergency" in action for a, action in actors) and \
+            any(a.startswith("user:otto (http:") and "clear" in action for a, action in actors)
+
+    deadline = time.monotonic() + 5
+    while not audited():
+        assert time.monotonic() < deadline, auth_server.audit()[-5:]
+        time.sleep(0.05)
 
 
 async def test_token_scopes(auth_server: AuthServer) -> None:
@@ -122,8 +133,12 @@ async def test_token_scopes(auth_server: AuthServer) -> None:
         assert admin.get("/api/v2/auth/tokens").status_code == 200
     assert (await _ws_command(auth_server, auth_server.bearer("read")))["status"] == "forbidden"
     assert (await _ws_command(auth_server, auth_server.bearer("control")))["status"] == "confirmed"
-    assert any(e[0].startswith("token:control-token (websocket:") and e[2] == "light.galley_ceiling"
-               for e in auth_server.audit())
+    # The audit entry is written beside the confirmation, not before it: wait for it.
+    deadline = time.monotonic() + 5
+    while not any(e[0].startswith("token:control-token (websocket:") and e[2] == "light.galley_ceiling"
+                  for e in auth_server.audit()):
+        assert time.monotonic() < deadline, auth_server.audit()[-5:]
+        await asyncio.sleep(0.05)
 
 
 def test_admin_session_may_read_health_and_manage_users(auth_server: AuthServer) -> None:
