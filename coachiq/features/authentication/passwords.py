@@ -11,6 +11,8 @@ made with other parameters still verify and are re-hashed at the next sign-in.
 
 from __future__ import annotations
 
+import functools
+
 from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError
 
@@ -22,8 +24,14 @@ MAX_PASSWORD_LENGTH = 256
 
 _hasher = PasswordHasher(time_cost=TIME_COST, memory_cost=MEMORY_COST_KIB, parallelism=PARALLELISM,
                          hash_len=32, salt_len=16, type=Type.ID)
-# Verified when the name is unknown, so that a wrong name costs as long as a wrong password.
-_DUMMY_HASH = _hasher.hash("no such user, no such password")
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    # Verified when the name is unknown, so that a wrong name costs as long as a wrong password.
+    # Made on first need rather than at import, which would add a hash to every start-up.
+    return _hasher.hash("no such user, no such password")
+
 
 
 class WeakPassword(ValueError):
@@ -49,7 +57,7 @@ def verify_password(password_hash: str | None, password: str) -> bool:
     if len(password) > MAX_PASSWORD_LENGTH:
         return False
     try:
-        ok = _hasher.verify(password_hash or _DUMMY_HASH, password)
+        ok = _hasher.verify(password_hash or _dummy_hash(), password)
     except (VerificationError, InvalidHashError):
         return False
     return ok and password_hash is not None
