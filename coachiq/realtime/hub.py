@@ -294,6 +294,21 @@ class RealtimeHub:
                 await client.websocket.close(1001)
         await self.can_stream.close_all()
 
+    async def drop_ended(self, ended: Callable[[Mapping[str, Any]], bool], reason: str) -> int:
+        """Close every WebSocket (entity and CAN streams) for which `ended(scope)` is true, so that a
+        session or token that was revoked or expired stops seeing the coach; returns how many."""
+        count = 0
+        for client in list(self.clients.values()):
+            if ended(client.websocket.scope):
+                client.drop(reason)
+                count += 1
+        for can_client in list(self.can_stream.clients.values()):
+            if ended(can_client.websocket.scope):
+                count += 1
+                with contextlib.suppress(Exception):
+                    await can_client.websocket.close(1008, reason[:120])
+        return count
+
     async def health(self) -> Health:
         """Healthy while subscribed to entity updates; reports clients, drops and resyncs."""
         if self._unsubscribe is None or not self.events.has_subscribers(UPDATE_TOPIC):

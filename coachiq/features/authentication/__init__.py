@@ -14,14 +14,14 @@ import asyncio
 import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from typing import ClassVar, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.engine import Connection
 
-from coachiq.core.access import AccessControl, Principal, Role
+from coachiq.core.access import AccessControl, Principal, Role, principal_of
 from coachiq.core.service import Health, Status
 from coachiq.core.tasks import cancel_all, sleep_aligned
 from coachiq.db.manager import DatabaseManager
@@ -31,6 +31,7 @@ from coachiq.features.authentication.passwords import hash_password, needs_rehas
 from coachiq.features.authentication.throttle import Backoff
 from coachiq.features.base import FeatureContext
 from coachiq.persistence.store import PersistenceService
+from coachiq.realtime.hub import RealtimeHub
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -73,6 +74,7 @@ class AuthenticationFeature:
         self._db: DatabaseManager | None = None
         self._persistence: PersistenceService | None = None
         self._access: AccessControl | None = None
+        self._realtime: RealtimeHub | None = None
         self.credentials: Credentials | None = None
         self.users: dict[str, store.UserRecord] = {}
         self.backoff = Backoff()
@@ -98,6 +100,7 @@ class AuthenticationFeature:
         self._db = ctx.core.database
         self._persistence = ctx.core.persistence
         self._access = ctx.access
+        self._realtime = ctx.core.realtime
         self.credentials = Credentials(page_paths(), self.reload)
         await self.run(lambda c: store.purge_expired(c, datetime.now(UTC)))
         await self.reload()
@@ -141,6 +144,21 @@ class AuthenticationFeature:
         self.users = snapshot.users
         if self.credentials is not None:
             self.credentials.replace(snapshot)
+        await self._close_ended_sockets()
+
+    async def _close_ended_sockets(self) -> None:
+        """WebSockets whose session or token ended (signed out, revoked, expired) are closed."""
+        credentials, realtime = self.credentials, self._realtime
+        if credentials is None or realtime is None:
+            return
+
+        def ended(scope: Mapping[str, Any]) -> bool:
+            principal = principal_of(scope)  # type: ignore[arg-type]
+            return principal is not None and not credentials.still_valid(principal)
+
+        closed = await realtime.drop_ended(ended, "the session or token has ended; sign in again")
+        if closed:
+            log.info("closed %d WebSocket(s) of ended sessions or tokens", closed)
 
     async def _write_usage(self) -> None:
         if self.credentials is None:
@@ -190,6 +208,7 @@ class AuthenticationFeature:
         await self.run(lambda c: store.revoke_session(c, principal.credential_id))
         if self.credentials is not None:
             self.credentials.forget_session(principal.credential_id)
+        await self._close_ended_sockets()
 
     async def close_user_sessions(self, user_name: str) -> int:
         """Revoke every session of a user at once ("sign out everywhere"); returns how many."""

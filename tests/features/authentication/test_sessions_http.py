@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import time
 from collections.abc import Iterator
@@ -9,6 +10,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import connect
 
 from tests.conftest import clean_env, run_cli, start_server
 from tests.features.authentication.conftest import AUTH_ENV, PASSWORDS, AuthServer, start_auth_server
@@ -58,9 +61,20 @@ def test_sign_out_and_sign_out_everywhere(quick_server: AuthServer) -> None:
         assert phone.post("/api/v2/auth/sign-out").status_code == 204
         assert phone.get("/api/v2/safety").status_code == 401
         assert tablet.get("/api/v2/safety").status_code == 200
-        assert tablet.post("/api/v2/auth/sign-out-everywhere").status_code == 204
-        assert tablet.get("/api/v2/safety").status_code == 401
-        assert laptop.get("/api/v2/safety").status_code == 401
+        cookie = f"coachiq_session={laptop.cookies['coachiq_session']}"
+        with connect(quick_server.ws_url, additional_headers={"Cookie": cookie}) as stream, \
+                connect(quick_server.ws_url + "/can", additional_headers={"Cookie": cookie}) as frames:
+            stream.send(json.dumps({"type": "subscribe", "all": True}))
+            assert json.loads(stream.recv(timeout=5))["type"] == "snapshot"
+            assert tablet.post("/api/v2/auth/sign-out-everywhere").status_code == 204
+            assert tablet.get("/api/v2/safety").status_code == 401
+            assert laptop.get("/api/v2/safety").status_code == 401
+            # The laptop's open streams end too: a signed-out device stops seeing the coach.
+            for socket in (stream, frames):
+                with pytest.raises(ConnectionClosed) as closed:
+                    while True:
+                        socket.recv(timeout=5)
+                assert closed.value.rcvd is not None and closed.value.rcvd.code == 1008
     actions = [(e[0].split(" ")[0], e[1]) for e in quick_server.audit()]
     assert ("user:otto", "auth.sign_out") in actions and ("user:otto", "auth.sign_out_everywhere") in actions
 
