@@ -1,12 +1,14 @@
 """Password hashing with Argon2id (argon2-cffi), with parameters chosen for a Raspberry Pi 4.
 
-Parameters: 3 passes over 32 MiB with 2 lanes. Measured on the development machine (`coachiq bench`
-reports `signin_verify_ms`): about 33 ms per verify with a transient 32 MiB that is returned to the
-system afterwards; a Pi 4 core is about 4x slower, so a sign-in costs it roughly 150 ms. That sits
-between RFC 9106's second recommended option (64 MiB, 3 passes) and the smallest profile of the
-OWASP password-storage guidance (19 MiB, 2 passes): strong against offline guessing, yet cheap enough
-for a 4 GB Pi that keeps under 75 MiB of resident memory. Hashes carry their parameters, so hashes
-made with other parameters still verify and are re-hashed at the next sign-in.
+Parameters: 3 passes over 32 MiB with 2 lanes. `coachiq bench` reports the cost as
+`signin_verify_ms`: on the development machine 33 ms per verify when idle, and 80-210 ms (median
+140-170 ms) while other jobs share its two cores. A Pi 4 core is about 4x slower, so an idle Pi takes
+roughly 130 ms per sign-in. The 32 MiB are mapped for the verify and returned to the system after it
+(32 MiB is above glibc's largest dynamic mmap threshold; a 19 MiB profile was measured to stay
+resident), and verifies run one at a time, so a burst of sign-ins costs time, not memory.
+The profile sits between RFC 9106's second recommended option (64 MiB, 3 passes) and the smallest
+profile of the OWASP password-storage guidance (19 MiB, 2 passes). Hashes carry their parameters, so
+hashes made with other parameters still verify and are re-hashed at the next sign-in.
 """
 
 from __future__ import annotations
