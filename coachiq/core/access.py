@@ -25,6 +25,9 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 PRINCIPAL_KEY = "coachiq.principal"
+# The session cookie's name, as the gate and the Origin check look for it.
+SESSION_COOKIE = "coachiq_session"
+SESSION_COOKIE_BYTES = SESSION_COOKIE.encode() + b"="
 # The authenticator, set on every scope that passed the gate: a control check that finds it and no
 # principal (or a principal no longer valid) refuses.
 GATED_KEY = "coachiq.gated"
@@ -116,6 +119,37 @@ def refusal(scope: Scope, needed: Role, action: str) -> tuple[int, str] | None:
         return 403, (f"{who} has the role {principal.role.label}; only {needed.label} or above may {action} "
                      "— ask an admin")
     return None
+
+
+def _presents(scope: Scope) -> tuple[bool, bool]:
+    """Whether the request presents a Bearer token, and whether it carries a session cookie."""
+    bearer = cookie = False
+    for name, value in scope["headers"]:
+        if name == b"authorization" and value[:7].lower() == b"bearer ":
+            bearer = True
+        elif name == b"cookie" and SESSION_COOKIE_BYTES in value:
+            cookie = True
+    return bearer, cookie
+
+
+def missing_origin_policy(access: AccessControl) -> Callable[[Scope], bool]:
+    """The Origin check's answer for a WebSocket or state-changing request that sends no `Origin`.
+
+    Browsers always send `Origin` on those, so a request without it comes from a program. With
+    authentication off such programs are let through (the server listens on loopback only). With it
+    on, the Origin check guards against requests riding on a browser's session cookie: a request
+    without `Origin` that carries the cookie is refused, one with a Bearer token goes on (the gate
+    checks the token), and one with neither goes on to the gate, which refuses it (401) unless it is a
+    sign-in route.
+    """
+
+    def allowed(scope: Scope) -> bool:
+        if not access.required:
+            return True
+        bearer, cookie = _presents(scope)
+        return bearer or not cookie
+
+    return allowed
 
 
 def actor_of_scope(scope: Scope, fallback: str) -> str:

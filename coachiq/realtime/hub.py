@@ -40,6 +40,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 from coachiq.can.protocol import RvcProtocolService
 from coachiq.core.access import Role, actor_of_scope, refusal
 from coachiq.core.events import EventBus
+from coachiq.core.jsonlimits import loads_limited
 from coachiq.core.metrics import Metrics
 from coachiq.core.service import Health, Status
 from coachiq.core.tasks import cancel_all, sleep_aligned
@@ -410,9 +411,9 @@ class RealtimeHub:
             client.say({"type": "error", "reason": f"message too long: at most {MAX_MESSAGE_BYTES} bytes"})
             return
         try:
-            message = json.loads(text)
-        except ValueError as exc:
-            client.say({"type": "error", "reason": f"not valid JSON: {exc}"})
+            message = loads_limited(text)
+        except ValueError as exc:  # not JSON, or nested too deep to parse safely
+            client.say({"type": "error", "reason": str(exc)})
             return
         if not isinstance(message, dict):
             client.say({"type": "error", "reason": "a message must be a JSON object with a \"type\""})

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from typing import Any
 
@@ -43,6 +44,7 @@ def _summary(spec: DgnSpec) -> dict[str, Any]:
         "kind": spec.kind,
         "family": spec.family,
         "priority": spec.priority,
+        "source": spec.source,
         "length": spec.length if spec.length is not None else "variable",
         "fields": [field_to_dict(f) for f in spec.fields],
     }
@@ -64,6 +66,9 @@ def spec_show(db: SpecDatabase, dgn: int | str) -> dict[str, Any]:
         "max_length": spec.max_length,
         "instance_field": spec.instance_field,
         "confirmed_by": spec.confirmed_by,
+        "broadcast": dataclasses.asdict(spec.broadcast) if spec.broadcast else None,
+        "frames": spec.frames,
+        "ack": spec.ack,
         "description": spec.description,
         "notes": spec.notes,
         "file": spec.file,

@@ -23,6 +23,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from coachiq.rvc.codec import CompiledDgn, compile_dgn, physical_range
 
 __all__ = [
+    "Broadcast",
     "DgnSpec",
     "FieldSpec",
     "Sample",
@@ -42,7 +43,10 @@ _LABEL = re.compile(r"^[a-z0-9][a-z0-9_]*$")
 
 _FILE_KEYS = {"family", "dgns"}
 _DGN_REQUIRED = {"dgn", "name", "kind", "length", "description", "fields", "samples"}
-_DGN_KEYS = _DGN_REQUIRED | {"priority", "max_length", "instance", "confirmed_by", "notes"}
+_DGN_KEYS = _DGN_REQUIRED | {
+    "priority", "max_length", "instance", "confirmed_by", "notes", "source", "broadcast", "frames", "ack",
+}
+_BROADCAST_KEYS = {"min", "normal", "max"}
 _FIELD_KEYS = {
     "name", "byte", "bit", "width", "type", "scale", "offset", "unit", "values", "special", "min", "max",
     "notes",
@@ -111,6 +115,15 @@ class Sample:
 
 
 @dataclass(frozen=True, slots=True)
+class Broadcast:
+    """The broadcast gaps a DGN's definition gives: milliseconds, or a short text such as "on change"."""
+
+    min: int | str | None
+    normal: int | str | None
+    max: int | str | None
+
+
+@dataclass(frozen=True, slots=True)
 class DgnSpec:
     """One DGN of the database."""
 
@@ -128,6 +141,10 @@ class DgnSpec:
     samples: tuple[Sample, ...]
     family: str
     file: str
+    source: str | None = None  # where the definition comes from, e.g. "RV-C 6.11.2" or "SAE J1939-73 DM1"
+    broadcast: Broadcast | None = None
+    frames: int | str | None = None  # number of frames: 1, or "variable" for multi-packet DGNs
+    ack: str | None = None  # the definition's acknowledgement requirement, e.g. "none" or "NAK"
 
     def field(self, name: str) -> FieldSpec | None:
         """The field called `name`, or None."""
@@ -392,12 +409,41 @@ def _parse_dgn(file: str, family: str, entry: Any, index: int) -> DgnSpec:
             raise fail("'instance' must name a numeric field", field=instance)
 
     samples = _parse_samples(entry["samples"], fields, length, max_length, fail)
+    source = entry.get("source")
+    if source is not None and (not isinstance(source, str) or not source.strip()):
+        raise fail(f"'source' must be a non-empty string, got {source!r}")
+    broadcast = _parse_broadcast(entry.get("broadcast"), fail)
+    frames = entry.get("frames")
+    if frames is not None and frames != "variable" and not (_is_int(frames) and frames >= 1):
+        raise fail(f"'frames' must be a positive integer or \"variable\", got {frames!r}")
+    ack = entry.get("ack")
+    if ack is not None and (not isinstance(ack, str) or not ack.strip()):
+        raise fail(f"'ack' must be a non-empty string, got {ack!r}")
     return DgnSpec(
         dgn=shown_dgn, name=shown_name, kind=kind, priority=priority, length=length, max_length=max_length,
         instance_field=instance, confirmed_by=confirmed_by, description=description.strip(),
         notes=notes.strip() if notes else None, fields=tuple(fields), samples=samples, family=family,
-        file=file,
+        file=file, source=source.strip() if source else None, broadcast=broadcast, frames=frames,
+        ack=ack.strip() if ack else None,
     )
+
+
+def _parse_broadcast(raw: Any, fail: Any) -> Broadcast | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        raise fail(f"'broadcast' must be a mapping with keys min, normal, max, got {raw!r}")
+    unknown = set(raw) - _BROADCAST_KEYS
+    if unknown:
+        raise fail(f"'broadcast' has unknown key(s) {sorted(map(str, unknown))}; allowed: max, min, normal")
+    gaps: dict[str, int | str | None] = {}
+    for key in ("min", "normal", "max"):
+        value = raw.get(key)
+        ok = value is None or (_is_int(value) and value >= 0) or (isinstance(value, str) and value.strip())
+        if not ok:
+            raise fail(f"'broadcast.{key}' must be milliseconds (an integer), a short text or null, got {value!r}")
+        gaps[key] = value.strip() if isinstance(value, str) else value
+    return Broadcast(min=gaps["min"], normal=gaps["normal"], max=gaps["max"])
 
 
 def _is_int(value: Any) -> bool:

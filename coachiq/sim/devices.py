@@ -19,8 +19,8 @@ Conventions used by the simulated nodes:
   2 chassis start battery.
 - Devices without an instance field in their DGNs (water pump, generator, chassis) have instance None.
 - The transfer switch broadcasts ATS_AC_STATUS_1 three times per period, all with its instance: the
-  shore input (direction input, source primary), the generator input (direction input, source
-  secondary) and its output (direction output, source = the input in use). An input without power
+  shore input (direction input, source secondary), the generator input (direction input, source
+  primary, as RV-C 6.32.2 suggests) and its output (direction output, source = the input in use). An input without power
   reports 0 V.
 - Shades: "forward" lowers (closes) the shade, "reverse" raises (opens) it.
 - Thermostat zones and furnaces: a furnace serves the thermostat zone with the same instance.
@@ -174,7 +174,7 @@ def _common_tail(awning_instance: int) -> list[SimDevice]:
                   ("CHARGER_STATUS",), "CHARGER_COMMAND"),
         SimDevice(DeviceKind.TRANSFER_SWITCH, "transfer_switch.main", "Transfer switch", "utility",
                   TRANSFER_SWITCH_NODE, 1, ("ATS_AC_STATUS_1",), None,
-                  params={"shore_source": "primary", "generator_source": "secondary"}),
+                  params={"shore_source": "secondary", "generator_source": "primary"}),
         _tank("fresh", "Fresh water", 0, 380),
         _tank("black", "Black water", 1, 170),
         _tank("grey", "Grey water", 2, 250),

@@ -289,8 +289,9 @@ function batteryCard(entity) {
       s.set("power", isNum(v) && isNum(a) ? fmtNum(v * a, 0, "W") : "—");
       s.set("temp", fmtTemp(pick(st, "temperature", "battery_temperature")));
       all.update(st);
-      const charging = isNum(a) && a > 0.5;
-      const discharging = isNum(a) && a < -0.5;
+      // RV-C DC source current is positive out of the battery (discharge), negative into it (charge).
+      const charging = isNum(a) && a < -0.5;
+      const discharging = isNum(a) && a > 0.5;
       updateFrame(card, e, charging ? "Charging" : discharging ? "Discharging" : "", charging ? "ok" : "off");
     },
   };

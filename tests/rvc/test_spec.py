@@ -86,6 +86,19 @@ def test_valid_files_load(tmp_path: Path) -> None:
     assert command is not None and command.confirmed_by == "TEST_STATUS"
 
 
+def test_document_attributes_load(tmp_path: Path) -> None:
+    entry = _status_entry()
+    entry.update(source="RV-C 6.15.2", broadcast={"min": 500, "normal": "on change", "max": 5000}, frames=1,
+                 ack="none")
+    _write(tmp_path, "a.yaml", [entry])
+    spec = SpecDatabase.load(tmp_path).by_name("TEST_STATUS")
+    assert spec is not None
+    assert spec.source == "RV-C 6.15.2"
+    assert spec.broadcast is not None
+    assert (spec.broadcast.min, spec.broadcast.normal, spec.broadcast.max) == (500, "on change", 5000)
+    assert spec.frames == 1 and spec.ack == "none"
+
+
 def test_on_off_labels_stay_strings(tmp_path: Path) -> None:
     (tmp_path / "a.yaml").write_text(
         "family: testing\n"
@@ -140,6 +153,11 @@ def _mutated(change: Any) -> list[dict[str, Any]]:
         (lambda e: e["samples"][0].update(payload="01 FF"), "sample #1: payload is 2 bytes, the DGN's length is 8"),
         (lambda e: e["samples"][0].update(payload="zz"), "'payload' must be hex bytes"),
         (lambda e: e.update(length="variable"), "'max_length' must be an integer 1..1785"),
+        (lambda e: e.update(source=""), "'source' must be a non-empty string"),
+        (lambda e: e.update(broadcast={"min": 500, "typical": 1000}), "'broadcast' has unknown key(s) ['typical']"),
+        (lambda e: e.update(broadcast={"min": -1}), "'broadcast.min' must be milliseconds"),
+        (lambda e: e.update(frames=0), "'frames' must be a positive integer or \"variable\""),
+        (lambda e: e.update(ack=3), "'ack' must be a non-empty string"),
     ],
 )
 def test_spec_errors_name_file_dgn_and_field(tmp_path: Path, change: Any, expected: str) -> None:

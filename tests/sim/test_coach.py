@@ -86,9 +86,9 @@ async def test_generator_runs_only_after_its_start_delay(sim: SimulatedCoach, li
     running = await listener.wait_for("GENERATOR_STATUS_1", lambda v: v["status"] == "running", timeout=2.0)
     # 3 s start delay at ten times real speed: about 0.3 s, never at once.
     assert 0.2 < running.at - sent < 1.0
-    # The transfer switch changes over to the generator (secondary input) as it comes up, and says so at once.
+    # The transfer switch changes over to the generator (primary input) as it comes up, and says so at once.
     transfer = await listener.wait_for("ATS_AC_STATUS_1", lambda v: v["direction"] == "output"
-                                       and v["source"] == "secondary", timeout=0.5, since=sent)
+                                       and v["source"] == "primary", timeout=0.5, since=sent)
     assert abs(transfer.at - running.at) < 0.25
     listener.send("GENERATOR_COMMAND", {"command": "stop"})
     await listener.wait_for("GENERATOR_STATUS_1", lambda v: v["status"] == "stopped", timeout=2.0)

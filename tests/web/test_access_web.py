@@ -18,7 +18,7 @@ from tests.features.authentication.conftest import PASSWORDS, AuthServer, start_
 from tests.web.test_web import TIMEOUT_MS, browser  # noqa: F401  (the shared browser fixture)
 
 with contextlib.suppress(ImportError):  # the browser fixture reports a missing playwright
-    from playwright.sync_api import Browser, Page, expect
+    from playwright.sync_api import Browser, Page, Request, expect
 
 
 @pytest.fixture(scope="module")
@@ -186,11 +186,19 @@ def test_cross_site_post_with_the_session_cookie_is_refused(browser: Browser, co
         _sign_in(page, coach.url, "otto")  # an operator, who could clear the emergency stop
         pressed = httpx.post(coach.url + "/api/v2/safety/emergency-stop", headers=coach.bearer("read"))
         assert pressed.json()["emergency_stop"] is True
-        statuses: list[int] = []
-        page.on("response", lambda r: statuses.append(r.status) if r.url.endswith("/emergency-stop/clear") else None)
+        requests: list[Request] = []
+        page.on("request", lambda r: requests.append(r) if r.url.endswith("/emergency-stop/clear") else None)
         page.goto(foreign_site)
         page.wait_for_url(f"{coach.url}/api/v2/safety/emergency-stop/clear")  # the form post navigated
-        assert statuses == [401, 401]  # fetch and form both reached the server, without the cookie
+        assert [r.method for r in requests] == ["POST", "POST"]  # the fetch, then the form
+        # The form's navigation has a response, so Playwright knows exactly what the browser sent
+        # (the fetch's answer is withheld from the foreign page by Cross-Origin-Resource-Policy).
+        form = requests[1].response()
+        assert form is not None
+        sent = requests[1].all_headers()
+        assert "cookie" not in sent  # no session cookie on a cross-site request (SameSite=Strict)...
+        assert sent["origin"] == foreign_site.removesuffix("/attack")
+        assert form.status == 403  # ...and the Origin check refuses it before the access gate
         assert httpx.get(coach.url + "/api/v2/safety", headers=coach.bearer("read")).json()["emergency_stop"] is True
         # From the coach's own page the same request carries the cookie and is allowed.
         page.goto(coach.url + "/#/dashboard")

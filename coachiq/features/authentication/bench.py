@@ -104,7 +104,7 @@ def _start(data_dir: Path, authentication: bool) -> tuple[subprocess.Popen[bytes
 def _sign_in(port: int) -> str:
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     connection.request("POST", "/api/v2/auth/sign-in", json.dumps({"name": "bench", "password": PASSWORD}),
-                       {"Content-Type": "application/json"})
+                       {"Content-Type": "application/json", "Origin": f"http://127.0.0.1:{port}"})
     response = connection.getresponse()
     response.read()
     cookie = response.getheader("set-cookie") or ""

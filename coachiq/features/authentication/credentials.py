@@ -16,13 +16,13 @@ import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 
-from coachiq.core.access import Principal, Scope
+from coachiq.core.access import SESSION_COOKIE, SESSION_COOKIE_BYTES, Principal, Scope
 from coachiq.features.authentication.store import Snapshot
 
 log = logging.getLogger(__name__)
+__all__ = ["SESSION_COOKIE", "Credentials", "presented"]
 
-SESSION_COOKIE = "coachiq_session"
-_COOKIE_PREFIX = SESSION_COOKIE.encode() + b"="
+_COOKIE_PREFIX = SESSION_COOKIE_BYTES
 RELOAD_AT_MOST_EVERY_S = 1.0
 
 # What loads before sign-in: the sign-in routes (the page's own files are added by the feature).

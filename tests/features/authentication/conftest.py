@@ -53,7 +53,8 @@ class AuthServer:
         return self.url.replace("http://", "ws://") + "/api/v2/ws"
 
     def client(self, token: str | None = None) -> httpx.Client:
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        """A token client sends no Origin (a program); any other client sends the page's own, as a browser does."""
+        headers = {"Authorization": f"Bearer {token}"} if token else {"Origin": self.url}
         return httpx.Client(base_url=self.url, headers=headers, timeout=10)
 
     @contextlib.contextmanager

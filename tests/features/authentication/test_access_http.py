@@ -90,7 +90,7 @@ async def test_viewer_sees_everything_and_controls_nothing(auth_server: AuthServ
         assert viewer.get("/health").status_code == 403
         assert viewer.get("/api/v2/auth/users").status_code == 403
         cookie = viewer.cookies["coachiq_session"]
-    result = await _ws_command(auth_server, {"Cookie": f"coachiq_session={cookie}"})
+    result = await _ws_command(auth_server, {"Cookie": f"coachiq_session={cookie}", "Origin": auth_server.url})
     assert result["status"] == "forbidden" and "only operator or above" in result["reason"]
     refusals = [e for e in auth_server.audit() if e[1] == "access.refused"]
     assert any(e[0].startswith("user:vic (http:127.0.0.1)") and "commands" in e[2] for e in refusals)
@@ -146,6 +146,20 @@ def test_admin_session_may_read_health_and_manage_users(auth_server: AuthServer)
         assert admin.get("/health").status_code == 200
         names = {u["name"]: u["role"] for u in admin.get("/api/v2/auth/users").json()}
         assert names == {"ada": "admin", "otto": "operator", "vic": "viewer"}
+
+
+def test_origin_with_a_session_cookie(auth_server: AuthServer) -> None:
+    with auth_server.signed_in("otto") as operator:
+        cookie = {"Cookie": f"coachiq_session={operator.cookies['coachiq_session']}"}
+    with httpx.Client(base_url=auth_server.url, timeout=10) as program:
+        # A request riding on a session cookie must say where it comes from (browsers always do).
+        assert program.post(*COMMAND[:1], json=COMMAND[1], headers=cookie).status_code == 403
+        assert program.post(*COMMAND[:1], json=COMMAND[1],
+                            headers={**cookie, "Origin": "http://evil.example"}).status_code == 403
+        assert program.post(*COMMAND[:1], json=COMMAND[1],
+                            headers={**cookie, "Origin": auth_server.url}).status_code == 200
+        # Without any credentials and without Origin the gate answers: sign in.
+        assert program.post(*COMMAND[:1], json=COMMAND[1]).status_code == 401
 
 
 def test_session_cookie_flags(auth_server: AuthServer) -> None:

@@ -61,9 +61,9 @@ def test_sign_out_and_sign_out_everywhere(quick_server: AuthServer) -> None:
         assert phone.post("/api/v2/auth/sign-out").status_code == 204
         assert phone.get("/api/v2/safety").status_code == 401
         assert tablet.get("/api/v2/safety").status_code == 200
-        cookie = f"coachiq_session={laptop.cookies['coachiq_session']}"
-        with connect(quick_server.ws_url, additional_headers={"Cookie": cookie}) as stream, \
-                connect(quick_server.ws_url + "/can", additional_headers={"Cookie": cookie}) as frames:
+        browser = {"Cookie": f"coachiq_session={laptop.cookies['coachiq_session']}", "Origin": quick_server.url}
+        with connect(quick_server.ws_url, additional_headers=browser) as stream, \
+                connect(quick_server.ws_url + "/can", additional_headers=browser) as frames:
             stream.send(json.dumps({"type": "subscribe", "all": True}))
             assert json.loads(stream.recv(timeout=5))["type"] == "snapshot"
             assert tablet.post("/api/v2/auth/sign-out-everywhere").status_code == 204
