@@ -11,6 +11,8 @@
   load, command latencies, GET /api/v2/entities latency.
 - the mqtt feature's figures of coachiq/features/mqtt/bench.py: frame -> MQTT state message latency,
   and the CPU and memory the feature adds at full bus load (needs Mosquitto).
+- the authentication figures of coachiq/features/authentication/bench.py: sign-in verify time, the
+  access gate's overhead per request (auth_request_overhead_p99_ms) and the RSS with authentication on.
 
 Frame sets come from candump -L logs (`--unique`, `--coach`); without them equivalent sets are generated
 here with a fixed seed.
@@ -261,4 +263,7 @@ def run_benchmarks(args: argparse.Namespace) -> dict[str, Any]:
     from coachiq.features.mqtt.bench import bench_mqtt
 
     figures.update(bench_mqtt(args.coach))
+    from coachiq.features.authentication.bench import bench_authentication
+
+    figures.update(bench_authentication())
     return figures

@@ -14,6 +14,7 @@ import gc
 import logging
 import logging.handlers
 import signal
+import ssl
 import sys
 import time
 from collections.abc import Callable, Mapping
@@ -156,10 +157,10 @@ async def serve(settings: Settings, features: list[FeatureDefinition],
                 implementations: Mapping[str, str] = IMPLEMENTATIONS, replay: Path | None = None,
                 replay_speed: float = 1.0) -> int:
     """Run until SIGTERM/SIGINT; return the process exit status."""
-    if settings.listens_beyond_loopback:
+    runtime = Runtime(settings, features, implementations)
+    if settings.listens_beyond_loopback and not runtime.access.required:
         log.warning("listening on %s without authentication: anyone on this network can control the coach",
                     settings.host)
-    runtime = Runtime(settings, features, implementations)
     app = create_app(runtime)
     loop = asyncio.get_running_loop()
     stop_requested = asyncio.Event()
@@ -186,10 +187,16 @@ async def serve(settings: Settings, features: list[FeatureDefinition],
         http_protocol, ws_protocol = protocol_classes(limits)
         config = uvicorn.Config(app, host=settings.host, port=settings.port, lifespan="off", log_config=None,
                                 access_log=False, http=http_protocol, ws=ws_protocol, ws_max_size=WS_MAX_MESSAGE_BYTES,
-                                timeout_keep_alive=IDLE_TIMEOUT_S, backlog=LISTEN_BACKLOG, timeout_graceful_shutdown=2)
+                                timeout_keep_alive=IDLE_TIMEOUT_S, backlog=LISTEN_BACKLOG, timeout_graceful_shutdown=2,
+                                ssl_certfile=settings.tls_cert, ssl_keyfile=settings.tls_key)
         server = uvicorn.Server(config)
         try:
             await _start_http(server)
+        except (ssl.SSLError, OSError) as exc:  # a certificate or key that cannot be loaded
+            await runtime.core.stop()
+            print(f"coachiq: cannot load the TLS certificate {settings.tls_cert} and key {settings.tls_key}: {exc} "
+                  "— give a PEM certificate and its unencrypted PEM key", file=sys.stderr, flush=True)
+            return 1
         except SystemExit:  # how uvicorn reports a socket it cannot bind (the cause is already logged)
             await runtime.core.stop()
             print(f"coachiq: cannot listen on {settings.host}:{settings.port} — is another server running? "
@@ -198,7 +205,7 @@ async def serve(settings: Settings, features: list[FeatureDefinition],
         try:
             await runtime.start_features()
             settle_memory()  # once the core, HTTP and the features are up
-            print(f"coachiq: serving on http://{settings.host}:{settings.port}"
+            print(f"coachiq: serving on {'https' if settings.tls_cert else 'http'}://{settings.host}:{settings.port}"
                   f"{' (simulated coach)' if settings.simulated else ''}", flush=True)
             await _serve_http(server, stop_requested)
         finally:

@@ -87,6 +87,8 @@ class Settings(BaseSettings):
     allow_unauthenticated_network: bool = Field(
         default=False, description="Allow listening beyond loopback while authentication is off."
     )
+    tls_cert: Path | None = Field(default=None, description="PEM certificate (chain): serve HTTPS instead of HTTP.")
+    tls_key: Path | None = Field(default=None, description="PEM private key of tls_cert.")
     allowed_hosts: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description="Host names the server answers to besides loopback and its listen address (comma-separated).",
@@ -138,6 +140,15 @@ class Settings(BaseSettings):
         # so that a first start shows a live coach. An explicit COACHIQ_COACH still wins.
         if "coach" not in self.model_fields_set and not self.can_interfaces:
             self.coach = "class_a_diesel"
+        return self
+
+    @model_validator(mode="after")
+    def _tls_needs_both_files(self) -> Settings:
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("tls_cert and tls_key go together: give both (or neither, for plain HTTP)")
+        for path in (self.tls_cert, self.tls_key):
+            if path is not None and not path.is_file():
+                raise ValueError(f"TLS file {path} does not exist or is not a file")
         return self
 
     @field_validator("database_url")
