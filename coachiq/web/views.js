@@ -1,6 +1,7 @@
 // The six views. Each view builds its cards once and is told which entities changed.
 
 import { createCard, isOn } from "./cards.js";
+import { showWhileDriving } from "./chassis.js";
 import { getJson, safeStateReasons, sendCommand, store } from "./state.js";
 import {
   fmtBytes, fmtDuration, fmtNum, fmtPct, fmtTemp, h, humanize, icon, isNum, pick, setChildren, tempUnit,
@@ -168,6 +169,7 @@ function dashboard(ctx) {
     power.length ? section("Power", grid(power, true)) : "",
     climate.length ? section("Climate", grid(climate, true)) : "",
     section("Coach", grid(coach, true)),
+    showWhileDriving(ctx, section("Chassis", grid(ofTypes("chassis").map((e) => ctx.card(e))))),
   );
 }
 
