@@ -38,6 +38,7 @@ SHIPPED_FLAGS = Path(__file__).with_name("feature_flags.yaml")
 IMPLEMENTATIONS: Mapping[str, str] = {
     "api_docs": "coachiq.features.api_docs:ApiDocsFeature",
     "j1939": "coachiq.features.j1939:J1939Feature",
+    "spartan_k2": "coachiq.features.spartan_k2:SpartanK2Feature",
 }
 
 SHIPPED_KEYS = {"enabled", "depends_on", "safety_classification", "safe_state_action", "description", "settings"}
