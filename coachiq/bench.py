@@ -221,4 +221,7 @@ def run_benchmarks(args: argparse.Namespace) -> dict[str, Any]:
     figures.update(realtime.bench_realtime_load(args.coach))
     figures.update(realtime.bench_commands())
     figures.update(realtime.bench_entities_list())
+    from coachiq.features.j1939.bench import bench_chassis
+
+    figures.update(bench_chassis(coach))
     return figures

@@ -18,7 +18,8 @@ from coachiq.sim.chassis import Chassis
 from coachiq.sim.devices import DeviceKind, SimDevice
 from coachiq.sim.model import DeviceModel, StatusFrame, World, approach
 
-__all__ = ["CLUSTER_ADDRESS", "DRIVETRAIN_COACHES", "ENGINE_ADDRESS", "TRANSMISSION_ADDRESS", "J1939Node", "j1939_nodes"]
+__all__ = ["CLUSTER_ADDRESS", "DRIVETRAIN_COACHES", "ENGINE_ADDRESS", "TRANSMISSION_ADDRESS", "J1939Node",
+           "j1939_nodes"]
 
 DRIVETRAIN_COACHES = frozenset({"class_a_diesel"})  # simulated coaches with an engine of their own
 ENGINE_ADDRESS = 0x00

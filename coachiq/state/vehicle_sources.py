@@ -25,7 +25,8 @@ from typing import Any, Protocol
 
 from coachiq.core.alerts import AlertManager, Priority
 
-__all__ = ["ALERT_KEY", "J1939_RANK", "MOVING", "PARKED", "RVC_RANK", "UNKNOWN", "Reading", "VehicleSource", "VehicleSources", "VehicleView"]
+__all__ = ["ALERT_KEY", "J1939_RANK", "MOVING", "PARKED", "RVC_RANK", "UNKNOWN", "Reading", "VehicleSource",
+           "VehicleSources", "VehicleView"]
 
 ALERT_KEY = "vehicle:sources"
 J1939_RANK = 0  # the chassis's own bus: first-hand, and 10 times a second
@@ -127,9 +128,9 @@ class VehicleSources:
             brake = False  # one source says released: the safe reading
         gear = _first(r.gear for _n, r in fresh)
         rpm = _first(r.engine_rpm for _n, r in fresh)
-        source = fresh[0][0] if fresh else None
+        best = fresh[0][0] if fresh else None
         if speed is None:
-            return VehicleView(UNKNOWN, source, None, brake, gear, rpm, age, tuple(n for n, _ in fresh),
+            return VehicleView(UNKNOWN, best, None, brake, gear, rpm, age, tuple(n for n, _ in fresh),
                                None, disagreement)
         reason = None
         if speed > 0:
@@ -138,7 +139,7 @@ class VehicleSources:
             reason = f"the chassis sources disagree: {disagreement}"
         elif gear is not None and gear not in STANDING_GEARS:
             reason = f"gear {gear} is engaged"
-        return VehicleView(MOVING if reason else PARKED, source, speed, brake, gear, rpm, age,
+        return VehicleView(MOVING if reason else PARKED, best, speed, brake, gear, rpm, age,
                            tuple(n for n, _ in fresh), reason, disagreement)
 
     def _update_alert(self, disagreement: str | None, now: float) -> None:

@@ -137,7 +137,7 @@ async def test_dm1_with_several_codes_arrives_by_bam(j1939_coach: Coach) -> None
 async def test_an_interface_that_is_not_configured_is_a_clear_error(j1939_coach: Coach) -> None:
     feature = J1939Feature()
     ctx = FeatureContext(j1939_coach.core, J1939Settings(interface="chassis"), _no_routes)
-    with pytest.raises(ValueError, match="j1939.interface is 'chassis', but the CAN interfaces are house"):
+    with pytest.raises(ValueError, match=r"j1939\.interface is 'chassis', but the CAN interfaces are house"):
         await feature.start(ctx)
     assert "chassis.engine" not in j1939_coach.core.entities.entities
     assert j1939_coach.core.state.vehicle.names == ["rvc"]

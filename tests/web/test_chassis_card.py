@@ -3,6 +3,7 @@ readings of the chassis J1939 bus (the j1939 feature on the simulated Class A co
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,10 +16,8 @@ from tests.web.test_web import TIMEOUT_MS, browser
 
 __all__ = ["browser"]
 
-try:
+with contextlib.suppress(ImportError):  # the browser fixture reports it
     from playwright.sync_api import Browser, expect
-except ImportError:  # the browser fixture reports it
-    pass
 
 
 @pytest.fixture(scope="module")

@@ -134,10 +134,7 @@ class J1939Feature:
         if chosen.bitrate not in BITRATES:
             raise ValueError(f"CAN interface '{chosen.name}' runs at {chosen.bitrate} bit/s; a J1939 chassis bus "
                              "runs at 250000 or 500000")
-        db = await asyncio.to_thread(load_database)
-        self._codec = Codec(db)
-        self._names = {spec.dgn: spec.name for spec in db}
-        self._interface = settings.interface
+        self.use(await asyncio.to_thread(load_database), settings.interface)
         self._ctx = ctx
         entities = ctx.core.entities
         config = EntityConfig(id=settings.entity_id, name=settings.entity_name, type=EntityType.CHASSIS, area="cab",
@@ -157,6 +154,16 @@ class J1939Feature:
             raise
         self._running = True
         log.info("j1939: reading the chassis groups on '%s' (%s bit/s)", chosen.name, chosen.bitrate)
+
+    def use(self, db: SpecDatabase, interface: str) -> None:
+        """Decode the groups of `db` from frames of `interface` (start does this; the benchmark too)."""
+        self._codec = Codec(db)
+        self._names = {spec.dgn: spec.name for spec in db}
+        self._interface = interface
+
+    def on_frame(self, frame: RvcFrame) -> None:
+        """Take one published frame (the handler subscribed to rvc.frame)."""
+        self._on_frame(frame)
 
     async def stop(self) -> None:
         """Stop reporting; remove the source and the entity (the manager removes the subscription)."""
