@@ -270,6 +270,8 @@ function interlockRows(interlocks) {
     ["Slides and awnings", yesNo(i.slides_awnings_allowed, "May move", "Locked out")],
     ["Leveling jacks", yesNo(i.jacks_allowed, "May move", "Locked out")],
   ];
+  if (i.source) rows.push(["Chassis data from", i.source === "j1939" ? "Chassis bus (J1939)" : "RV-C"]);
+  if (i.moving_reason) rows.push(["Counts as moving", i.moving_reason]);
   return rows.flatMap(([k, v]) => [h("dt", { text: k }), h("dd", { text: v })]);
 }
 
