@@ -152,3 +152,20 @@ async def test_a_malformed_j1939_frame_is_counted_not_fatal(j1939_coach: Coach) 
             assert feature.health().ok
     finally:
         bus.shutdown()
+
+
+async def test_a_crash_in_the_frame_handler_leaves_the_core_decoding(j1939_coach: Coach,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    from coachiq.features.j1939.chassis import ChassisState
+
+    def broken(self: ChassisState, group: str, decoded: Any, timestamp: float) -> bool:
+        raise RuntimeError("a bug in the chassis fold")
+
+    monkeypatch.setattr(ChassisState, "apply", broken)
+    events = j1939_coach.core.events
+    async with running(j1939_coach):
+        await wait_for(lambda: events.handler_errors > 0)
+        # The RV-C side carries on: the house devices still answer and update.
+        result = await j1939_coach.core.entities.execute("light.cab_dome", "turn_on", {}, actor="test")
+        assert result.outcome.value == "confirmed"
+        assert j1939_coach.core.state.vehicle_state() == VehicleState.PARKED  # RV-C alone decides
