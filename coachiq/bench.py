@@ -266,4 +266,7 @@ def run_benchmarks(args: argparse.Namespace) -> dict[str, Any]:
     from coachiq.features.authentication.bench import bench_authentication
 
     figures.update(bench_authentication())
+    from coachiq.features.j1939.bench import bench_chassis
+
+    figures.update(bench_chassis(coach))
     return figures

@@ -37,6 +37,14 @@ def rss_bytes() -> int:
         return int(statm.read().split()[1]) * _PAGE_SIZE
 
 
+def chassis_bus(features: list[FeatureDefinition]) -> str | None:
+    """The CAN interface the j1939 feature reads when it is enabled (None: the feature is off)."""
+    for definition in features:
+        if definition.name == "j1939" and definition.enabled:
+            return str(definition.settings.get("interface", "house"))
+    return None
+
+
 class CpuMeter:
     """CPU use of this process, in % of one core, between successive readings."""
 
@@ -64,7 +72,8 @@ class Runtime:
         self.settings = settings
         self.metrics = Metrics()
         self.alerts = AlertManager()
-        self.core = CoreServices(settings, self.alerts, self.metrics)
+        self.core = CoreServices(settings, self.alerts, self.metrics,
+                                 simulated_buses=[bus] if (bus := chassis_bus(features)) else [])
         self.feature_definitions = features
         self.implementations = implementations
         # The access gate is installed when authentication is enabled; the feature supplies its authenticator.
@@ -107,16 +116,21 @@ class Runtime:
         """Without CAN hardware, start the simulated coach on the virtual bus the core listens to."""
         if not self.settings.simulated or self.simulation is not None:
             return
-        from coachiq.can.interface import SIMULATED_CHANNEL
+        from coachiq.can.interface import SIMULATED_CHANNEL, simulated_channel
         from coachiq.sim.coach import SimulatedCoach
         from coachiq.sim.devices import COACHES
+        from coachiq.sim.j1939 import DRIVETRAIN_COACHES
 
         coach = self.settings.coach
         if coach not in COACHES:
             log.warning("coach %r has no simulation (simulated coaches: %s); the bus stays quiet", coach,
                         ", ".join(sorted(COACHES)))
             return
-        self.simulation = SimulatedCoach(SIMULATED_CHANNEL, coach, codec=self.core.rvc.codec)
+        bus = chassis_bus(self.feature_definitions)
+        # With the j1939 feature on, the simulated chassis also talks J1939 on the bus the feature reads.
+        j1939_channel = simulated_channel(bus) if bus is not None and coach in DRIVETRAIN_COACHES else None
+        self.simulation = SimulatedCoach(SIMULATED_CHANNEL, coach, codec=self.core.rvc.codec,
+                                         j1939_channel=j1939_channel)
         await self.simulation.start()
         if self._app is not None:
             self._app.state.sim = self.simulation

@@ -53,6 +53,7 @@ __all__ = [
     "LinkState",
     "TransportHandler",
     "open_bus",
+    "simulated_channel",
     "simulated_interfaces",
 ]
 
@@ -76,9 +77,19 @@ _CAN_ERR_BUSOFF = 0x40  # SocketCAN error-frame class bit
 _RECEIVE_ERRORS = (can.CanError, OSError, ValueError)
 
 
-def simulated_interfaces() -> list[CanInterfaceSettings]:
-    """The interface list used when no CAN hardware is configured."""
-    return [CanInterfaceSettings(name="house", interface="virtual", channel=SIMULATED_CHANNEL)]
+def simulated_interfaces(extra: Sequence[str] = ()) -> list[CanInterfaceSettings]:
+    """The interface list used when no CAN hardware is configured.
+
+    `extra`: names of further simulated buses (a chassis bus), each on its own virtual channel.
+    """
+    return [CanInterfaceSettings(name="house", interface="virtual", channel=SIMULATED_CHANNEL),
+            *(CanInterfaceSettings(name=name, interface="virtual", channel=simulated_channel(name))
+              for name in extra if name != "house")]
+
+
+def simulated_channel(interface: str) -> str:
+    """The virtual channel of a simulated bus: the house bus's own, or one per further bus."""
+    return SIMULATED_CHANNEL if interface == "house" else f"{SIMULATED_CHANNEL}-{interface}"
 
 
 def open_bus(settings: CanInterfaceSettings) -> can.BusABC:

@@ -112,14 +112,16 @@ class ServiceGroup:
 class CoreServices:
     """The mandatory services, as typed attributes, in their fixed start order."""
 
-    def __init__(self, settings: Settings, alerts: AlertManager, metrics: Metrics) -> None:
+    def __init__(self, settings: Settings, alerts: AlertManager, metrics: Metrics,
+                 simulated_buses: Sequence[str] = ()) -> None:
+        """`simulated_buses`: further virtual buses (a chassis bus) when no CAN hardware is configured."""
         self.settings = settings
         self.alerts = alerts
         self.metrics = metrics
         self.events = EventBus()
         self.database = DatabaseManager(settings.effective_database_url, settings.data_dir)
         self.persistence = PersistenceService(self.database, settings.flush_interval)
-        self.can = CanInterfaceService(settings.can_interfaces or simulated_interfaces(), alerts=alerts,
+        self.can = CanInterfaceService(settings.can_interfaces or simulated_interfaces(simulated_buses), alerts=alerts,
                                        metrics=metrics, source_address=settings.can_source_address,
                                        node_name=settings.can_name or DEFAULT_NAME)
         self.rvc = RvcProtocolService(self.can, self.events, cache_directory=settings.data_dir / "cache")

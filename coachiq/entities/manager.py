@@ -17,7 +17,7 @@ import logging
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -299,8 +299,15 @@ class EntityManager:
         entity.last_heard = max(entity.last_heard, now)
         state = entity.state
         new = fold(entity.config, decoded.name or "", decoded.instance, decoded.values, state.values)
-        changes = {} if new is None else {k: v for k, v in new.items() if k not in state.values
-                                          or state.values[k] != v}
+        self._fold_in(entity, new or {}, Source(frame.dgn, frame.source_address), now)
+        if entity.waiters:
+            for waiter in entity.waiters:
+                if not waiter.future.done() and now >= waiter.sent_at and matches(waiter.expect, state.values):
+                    waiter.future.set_result(None)
+
+    def _fold_in(self, entity: Entity, new: Mapping[str, Any], source: Source | None, now: float) -> None:
+        state = entity.state
+        changes = {k: v for k, v in new.items() if k not in state.values or state.values[k] != v}
         became_available = not state.available
         if changes or became_available:
             state.values.update(changes)
@@ -310,13 +317,43 @@ class EntityManager:
             published = dict(changes)
             if became_available:
                 published = {**state.values, "available": True}
-            self.events.publish(UPDATE_TOPIC, EntityUpdate(entity.id, published,
-                                                           Source(frame.dgn, frame.source_address), now))
+            self.events.publish(UPDATE_TOPIC, EntityUpdate(entity.id, published, source, now))
             self._record(entity, now)
-        if entity.waiters:
-            for waiter in entity.waiters:
-                if not waiter.future.done() and now >= waiter.sent_at and matches(waiter.expect, state.values):
-                    waiter.future.set_result(None)
+
+    # --- entities a feature feeds ---------------------------------------------------------------
+
+    def add_entity(self, config: EntityConfig) -> Callable[[], None]:
+        """Add an entity whose state a feature decodes (e.g. from the chassis bus); returns its remover.
+
+        It is read-only, goes stale like a mapped one, and its changes are published the same way.
+        ValueError when the coach mapping already has an entity with this id.
+        """
+        if config.id in self.entities:
+            raise ValueError(f"an entity {config.id!r} already exists: choose another id")
+        entity = Entity(config, self.ring_size)
+        self.entities[config.id] = entity
+
+        def remove() -> None:
+            if self.entities.get(config.id) is entity:
+                if entity.state.available:
+                    entity.state.available = False
+                    self.events.publish(UPDATE_TOPIC, EntityUpdate(config.id, {"available": False}, None,
+                                                                   time.time()))
+                del self.entities[config.id]
+
+        return remove
+
+    def report(self, entity_id: str, values: Mapping[str, Any], source: Source | None, timestamp: float,
+               can_ids: Iterable[int] = ()) -> None:
+        """Fold values a feature decoded into its entity (added by add_entity) and publish the change.
+
+        `can_ids`: identifiers of the frames the values came from; their repeats, dropped before
+        decoding, keep the entity available.
+        """
+        entity = self.entities[entity_id]
+        entity.heard_keys.update((can_id, None) for can_id in can_ids)
+        entity.last_heard = max(entity.last_heard, timestamp)
+        self._fold_in(entity, values, source, timestamp)
 
     def _record(self, entity: Entity, now: float) -> None:
         snapshot = dict(entity.state.values)

@@ -40,6 +40,8 @@ IMPLEMENTATIONS: Mapping[str, str] = {
     "api_docs": "coachiq.features.api_docs:ApiDocsFeature",
     "mqtt": "coachiq.features.mqtt:MqttFeature",
     "authentication": "coachiq.features.authentication:AuthenticationFeature",
+    "j1939": "coachiq.features.j1939:J1939Feature",
+    "spartan_k2": "coachiq.features.spartan_k2:SpartanK2Feature",
 }
 
 SHIPPED_KEYS = {"enabled", "depends_on", "safety_classification", "safe_state_action", "description", "settings"}

@@ -10,6 +10,10 @@ Two things run while the coach is started:
 Payloads are always built by the RV-C codec from field values. `speed` > 1 makes simulated time run
 faster (travel, ramps, delays, drift) while broadcast periods stay in real seconds; tests use it.
 
+With `j1939_channel` a coach with a chassis also gets a J1939 engine, transmission and instrument
+cluster (coachiq/sim/j1939.py) that the chassis drives; they send J1939 groups, encoded with the j1939
+feature's definitions, on that channel: the coach's own (J1939 on the RV-C bus) or a second one.
+
 To stay cheap when idle, the scheduler ticks every 0.25 s unless some device is busy (a ramp, a motor,
 a generator starting) or a command just arrived, and a status whose values did not change since the
 last broadcast reuses its payload instead of being encoded again.
@@ -33,6 +37,7 @@ from coachiq.rvc import Codec, EncodeError, SpecDatabase, compose_id, dgn_and_so
 from coachiq.sim.chassis import Chassis
 from coachiq.sim.climate import Furnace, RoofFan, Thermostat
 from coachiq.sim.devices import DeviceKind, SimDevice, devices_for
+from coachiq.sim.j1939 import J1939Node, j1939_nodes
 from coachiq.sim.loads import AcLoad, DcLoad, Lock
 from coachiq.sim.model import DeviceModel, World
 from coachiq.sim.motion import Awning, MotorPair, Shade
@@ -94,7 +99,7 @@ class SimulatedCoach:
     """A whole simulated coach on the virtual CAN channel `channel`."""
 
     def __init__(self, channel: str, coach: str = "class_a_diesel", *, speed: float = 1.0,
-                 codec: Codec | None = None) -> None:
+                 codec: Codec | None = None, j1939_channel: str | None = None) -> None:
         """Build the devices of `coach` (ValueError when unknown); nothing runs until start().
 
         `codec` may be the server's own (the DGN database is then loaded once); None loads it at start.
@@ -106,7 +111,16 @@ class SimulatedCoach:
         self.speed = speed
         self.world = World()
         self.devices: dict[str, DeviceModel] = {spec.entity_id: build_model(spec) for spec in devices_for(coach)}
-        self._models = sorted(self.devices.values(), key=_rank)
+        models = list(self.devices.values())
+        self.j1939_channel = j1939_channel
+        if j1939_channel is not None:
+            chassis = next((m for m in models if isinstance(m, Chassis)), None)
+            if chassis is None:
+                raise ValueError(f"the simulated coach {coach} has no chassis to drive a J1939 engine")
+            models += j1939_nodes(chassis)
+        self._models = sorted(models, key=_rank)
+        self._j1939_codec: Codec | None = None
+        self._j1939_bus: can.BusABC | None = None
         self._codec = codec
         self._routes: dict[tuple[int, int | None], DeviceModel] = {}
         self._command_dgns: frozenset[int] = frozenset()
@@ -148,6 +162,12 @@ class SimulatedCoach:
         self._routes = routes
         self._command_dgns = frozenset(dgn for dgn, _instance in routes)
         self._bus = can.Bus(interface="virtual", channel=self.channel, receive_own_messages=False)
+        if self.j1939_channel is not None:
+            from coachiq.features.j1939 import load_database
+
+            self._j1939_codec = Codec(await asyncio.to_thread(load_database))
+            self._j1939_bus = self._bus if self.j1939_channel == self.channel else \
+                can.Bus(interface="virtual", channel=self.j1939_channel, receive_own_messages=False)
         self._loop = asyncio.get_running_loop()
         self._stopping.clear()
         self._thread = threading.Thread(target=self._receive, args=(self._bus, self._loop),
@@ -174,6 +194,9 @@ class SimulatedCoach:
         if thread is not None:
             await asyncio.to_thread(thread.join)
         bus, self._bus = self._bus, None
+        j1939_bus, self._j1939_bus = self._j1939_bus, None
+        if j1939_bus is not None and j1939_bus is not bus:
+            j1939_bus.shutdown()
         if bus is not None:
             bus.shutdown()
             log.info("simulated coach %s stopped", self.coach)
@@ -306,8 +329,27 @@ class SimulatedCoach:
         self._last_sent[key] = now
         self._due[key] = now + model.period_s
         source = model.spec.source_address
+        if isinstance(model, J1939Node):
+            j1939_bus, j1939_codec = self._j1939_bus, self._j1939_codec
+            if j1939_bus is None or j1939_codec is None:
+                return
+            bus, codec = j1939_bus, j1939_codec
         for index, (dgn_name, values) in enumerate(model.status()):
-            self._send(bus, codec, dgn_name, source, values, (key, index))
+            if isinstance(values, bytes):  # a payload built by the model itself (DM1)
+                self._send_raw(bus, codec, dgn_name, source, values)
+            else:
+                self._send(bus, codec, dgn_name, source, values, (key, index))
+
+    def _send_raw(self, bus: can.BusABC, codec: Codec, dgn_name: str, source: int, payload: bytes) -> None:
+        dgn = 0xFECA if dgn_name == "DM1" else codec.spec_for(dgn_name).dgn
+        try:
+            bus.send(can.Message(arbitration_id=compose_id(dgn, source, priority=6), data=payload,
+                                 is_extended_id=True))
+        except can.CanError as exc:
+            self.send_errors += 1
+            log.warning("simulated coach cannot send %s: %s", dgn_name, exc)
+            return
+        self.frames_sent += 1
 
     def _send(self, bus: can.BusABC, codec: Codec, dgn_name: str, source: int, values: Mapping[str, Any],
               cache_key: tuple[int, int]) -> None:

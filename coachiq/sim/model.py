@@ -17,7 +17,7 @@ from coachiq.sim.devices import SimDevice
 __all__ = ["DeviceModel", "StatusFrame", "World", "approach", "clamp"]
 
 # One frame a model wants sent: (DGN name, field values). Missing fields go out as "not available".
-StatusFrame = tuple[str, dict[str, Any]]
+StatusFrame = tuple[str, dict[str, Any] | bytes]  # bytes: a payload the model built itself
 
 
 @dataclass(slots=True)

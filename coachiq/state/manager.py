@@ -1,7 +1,8 @@
 """The state manager core service: vehicle state, interlocks, safe state, emergency stop, motion supervision.
 
-Vehicle state comes from CHASSIS_MOBILITY_STATUS: parked (speed 0), moving, or unknown (never heard,
-stale, or speed not available). Unknown counts as unsafe.
+Vehicle state comes from the best fresh chassis source (vehicle_sources.py): CHASSIS_MOBILITY_STATUS, and
+the chassis J1939 bus when the j1939 feature adds it. Parked (speed 0), moving, or unknown (never heard,
+stale, or speed not available). Unknown counts as unsafe; sources that disagree count as moving.
 
 Position-critical devices (slides, awnings, jacks) move only while parked with the park brake set (jacks
 also with the engine off, when the engine speed is known), and never in safe state: CAN interface down,
@@ -34,6 +35,7 @@ from coachiq.core.tasks import cancel_all, next_tick
 from coachiq.entities.model import MOTION_COMMANDS, POSITION_CRITICAL_TYPES, CommandResult, EntityType
 from coachiq.persistence.store import PersistenceService
 from coachiq.settings import Settings
+from coachiq.state.vehicle_sources import RVC_RANK, Reading, VehicleSources
 
 log = logging.getLogger(__name__)
 
@@ -116,6 +118,9 @@ class StateManager:
         self._tasks: list[asyncio.Task[None]] = []
         self._background: set[asyncio.Task[Any]] = set()
         self._wake = asyncio.Event()
+        # Features add their own chassis sources (the j1939 feature: rank 0, preferred over RV-C).
+        self.vehicle = VehicleSources(self.chassis_stale_s, alerts)
+        self.vehicle.add(_RvcMobility(self), RVC_RANK)
 
     def attach_actuator(self, actuator: MotionActuator) -> None:
         """Who to ask to stop devices (the entity manager registers itself when it is built)."""
@@ -179,37 +184,32 @@ class StateManager:
         if values is not None and "motion" in values:
             self._wake.set()  # a device reports motion (or its end): check it now, not at the idle tick
 
-    def _chassis_age(self, now: float) -> float | None:
+    def _chassis_heard_at(self) -> float | None:
         heard = self.chassis_heard
         if self._chassis_id is not None:
             # A repeated chassis frame is dropped before decoding; it still shows the chassis is alive.
             seen = self.can.pipeline.last_seen(self._chassis_id)
             if seen is not None and (heard is None or seen > heard):
                 heard = self.chassis_heard = seen
-        return None if heard is None else now - heard
+        return heard
 
     def vehicle_state(self, now: float | None = None) -> str:
         """parked, moving or unknown."""
-        age = self._chassis_age(time.time() if now is None else now)
-        if age is None or age > self.chassis_stale_s:
-            return VehicleState.UNKNOWN
-        speed = self.chassis.get("vehicle_speed")
-        if speed is None:
-            return VehicleState.UNKNOWN
-        return VehicleState.MOVING if speed > 0 else VehicleState.PARKED
+        return self.vehicle.resolve(time.time() if now is None else now).state
 
     def interlocks(self, now: float | None = None) -> dict[str, Any]:
         """Each interlock condition and whether position-critical motion is allowed."""
-        vehicle = self.vehicle_state(now)
-        fresh = vehicle != VehicleState.UNKNOWN
-        brake = self.chassis.get("park_brake") if fresh else None
-        rpm = self.chassis.get("engine_speed") if fresh else None
-        park_brake_set = None if brake is None else brake == "engaged"
+        now = time.time() if now is None else now
+        view = self.vehicle.resolve(now)
+        fresh = view.state != VehicleState.UNKNOWN
+        park_brake_set = view.park_brake if fresh else None
+        rpm = view.engine_rpm if fresh else None
         engine_off = None if rpm is None else rpm == 0
         reasons = self.reasons(now)
-        allowed = not reasons and vehicle == VehicleState.PARKED and park_brake_set is True
-        return {"parked": vehicle == VehicleState.PARKED, "park_brake_set": park_brake_set,
-                "engine_off": engine_off, "speed_kmh": self.chassis.get("vehicle_speed") if fresh else None,
+        allowed = not reasons and view.state == VehicleState.PARKED and park_brake_set is True
+        return {"parked": view.state == VehicleState.PARKED, "park_brake_set": park_brake_set,
+                "engine_off": engine_off, "speed_kmh": view.speed_kmh if fresh else None,
+                "gear": view.gear if fresh else None, "source": view.source, "moving_reason": view.moving_reason,
                 "slides_awnings_allowed": allowed, "jacks_allowed": allowed and engine_off is not False}
 
     # --- safe state -----------------------------------------------------------------------------
@@ -225,11 +225,11 @@ class StateManager:
                 found.append(f"CAN interface '{link.name}' is {link.state.value}")
         if not self.can.links:
             found.append("no CAN interface is running")
-        age = self._chassis_age(now)
-        if age is None:
+        view = self.vehicle.resolve(now)
+        if view.age_s is None:
             found.append("no chassis data received")
-        elif age > self.chassis_stale_s:
-            found.append(f"chassis data is stale (last heard {age:.0f} s ago)")
+        elif not view.fresh:
+            found.append(f"chassis data is stale (last heard {view.age_s:.0f} s ago)")
         found.extend(f"P1 alert: {a.message}" for a in self.alerts.active if a.priority is Priority.P1)
         return found
 
@@ -252,14 +252,14 @@ class StateManager:
         reasons = self.reasons(now)
         if reasons:
             return f"safe state: {'; '.join(reasons)}"
-        vehicle = self.vehicle_state(now)
-        if vehicle == VehicleState.UNKNOWN:
+        view = self.vehicle.resolve(now)
+        if view.state == VehicleState.UNKNOWN:
             return "vehicle state is unknown: position-critical devices move only when the coach is known parked"
-        if vehicle == VehicleState.MOVING:
-            return f"the coach is moving ({self.chassis.get('vehicle_speed')} km/h)"
-        if self.chassis.get("park_brake") != "engaged":
+        if view.state == VehicleState.MOVING:
+            return f"the coach counts as moving ({view.moving_reason})"
+        if view.park_brake is not True:
             return "the park brake is not set"
-        rpm = self.chassis.get("engine_speed")
+        rpm = view.engine_rpm
         if entity_type is EntityType.JACK and rpm is not None and rpm > 0:
             return f"the engine is running ({rpm} rpm): jacks move only with the engine off"
         return None
@@ -390,3 +390,20 @@ def _type_of(entity_id: str) -> EntityType | None:
         return EntityType(entity_id.split(".", 1)[0])
     except ValueError:
         return None
+
+
+class _RvcMobility:
+    """CHASSIS_MOBILITY_STATUS as a vehicle source (the last decoded values, heard including repeats)."""
+
+    name = "rvc"
+
+    def __init__(self, state: StateManager) -> None:
+        self._state = state
+
+    def reading(self, now: float) -> Reading:
+        """The last CHASSIS_MOBILITY_STATUS values and when the chassis was last heard."""
+        values = self._state.chassis
+        brake = values.get("park_brake")
+        return Reading(self._state._chassis_heard_at(), values.get("vehicle_speed"),
+                       None if brake is None else brake == "engaged", values.get("transmission_current_gear"),
+                       values.get("engine_speed"))

@@ -2,6 +2,7 @@
 // slider being dragged or a button being held is never replaced under the owner's finger.
 
 import { controlBlockReason } from "./access.js";
+import { chassisCard } from "./chassis.js";
 import { motionBlockReason, sendCommand, store } from "./state.js";
 import {
   fmtAgo, fmtNum, fmtPct, fmtTemp, fromDisplayTemp, h, humanize, icon, isNum, pick, setChildren, tempUnit,
@@ -599,28 +600,6 @@ function motionCard(entity) {
   }
   rerender = () => render(store.entities.get(entity.id));
   return { el: card.el, update: render };
-}
-
-function chassisCard(entity) {
-  const card = frame(entity, "chassis");
-  const big = h("div", { class: "big" });
-  const s = stats([["speed", "Speed"], ["brake", "Park brake"], ["ignition", "Ignition"]]);
-  card.body.append(big, s.el);
-  return {
-    el: card.el,
-    update(e) {
-      const st = e.state;
-      const speed = pick(st, "speed_kmh", "speed", "vehicle_speed");
-      const brake = pick(st, "park_brake", "parking_brake", "park_brake_set");
-      const vehicle = store.safety?.vehicle_state;
-      big.textContent = vehicle ? humanize(vehicle) : isNum(speed) && speed > 0.5 ? "Moving" : "—";
-      s.set("speed", fmtNum(speed, 0, "km/h"));
-      s.set("brake", brake === undefined ? "—" : typeof brake === "boolean" ? (brake ? "Set" : "Released") : humanize(brake));
-      const ign = pick(st, "ignition", "ignition_on", "engine_running");
-      s.set("ignition", ign === undefined ? "—" : typeof ign === "boolean" ? (ign ? "On" : "Off") : humanize(ign));
-      updateFrame(card, e, brake === true ? "Brake set" : brake === false ? "Brake off" : "", brake === true ? "ok" : "warn");
-    },
-  };
 }
 
 function genericCard(entity) {

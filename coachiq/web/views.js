@@ -2,6 +2,7 @@
 
 import { adminView } from "./admin.js";
 import { createCard, isOn } from "./cards.js";
+import { showWhileDriving } from "./chassis.js";
 import { getJson, safeStateReasons, sendCommand, store } from "./state.js";
 import {
   fmtBytes, fmtDuration, fmtNum, fmtPct, fmtTemp, h, humanize, icon, isNum, pick, setChildren, tempUnit,
@@ -169,6 +170,7 @@ function dashboard(ctx) {
     power.length ? section("Power", grid(power, true)) : "",
     climate.length ? section("Climate", grid(climate, true)) : "",
     section("Coach", grid(coach, true)),
+    showWhileDriving(ctx, section("Chassis", grid(ofTypes("chassis").map((e) => ctx.card(e))))),
   );
 }
 
@@ -269,6 +271,8 @@ function interlockRows(interlocks) {
     ["Slides and awnings", yesNo(i.slides_awnings_allowed, "May move", "Locked out")],
     ["Leveling jacks", yesNo(i.jacks_allowed, "May move", "Locked out")],
   ];
+  if (i.source) rows.push(["Chassis data from", i.source === "j1939" ? "Chassis bus (J1939)" : "RV-C"]);
+  if (i.moving_reason) rows.push(["Counts as moving", i.moving_reason]);
   return rows.flatMap(([k, v]) => [h("dt", { text: k }), h("dd", { text: v })]);
 }
 

@@ -50,16 +50,17 @@ class Coach:
 
 
 async def start_coach(data_dir: Path, coach: str = "class_a_diesel", mapping: str | None = None,
-                      **overrides: Any) -> Coach:
+                      j1939: bool = False, **overrides: Any) -> Coach:
     """Start the core services and a simulated coach on a fresh channel; wait until the chassis is heard.
 
-    `mapping` is the coach mapping the server loads (default: the simulated coach's own).
+    `mapping` is the coach mapping the server loads (default: the simulated coach's own); `j1939`: the
+    simulated chassis also sends its J1939 groups on the same bus.
     """
     channel = unique_channel()
     alerts = AlertManager()
     core = CoreServices(coach_settings(data_dir, channel, coach=mapping or coach, **overrides), alerts, Metrics())
     await core.start()
-    sim = SimulatedCoach(channel, coach, codec=core.rvc.codec)
+    sim = SimulatedCoach(channel, coach, codec=core.rvc.codec, j1939_channel=channel if j1939 else None)
     await sim.start()
     await wait_for(lambda: core.entities.entities["chassis.main"].state.available)
     return Coach(core, sim, alerts, channel)
