@@ -33,6 +33,7 @@ from coachiq.rvc import Codec, EncodeError, SpecDatabase, compose_id, dgn_and_so
 from coachiq.sim.chassis import Chassis
 from coachiq.sim.climate import Furnace, RoofFan, Thermostat
 from coachiq.sim.devices import DeviceKind, SimDevice, devices_for
+from coachiq.sim.leveling import LevelingController
 from coachiq.sim.loads import AcLoad, DcLoad, Lock
 from coachiq.sim.model import DeviceModel, World
 from coachiq.sim.motion import Awning, MotorPair, Shade
@@ -55,7 +56,7 @@ _MODELS: Mapping[DeviceKind, type[DeviceModel]] = {
     DeviceKind.CHARGER: Charger, DeviceKind.INVERTER: Inverter, DeviceKind.TRANSFER_SWITCH: TransferSwitch,
     DeviceKind.THERMOSTAT: Thermostat, DeviceKind.FURNACE: Furnace, DeviceKind.WATER_HEATER: WaterHeater,
     DeviceKind.WATER_PUMP: WaterPump, DeviceKind.ROOF_FAN: RoofFan, DeviceKind.GENERATOR: Generator,
-    DeviceKind.SLIDE: MotorPair, DeviceKind.JACK: MotorPair, DeviceKind.AWNING: Awning, DeviceKind.SHADE: Shade,
+    DeviceKind.SLIDE: MotorPair, DeviceKind.LEVELING: LevelingController, DeviceKind.AWNING: Awning, DeviceKind.SHADE: Shade,
     DeviceKind.CHASSIS: Chassis,
 }
 
