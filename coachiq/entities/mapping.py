@@ -77,6 +77,10 @@ FAMILIES: Mapping[str, DeviceFamily] = {f.name: f for f in (
     DeviceFamily("awning", (EntityType.AWNING,), ("AWNING_STATUS",), "AWNING_COMMAND", _MOTION),
     DeviceFamily("shade", (EntityType.SHADE,), ("WINDOW_SHADE_CONTROL_STATUS",), "WINDOW_SHADE_CONTROL_COMMAND",
                  _MOTION),
+    DeviceFamily("leveling", (EntityType.JACK,),
+                 ("LEVELING_CONTROL_STATUS", "LEVELING_JACK_STATUS", "LEVELING_SENSOR_STATUS"),
+                 "LEVELING_CONTROL_COMMAND",
+                 _cmds(C.AUTO_LEVEL, C.RETRACT_ALL, C.EXTEND, C.RETRACT, C.STOP, C.CLEAR_ERROR), stale_s=5.0),
     DeviceFamily("chassis", (EntityType.CHASSIS,), ("CHASSIS_MOBILITY_STATUS",), None, frozenset(), stale_s=5.0),
 )}
 
@@ -92,7 +96,7 @@ DEFAULT_FAMILY: Mapping[EntityType, str] = {
 }
 
 # Families whose DGNs have no instance field: the mapping must leave `instance` out.
-NO_INSTANCE = frozenset({"water_pump", "generator", "chassis", "motor_pair"})
+NO_INSTANCE = frozenset({"water_pump", "generator", "chassis", "motor_pair", "leveling"})
 
 _KEYS = {"id", "name", "area", "type", "device", "instance", "source_address", "group", "stale_s",
          "capabilities", "extend_instance", "retract_instance", "max_duration_s", "on_mode"}
