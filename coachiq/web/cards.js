@@ -1,6 +1,7 @@
 // One card per entity. A card is built once and then patched in place on every update, so that a
 // slider being dragged or a button being held is never replaced under the owner's finger.
 
+import { levelingCard } from "./leveling.js";
 import { motionBlockReason, sendCommand, store } from "./state.js";
 import {
   fmtAgo, fmtNum, fmtPct, fmtTemp, fromDisplayTemp, h, humanize, icon, isNum, pick, setChildren, tempUnit,
@@ -16,7 +17,8 @@ const CONFIRMED_VISIBLE_MS = 4000;
 const COMMAND_LABELS = {
   turn_on: "Turn on", turn_off: "Turn off", toggle: "Toggle", set_brightness: "Brightness", lock: "Lock",
   unlock: "Unlock", set_mode: "Mode", set_setpoint: "Set point", set_fan: "Fan", start: "Start", stop: "Stop",
-  enable: "Enable", disable: "Disable", extend: "Extend", retract: "Retract",
+  enable: "Enable", disable: "Disable", extend: "Extend", retract: "Retract", auto_level: "Auto level",
+  retract_all: "Retract all", clear_error: "Clear error",
 };
 
 const has = (entity, capability) => entity.capabilities.includes(capability);
@@ -38,7 +40,7 @@ export function isOn(state) {
 
 // ---- the frame every card shares ----
 
-function frame(entity, iconName) {
+export function frame(entity, iconName) {
   const badge = h("span", { class: "badge" });
   const title = h("h3", { text: entity.name });
   const head = h("div", { class: "card-head" }, icon(iconName, "card-icon"), title, badge);
@@ -50,7 +52,7 @@ function frame(entity, iconName) {
   return { el, badge, note, body, cmd, clearTimer: 0 };
 }
 
-function updateFrame(card, entity, badgeText, badgeKind = "off") {
+export function updateFrame(card, entity, badgeText, badgeKind = "off") {
   card.el.classList.toggle("unavailable", !entity.available);
   card.el.classList.toggle("stale", entity.stale);
   if (!entity.available) {
@@ -108,7 +110,7 @@ function updateCommandLine(card, entityId) {
   }
 }
 
-function stats(pairs) {
+export function stats(pairs) {
   const dl = h("dl", { class: "stats" });
   const cells = new Map();
   for (const [key, label] of pairs) {
@@ -147,7 +149,7 @@ function readings() {
   };
 }
 
-function button(label, onclick, cls = "btn") {
+export function button(label, onclick, cls = "btn") {
   return h("button", { type: "button", class: cls, onclick }, label);
 }
 
@@ -490,8 +492,9 @@ const MOTION_LABELS = {
   slide: ["Extend", "Retract"], awning: ["Extend", "Retract"], jack: ["Lower", "Raise"], shade: ["Lower", "Raise"],
 };
 
-function holdButton(entity, command, label, iconName, onProblem) {
-  const btn = h("button", { type: "button", class: "hold", "aria-label": `${label} ${entity.name} (hold)`,
+/** A button that moves while held: `params` go with every renewal (e.g. which jack). */
+export function holdButton(entity, command, label, iconName, onProblem, params = {}, name = entity.name) {
+  const btn = h("button", { type: "button", class: "hold", "aria-label": `${label} ${name} (hold)`,
     "data-command": command }, icon(iconName), h("span", { text: `Hold to ${label.toLowerCase()}` }));
   const hold = {
     timer: 0,
@@ -507,7 +510,8 @@ function holdButton(entity, command, label, iconName, onProblem) {
       hold.timer = setInterval(() => hold.send(true), MOTION_RENEW_MS);
     },
     async send(renewal) {
-      const result = await sendCommand(entity.id, command, { duration_s: MOTION_DURATION_S }, { quiet: renewal });
+      const result = await sendCommand(entity.id, command, { ...params, duration_s: MOTION_DURATION_S },
+        { quiet: renewal });
       if (hold.holding && (result.status === "refused" || result.status === "error")) {
         hold.end(false);
         onProblem();
@@ -654,7 +658,8 @@ export function createCard(entity) {
     case "inverter": case "charger": return powerDeviceCard(entity);
     case "transfer_switch": return transferSwitchCard(entity);
     case "thermostat": return thermostatCard(entity);
-    case "slide": case "awning": case "jack": case "shade": return motionCard(entity);
+    case "jack": return has(entity, "auto_level") ? levelingCard(entity) : motionCard(entity);
+    case "slide": case "awning": case "shade": return motionCard(entity);
     case "chassis": return chassisCard(entity);
     default: return genericCard(entity);
   }
