@@ -220,7 +220,9 @@ class ManualHold:
                     continue  # a renewal may have moved the time on
                 if not self._held(entity_id):
                     return
-                self._due[entity_id] = due + interval
+                # Counted from this send, not from the schedule: a late tick must not shorten the next gap
+                # below the document's 100 ms minimum (the controller waits 250 ms, so slack is harmless).
+                self._due[entity_id] = loop.time() + interval
                 for step in self._frames.get(entity_id, ()):
                     await self._send(step)
         except Exception as exc:  # the transmit path refused or failed: stop repeating, the deadline stops it

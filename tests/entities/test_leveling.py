@@ -227,3 +227,34 @@ async def test_every_mode_is_refused_while_the_coach_may_move(coach: Coach) -> N
     assert coach.sim.devices["jack.leveling"].mode == 0  # type: ignore[attr-defined]
     stop = await coach.core.entities.execute("jack.leveling", "stop", {}, actor="test")
     assert stop.outcome is Outcome.CONFIRMED  # stop (abort) is never refused
+
+
+async def test_park_brake_released_during_auto_level_gets_a_stop_from_the_server(coach: Coach) -> None:
+    entities = coach.core.entities
+    result = await entities.execute("jack.leveling", "auto_level", {}, actor="test")
+    assert result.outcome is Outcome.CONFIRMED, result.reason
+    coach.sim.set_chassis(park_brake=False)
+    await wait_for(lambda: leveling_state(coach)["motion"] == "stopped", timeout=5)
+    await wait_for(lambda: leveling_state(coach)["lockouts"] == ["park_brake"], timeout=5)
+    await entities.settle()
+    await coach.core.state.settle()
+
+    async def safety_stop() -> bool:
+        audit = await coach.core.persistence.audit_entries(target="jack.leveling")
+        return any(e.actor == "safety" and e.action == "stop" and "park brake" in e.reason for e in audit)
+
+    deadline = asyncio.get_running_loop().time() + 5
+    while not await safety_stop():
+        assert asyncio.get_running_loop().time() < deadline, "the supervisor sent no stop"
+        await asyncio.sleep(0.05)
+
+
+def test_a_mapping_may_name_the_level_sensor_instance(tmp_path: Path) -> None:
+    from coachiq.entities.mapping import load_mapping_file
+
+    path = tmp_path / "coach.yaml"
+    path.write_text("coach: mine\nentities:\n"
+                    "  - {id: jack.leveling, device: leveling, instance: 2, source_address: 0x51}\n")
+    config = load_mapping_file(path).entities["jack.leveling"]
+    assert config.status_instances == (None, 2)
+    assert load_coach("class_a_diesel").entities["jack.leveling"].status_instances == (None,)
