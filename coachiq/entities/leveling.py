@@ -188,22 +188,30 @@ class ManualHold:
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._frames: dict[str, tuple[Transmission, ...]] = {}
         self._due: dict[str, float] = {}  # loop time of the next repetition
+        self._interval: dict[str, float] = {}
 
     def hold(self, entity_id: str, steps: Plan) -> None:
         """Keep repeating `steps`' frames for `entity_id`, the first one `repeat_s` after now.
 
-        The caller sends the command itself now; counting from now keeps the document's minimum gap of
-        100 ms between that frame and the next repetition.
+        The caller sends the command itself and then calls `sent`, which counts the gap again from there:
+        no two frames go out less than the document's minimum gap (100 ms) apart.
         """
         if steps.repeat_s is None:
             return
         loop = asyncio.get_running_loop()
         self._frames[entity_id] = steps.transmissions
+        self._interval[entity_id] = steps.repeat_s
         self._due[entity_id] = loop.time() + steps.repeat_s
         task = self._tasks.get(entity_id)
         if task is None or task.done():
             self._tasks[entity_id] = loop.create_task(self._repeat(entity_id, steps.repeat_s),
                                                       name=f"hold-{entity_id}")
+
+    def sent(self, entity_id: str) -> None:
+        """The command of `entity_id` just went out by another path: the next repetition waits a full gap."""
+        interval = self._interval.get(entity_id)
+        if interval is not None and entity_id in self._due:
+            self._due[entity_id] = max(self._due[entity_id], asyncio.get_running_loop().time() + interval)
 
     def holding(self, entity_id: str) -> bool:
         """True while frames are being repeated for `entity_id`."""
@@ -220,11 +228,11 @@ class ManualHold:
                     continue  # a renewal may have moved the time on
                 if not self._held(entity_id):
                     return
-                # Counted from this send, not from the schedule: a late tick must not shorten the next gap
-                # below the document's 100 ms minimum (the controller waits 250 ms, so slack is harmless).
-                self._due[entity_id] = loop.time() + interval
                 for step in self._frames.get(entity_id, ()):
                     await self._send(step)
+                # Counted from the end of this send, not from the schedule: a late tick or a slow queue must
+                # not shorten the next gap below 100 ms (the controller waits 250 ms: slack is harmless).
+                self._due[entity_id] = max(self._due[entity_id], loop.time() + interval)
         except Exception as exc:  # the transmit path refused or failed: stop repeating, the deadline stops it
             log.warning("repeating the manual command of %s stopped: %s", entity_id, exc)
         finally:
@@ -232,6 +240,7 @@ class ManualHold:
                 del self._tasks[entity_id]
                 self._frames.pop(entity_id, None)
                 self._due.pop(entity_id, None)
+                self._interval.pop(entity_id, None)
 
     async def stop(self) -> None:
         """End every repetition."""
@@ -239,3 +248,4 @@ class ManualHold:
         self._tasks.clear()
         self._frames.clear()
         self._due.clear()
+        self._interval.clear()

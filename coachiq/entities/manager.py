@@ -459,6 +459,7 @@ class EntityManager:
             try:
                 for step in steps.transmissions:
                     await self.rvc.send(step.dgn, step.values, instance=step.instance)
+                self._holds.sent(entity.id)
             except (CanTransmitError, EncodeError, ValueError, KeyError) as exc:
                 reason = f"could not transmit: {exc}"
                 return CommandResult(command_id, entity.id, command, Outcome.REFUSED, reason=reason)

@@ -4,16 +4,18 @@ and the whole path on a simulated coach (safety gate, echo confirmation, repetit
 from __future__ import annotations
 
 import asyncio
+import itertools
 from pathlib import Path
 from typing import Any
 
+import can
 import pytest
 
 from coachiq.entities.commands import Plan, Transmission, matches, plan
 from coachiq.entities.leveling import JACKS, REPEAT_S, ManualHold, fold
 from coachiq.entities.mapping import load_coach
 from coachiq.entities.model import InvalidCommand, Outcome
-from coachiq.rvc import Codec, SpecDatabase
+from coachiq.rvc import Codec, SpecDatabase, dgn_and_source
 from tests.entities.conftest import Coach, start_coach, stop_coach, wait_for
 
 CONFIG = load_coach("class_a_diesel").entities["jack.leveling"]
@@ -130,8 +132,10 @@ async def test_manual_hold_repeats_every_100_ms_until_released() -> None:
 
     hold = ManualHold(send, lambda entity_id: held[entity_id])
     steps = plan(CONFIG, "extend", {"jack": "left_rear"}, {})
-    start = loop.time()
     hold.hold("jack.leveling", steps)
+    await asyncio.sleep(0.03)  # the caller's own first send, late: the next gap counts from it
+    start = loop.time()
+    hold.sent("jack.leveling")
     await wait_for(lambda: len(sent) >= 5, timeout=3)
     gaps = [b - a for a, b in zip([start, *sent], sent, strict=False)]
     assert all(gap >= 0.099 for gap in gaps), gaps  # never under the document's minimum gap
@@ -189,6 +193,8 @@ async def test_auto_level_is_confirmed_and_levels_the_coach(coach: Coach) -> Non
 
 async def test_manual_hold_moves_one_jack_and_release_stops_it(coach: Coach) -> None:
     entities = coach.core.entities
+    bus = can.Bus(interface="virtual", channel=coach.channel, receive_own_messages=False)
+    command_dgn = _CODEC.spec_for("LEVELING_CONTROL_COMMAND").dgn
     result = await entities.execute("jack.leveling", "extend", {"jack": "left_front", "duration_s": 1.5},
                                     actor="test", client_id="page")
     assert result.outcome is Outcome.CONFIRMED, result.reason
@@ -203,6 +209,16 @@ async def test_manual_hold_moves_one_jack_and_release_stops_it(coach: Coach) -> 
     assert "jack.leveling" not in coach.core.state.motions
     assert leveling_state(coach)["jacks"]["left_front"]["extended"] is True
     assert leveling_state(coach)["jacks"]["right_front"]["extended"] is False
+    # On the bus: manual frames (mode 71) 100-250 ms apart for the 1.5 s, then mode 0 (inactive).
+    sent: list[tuple[float, int]] = []
+    while (message := bus.recv(timeout=0)) is not None:
+        if dgn_and_source(message.arbitration_id)[0] == command_dgn:
+            sent.append((message.timestamp, message.data[0]))
+    bus.shutdown()
+    manual = [at for at, mode in sent if mode == 71]
+    gaps = [b - a for a, b in itertools.pairwise(manual)]
+    assert len(manual) >= 12 and all(0.099 <= gap <= 0.25 for gap in gaps), gaps
+    assert sent[-1][1] == 0 and sent[-1][0] > manual[-1]
 
 
 async def test_client_gone_stops_a_held_jack(coach: Coach) -> None:
@@ -258,3 +274,16 @@ def test_a_mapping_may_name_the_level_sensor_instance(tmp_path: Path) -> None:
     config = load_mapping_file(path).entities["jack.leveling"]
     assert config.status_instances == (None, 2)
     assert load_coach("class_a_diesel").entities["jack.leveling"].status_instances == (None,)
+
+
+async def test_unknown_vehicle_state_refuses_every_mode(tmp_path: Path) -> None:
+    coach = await start_coach(tmp_path, chassis_stale_s=1.0)
+    try:
+        await coach.sim.stop()  # the whole coach goes quiet: no chassis data
+        await wait_for(lambda: coach.core.state.vehicle_state() == "unknown", timeout=5)
+        for command, params in (("auto_level", {}), ("retract_all", {}), ("extend", {"pair": "rear"})):
+            result = await coach.core.entities.execute("jack.leveling", command, params, actor="test")
+            assert result.outcome is Outcome.REFUSED, command
+            assert "chassis data" in result.reason
+    finally:
+        await stop_coach(coach)
