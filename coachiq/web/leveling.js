@@ -17,8 +17,10 @@ const WARNINGS = { excessive_slope_initial: "too steep, will try again", excessi
 /** "Nose 1.5° high" style text for an angle, or a dash. */
 function attitude(value, high, low) {
   if (!isNum(value)) return "—";
-  if (Math.abs(value) < 0.05) return "Level";
-  return `${fmtNum(Math.abs(value), 1, "°")} ${value > 0 ? high : low}`;
+  if (Math.abs(value) < 0.005) return "Level";
+  // Under a degree the second decimal matters: 0.07° is level to the eye, 0.1° reads as not quite.
+  const size = Math.abs(value);
+  return `${fmtNum(size, size < 1 ? 2 : 1, "°")} ${value > 0 ? high : low}`;
 }
 
 function jackText(jack) {

@@ -50,6 +50,7 @@ def test_leveling_card_levels_moves_and_stores_the_jacks(tab: Tab, coach: Coach)
 
     # Hold "extend" of the left front jack: it extends while held and stops on release.
     card.locator("details.manual summary").click()
+    _screenshot(page, "phone-leveling-manual")
     extend = card.locator("[data-jack=left_front] button.hold[data-command=extend]")
     extend.hover()
     page.mouse.down()
