@@ -56,7 +56,8 @@ _MODELS: Mapping[DeviceKind, type[DeviceModel]] = {
     DeviceKind.CHARGER: Charger, DeviceKind.INVERTER: Inverter, DeviceKind.TRANSFER_SWITCH: TransferSwitch,
     DeviceKind.THERMOSTAT: Thermostat, DeviceKind.FURNACE: Furnace, DeviceKind.WATER_HEATER: WaterHeater,
     DeviceKind.WATER_PUMP: WaterPump, DeviceKind.ROOF_FAN: RoofFan, DeviceKind.GENERATOR: Generator,
-    DeviceKind.SLIDE: MotorPair, DeviceKind.LEVELING: LevelingController, DeviceKind.AWNING: Awning, DeviceKind.SHADE: Shade,
+    DeviceKind.SLIDE: MotorPair, DeviceKind.LEVELING: LevelingController, DeviceKind.AWNING: Awning,
+    DeviceKind.SHADE: Shade,
     DeviceKind.CHASSIS: Chassis,
 }
 
