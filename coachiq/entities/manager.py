@@ -441,15 +441,6 @@ class EntityManager:
         """Send stop to a position-critical entity (safety: duration ended, client gone, safe state)."""
         return await self._execute(entity_id, Command.STOP.value, {}, actor, None, note=reason)
 
-    async def _send_step(self, step: Transmission) -> None:
-        await self.rvc.send(step.dgn, step.values, instance=step.instance)
-
-    def _still_held(self, entity_id: str) -> bool:
-        """A held motion goes on while it is registered (not stopped, not run out) and still allowed."""
-        entity = self.entities.get(entity_id)
-        motion = self.safety.motions.get(entity_id)
-        return entity is not None and motion is not None and self.safety.check(entity, motion.command) is None
-
     async def _run(self, entity: Entity, steps: Plan, command_id: str, command: str) -> CommandResult:
         loop = asyncio.get_running_loop()
         sent_at = time.time()
@@ -499,6 +490,18 @@ class EntityManager:
         task.add_done_callback(self._background.discard)
         return task
 
+
+    # --- held manual motion (leveling) ------------------------------------------------------------
+
+    async def _send_step(self, step: Transmission) -> None:
+        """One repetition of a held command (ManualHold)."""
+        await self.rvc.send(step.dgn, step.values, instance=step.instance)
+
+    def _still_held(self, entity_id: str) -> bool:
+        """A held motion goes on while it is registered (not stopped, not run out) and still allowed."""
+        entity = self.entities.get(entity_id)
+        motion = self.safety.motions.get(entity_id)
+        return entity is not None and motion is not None and self.safety.check(entity, motion.command) is None
 
 def _epoch(value: datetime | None) -> float | None:
     return None if value is None else value.timestamp()
