@@ -450,10 +450,10 @@ class EntityManager:
             try:
                 for step in steps.transmissions:
                     await self.rvc.send(step.dgn, step.values, instance=step.instance)
-                self._holds.sent(entity.id)
             except (CanTransmitError, EncodeError, ValueError, KeyError) as exc:
                 reason = f"could not transmit: {exc}"
                 return CommandResult(command_id, entity.id, command, Outcome.REFUSED, reason=reason)
+            self._holds.sent(entity.id)  # a held motion repeats its frame a full gap after this send
             deadline = loop.time() + self.command_timeout
             while not waiter.future.done():
                 remaining = deadline - loop.time()
