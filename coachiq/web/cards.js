@@ -1,12 +1,12 @@
 // One card per entity. A card is built once and then patched in place on every update, so that a
 // slider being dragged or a button being held is never replaced under the owner's finger.
 
-import { levelingCard } from "./leveling.js";
 import { motionBlockReason, sendCommand, store } from "./state.js";
 import {
   fmtAgo, fmtNum, fmtPct, fmtTemp, fromDisplayTemp, h, humanize, icon, isNum, pick, setChildren, tempUnit,
   toDisplayTemp,
 } from "./ui.js";
+import { levelingCard } from "./leveling.js";
 
 // Motion is momentary: each command moves for at most MOTION_DURATION_S and is renewed while held,
 // so a lost page, a dropped Wi-Fi or a crashed phone stops the motion within that time.
