@@ -6,10 +6,12 @@ it, retract all stores the jacks, and every control is disabled with the reason 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
+from tests.e2e.conftest import wait_for
 from tests.web import test_web as shared
-from tests.web.test_web import TIMEOUT_MS, Coach, Tab, _screenshot, _show
+from tests.web.test_web import Coach, Tab, _screenshot, _show
 
 # The page tests' fixtures: a server on the simulated Class A coach (one for this module), Chromium, a tab.
 coach = shared.coach
@@ -17,16 +19,19 @@ browser = shared.browser
 tab = shared.tab
 
 LEVELING = "article[data-entity='jack.leveling']"
-_STATE = "id => fetch('/api/v2/entities/' + id).then(r => r.json()).then(e => {check})"
-
-
-def _until(tab: Tab, check: str, timeout: int = 30_000) -> None:
-    """Wait until the leveling entity's state `e.state` satisfies the JavaScript expression `check`."""
-    tab.page.wait_for_function(_STATE.replace("{check}", check), arg="jack.leveling", timeout=timeout)
 
 
 def _state(coach: Coach) -> Any:
     return coach.get("/api/v2/entities/jack.leveling")["state"]
+
+
+def _until(coach: Coach, check: Callable[[Any], bool], timeout: float = 30) -> None:
+    """Poll the server until the leveling entity's state satisfies `check`.
+
+    Polled from here, not with page.wait_for_function: that does not wait for a promise, so a check
+    made with fetch() inside it is always true at once.
+    """
+    wait_for(lambda: check(_state(coach)), timeout=timeout)
 
 
 def test_leveling_card_levels_moves_and_stores_the_jacks(tab: Tab, coach: Coach) -> None:
@@ -56,16 +61,17 @@ def test_leveling_card_levels_moves_and_stores_the_jacks(tab: Tab, coach: Coach)
     page.mouse.down()
     try:
         expect(extend).to_have_class("hold holding")
-        _until(tab, "e.state.jacks.left_front.motion === 'extending' && e.state.mode === 'manual_hydraulic_four_point'")
+        _until(coach, lambda s: s["jacks"]["left_front"]["motion"] == "extending"
+               and s["mode"] == "manual_hydraulic_four_point", timeout=10)
         expect(card.locator("[data-jack=left_front] .jack-state")).to_have_text("Extending")
     finally:
         page.mouse.up()
-    _until(tab, "e.state.motion === 'stopped' && e.state.jacks.left_front.motion === 'stopped'", TIMEOUT_MS)
+    _until(coach, lambda s: s["motion"] == "stopped" and s["jacks"]["left_front"]["motion"] == "stopped", timeout=10)
     expect(extend).not_to_have_class("hold holding")
 
     card.get_by_role("button", name="Retract all jacks").click()
     expect(card.locator(".big")).to_have_text("Retracting…")
-    _until(tab, "e.state.stored === true && e.state.mode === 'inactive'")
+    _until(coach, lambda s: s["stored"] is True and s["mode"] == "inactive")
     expect(card.locator(".badge")).to_have_text("Stored")
     assert tab.errors == []
 
