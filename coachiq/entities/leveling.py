@@ -181,8 +181,8 @@ class ManualHold:
     deadline then stops the device).
     """
 
-    def __init__(self, send: Callable[[Transmission], Awaitable[None]], held: Callable[[str], bool]) -> None:
-        """`send` one frame; `held(entity_id)`: the motion is still wanted and allowed."""
+    def __init__(self, send: Callable[[str, Transmission], Awaitable[None]], held: Callable[[str], bool]) -> None:
+        """`send(entity_id, frame)` one frame; `held(entity_id)`: the motion is still wanted and allowed."""
         self._send = send
         self._held = held
         self._tasks: dict[str, asyncio.Task[None]] = {}
@@ -229,7 +229,7 @@ class ManualHold:
                 if not self._held(entity_id):
                     return
                 for step in self._frames.get(entity_id, ()):
-                    await self._send(step)
+                    await self._send(entity_id, step)
                 # Counted from the end of this send, not from the schedule: a late tick or a slow queue must
                 # not shorten the next gap below 100 ms (the controller waits 250 ms: slack is harmless).
                 self._due[entity_id] = max(self._due[entity_id], loop.time() + interval)

@@ -493,8 +493,8 @@ class EntityManager:
 
     # --- held manual motion (leveling) ------------------------------------------------------------
 
-    async def _send_step(self, step: Transmission) -> None:
-        """One repetition of a held command (ManualHold)."""
+    async def _send_step(self, entity_id: str, step: Transmission) -> None:
+        """One repetition of a held command of `entity_id` (ManualHold)."""
         await self.rvc.send(step.dgn, step.values, instance=step.instance)
 
     def _still_held(self, entity_id: str) -> bool:

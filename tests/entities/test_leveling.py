@@ -127,7 +127,7 @@ async def test_manual_hold_repeats_every_100_ms_until_released() -> None:
     held = {"jack.leveling": True}
     loop = asyncio.get_running_loop()
 
-    async def send(step: Transmission) -> None:
+    async def send(entity_id: str, step: Transmission) -> None:
         sent.append(loop.time())
 
     hold = ManualHold(send, lambda entity_id: held[entity_id])
@@ -151,7 +151,7 @@ async def test_a_renewal_restarts_the_gap_and_a_failed_send_ends_the_hold() -> N
     loop = asyncio.get_running_loop()
     sent: list[float] = []
 
-    async def failing(step: Transmission) -> None:
+    async def failing(entity_id: str, step: Transmission) -> None:
         sent.append(loop.time())
         raise OSError("bus off")
 
