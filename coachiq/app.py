@@ -7,8 +7,11 @@ from fastapi import FastAPI
 from coachiq import __version__
 from coachiq.api.health import router as health_router
 from coachiq.api.problems import install_problem_handlers
+from coachiq.api.roles import router as access_router
+from coachiq.api.security import AccessPolicy, SecurityMiddleware
 from coachiq.api.v2 import router as v2_router
 from coachiq.api.v2.entities import UnfilteredListRoute
+from coachiq.core.access import AccessGate, missing_origin_policy
 from coachiq.runtime import Runtime
 from coachiq.web import mount_web
 
@@ -23,9 +26,20 @@ def create_app(runtime: Runtime) -> FastAPI:
         redoc_url=None,
     )
     app.state.runtime = runtime
+    settings = runtime.settings
+    if runtime.access.required:
+        # Inside the security checks (added later, so outside): every request that passed them passes
+        # the access gate, which finds its principal or refuses it (core/access.py).
+        app.add_middleware(AccessGate, access=runtime.access)
+    app.add_middleware(SecurityMiddleware, policy=AccessPolicy.for_server(
+        settings.host, settings.allowed_hosts, settings.allowed_origins),
+        missing_origin=missing_origin_policy(runtime.access))
+    # A path with a trailing slash is not redirected: that redirect's Location is built from the Host header.
+    app.router.redirect_slashes = False
     install_problem_handlers(app)
     app.include_router(health_router)
     app.include_router(v2_router)
+    app.include_router(access_router)
     # First, so the most frequent request skips matching the routers above (see UnfilteredListRoute).
     app.router.routes.insert(0, UnfilteredListRoute())
     if runtime.settings.simulated:

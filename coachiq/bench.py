@@ -3,11 +3,16 @@
 - ready_s: process start to /readyz 200, database already at head (the usual start of a coach).
 - ready_first_s: the same on a first start, which creates the database.
 - rss_mib: resident memory of the server after 10 s idle.
-- decode_fps: payloads decoded per second on one core, every payload new (worst case).
+- decode_fps: payloads decoded per second on one core, every payload new (worst case), every field read,
+  over the log's frames and random payloads of every DGN of the database at its real length; median of 7.
 - pipeline_fps: frames per second through the receive path (repeat filter, decode of new payloads,
   statistics) on a coach at full bus load, where most frames repeat.
 - the realtime and API figures of coachiq/realtime/bench.py: WebSocket latency and CPU at full bus
   load, command latencies, GET /api/v2/entities latency.
+- the mqtt feature's figures of coachiq/features/mqtt/bench.py: frame -> MQTT state message latency,
+  and the CPU and memory the feature adds at full bus load (needs Mosquitto).
+- the authentication figures of coachiq/features/authentication/bench.py: sign-in verify time, the
+  access gate's overhead per request (auth_request_overhead_p99_ms) and the RSS with authentication on.
 
 Frame sets come from candump -L logs (`--unique`, `--coach`); without them equivalent sets are generated
 here with a fixed seed.
@@ -144,20 +149,54 @@ def _best_rate(run: Any, count: int, rounds: int = 5) -> float:
     return count / best
 
 
+def _rates(run: Any, count: int, rounds: int = 7) -> list[float]:
+    rates = []
+    for _ in range(rounds):
+        began = time.perf_counter()
+        run()
+        rates.append(count / (time.perf_counter() - began))
+    return sorted(rates)
+
+
+def every_dgn_frames(per_dgn: int = 200, seed: int = 10) -> list[tuple[int, bytes]]:
+    """`per_dgn` random payloads of every DGN of the database, each at the DGN's real length.
+
+    Multi-packet DGNs take the lengths of their samples. Random bytes also hit special values and
+    unknown enumeration values, as a real bus does now and then.
+    """
+    from coachiq.rvc.spec import SpecDatabase
+
+    rng = random.Random(seed)
+    work = []
+    for spec in SpecDatabase.load():
+        lengths = [spec.length] if spec.length is not None else sorted({len(s.payload) for s in spec.samples})
+        for k in range(per_dgn):
+            work.append((spec.dgn, rng.randbytes(lengths[k % len(lengths)])))
+    return work
+
+
 def bench_decode(frames: list[Frame]) -> dict[str, Any]:
-    """Decode every payload (no repeat filter): the decoder's own speed on one core."""
+    """Decode every payload (no repeat filter) and read every field: the decoder's own speed on one core.
+
+    The frame set is the given log (or the generated one) together with random payloads of every DGN of
+    the database at its real length, shuffled; the figure is the median of 7 rounds, with min and max.
+    """
     from coachiq.rvc.codec import Codec
     from coachiq.rvc.spec import SpecDatabase
 
     codec = Codec(SpecDatabase.load())
-    work = [((can_id >> 8) & 0x3FFFF, data) for _, can_id, data in frames]
+    work = [((can_id >> 8) & 0x3FFFF, data) for _, can_id, data in frames] + every_dgn_frames()
+    random.Random(11).shuffle(work)
     decode = codec.decode
 
     def run() -> None:
         for dgn, data in work:
-            decode(dgn, data)
+            for _value in decode(dgn, data).values.values():
+                pass
 
-    return {"decode_fps": round(_best_rate(run, len(work)))}
+    rates = _rates(run, len(work))
+    return {"decode_fps": round(rates[len(rates) // 2]), "decode_fps_min": round(rates[0]),
+            "decode_fps_max": round(rates[-1]), "decode_frames": len(work)}
 
 
 def bench_pipeline(frames: list[Frame]) -> dict[str, Any]:
@@ -221,4 +260,10 @@ def run_benchmarks(args: argparse.Namespace) -> dict[str, Any]:
     figures.update(realtime.bench_realtime_load(args.coach))
     figures.update(realtime.bench_commands())
     figures.update(realtime.bench_entities_list())
+    from coachiq.features.mqtt.bench import bench_mqtt
+
+    figures.update(bench_mqtt(args.coach))
+    from coachiq.features.authentication.bench import bench_authentication
+
+    figures.update(bench_authentication())
     return figures

@@ -44,7 +44,8 @@ def _serve(args: argparse.Namespace) -> int:
     from coachiq.server import configure_logging, serve
 
     settings = _settings(args, host=args.host, port=args.port,
-                         allow_unauthenticated_network=args.allow_unauthenticated_network or None)
+                         allow_unauthenticated_network=args.allow_unauthenticated_network or None,
+                         tls_cert=args.tls_cert, tls_key=args.tls_key)
     features = load_feature_config()
     authentication = next((f for f in features if f.name == "authentication"), None)
     authenticated = authentication is not None and authentication.enabled
@@ -178,7 +179,7 @@ def _dgn_candidates(text: str) -> list[int | str]:
 
 
 def cmd_spec(args: argparse.Namespace) -> int:
-    """Browse the DGN database: list, show one DGN, or print the reference as Markdown."""
+    """Browse the DGN database: list, show one DGN, print the reference as Markdown, or check it."""
     from coachiq.rvc import docs
     from coachiq.rvc.spec import SpecDatabase
 
@@ -199,6 +200,13 @@ def cmd_spec(args: argparse.Namespace) -> int:
                 return EXIT_OK
         _error(f"unknown DGN {args.dgn}: `coachiq spec list` shows the known ones")
         return EXIT_FAILED
+    if args.spec_command == "check":
+        from coachiq.rvc.speccheck import check_database, render_report
+
+        report = check_database(db)
+        print(json.dumps(report.to_json(), indent=2) if args.json else render_report(report), end="\n" if
+              args.json else "")
+        return EXIT_OK if report.ok else EXIT_FAILED
     print(docs.render_markdown(db), end="")
     return EXIT_OK
 
@@ -259,6 +267,20 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_user(args: argparse.Namespace) -> int:
+    """Manage users (the authentication feature's accounts)."""
+    from coachiq.features.authentication.cli import cmd_user as run
+
+    return run(args, _settings(args))
+
+
+def cmd_token(args: argparse.Namespace) -> int:
+    """Manage API tokens."""
+    from coachiq.features.authentication.cli import cmd_token as run
+
+    return run(args, _settings(args))
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every command."""
     parser = argparse.ArgumentParser(prog="coachiq", description="CoachIQ: control server for RVs on RV-C.")
@@ -274,6 +296,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=None, help="port to listen on (default 8080)")
     serve.add_argument("--allow-unauthenticated-network", action="store_true",
                        help="allow listening beyond loopback while authentication is off")
+    serve.add_argument("--tls-cert", type=Path, default=None, metavar="PEM",
+                       help="serve HTTPS with this certificate (chain); needs --tls-key")
+    serve.add_argument("--tls-key", type=Path, default=None, metavar="PEM", help="private key of --tls-cert")
     serve.add_argument("--replay", type=Path, default=None, metavar="FILE",
                        help="feed a CAN log through the receive path as if it came from the bus")
     serve.add_argument("--speed", type=float, default=1.0, metavar="N",
@@ -291,6 +316,10 @@ def build_parser() -> argparse.ArgumentParser:
     spec_show = spec_commands.add_parser("show", help="show one DGN: hex (1FEDA, 0x1FEDA), decimal or name")
     spec_show.add_argument("dgn")
     spec_commands.add_parser("docs", help="print the DGN reference (docs/dgns.md) as Markdown")
+    spec_check = spec_commands.add_parser(
+        "check", help="compare the database with the RV-C document's DGNs: what is missing and why, and "
+        "DGNs without a source (exit status 1 when something is unexplained)")
+    spec_check.add_argument("--json", action="store_true", help="JSON instead of text")
     spec.set_defaults(func=cmd_spec)
 
     db = commands.add_parser("db", help="database maintenance")
@@ -316,6 +345,12 @@ def build_parser() -> argparse.ArgumentParser:
     unmapped.add_argument("--coach", default=None, help="with --log: the coach mapping to compare with")
     unmapped.add_argument("--json", action="store_true", help="JSON instead of a table")
     unmapped.set_defaults(func=cmd_unmapped)
+
+    from coachiq.features.authentication.cli import add_parsers
+
+    user, token = add_parsers(commands, with_config)
+    user.set_defaults(func=cmd_user)
+    token.set_defaults(func=cmd_token)
 
     bench = commands.add_parser("bench", help="measure start-up time, memory and throughput")
     bench.add_argument("--unique", type=Path, default=None, help="candump log of unique frames (decoder)")

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from fastapi import APIRouter, FastAPI
 
 from coachiq import __version__
+from coachiq.core.access import AccessControl
 from coachiq.core.alerts import AlertManager
 from coachiq.core.metrics import Metrics
 from coachiq.core.service import Status
@@ -66,6 +67,8 @@ class Runtime:
         self.core = CoreServices(settings, self.alerts, self.metrics)
         self.feature_definitions = features
         self.implementations = implementations
+        # The access gate is installed when authentication is enabled; the feature supplies its authenticator.
+        self.access = AccessControl(required=any(f.name == "authentication" and f.enabled for f in features))
         self.features: FeatureManager | None = None
         self.started_at = time.time()
         self.cpu = CpuMeter()
@@ -127,7 +130,8 @@ class Runtime:
         if self._add_router is None:
             raise RuntimeError("bind_app must be called before start")
         self.features = FeatureManager(self.feature_definitions, self.core, self._add_router, self.alerts,
-                                       self.metrics, self.settings.feature_timeout, self.implementations)
+                                       self.metrics, self.settings.feature_timeout, self.implementations,
+                                       access=self.access)
         await self.features.start_all()
         self._tasks.append(asyncio.create_task(self._health_loop(), name="health-loop"))
         if self.systemd.enabled:

@@ -10,11 +10,12 @@ import ipaddress
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
 from coachiq.core.errors import ConfigError
 
@@ -86,6 +87,16 @@ class Settings(BaseSettings):
     allow_unauthenticated_network: bool = Field(
         default=False, description="Allow listening beyond loopback while authentication is off."
     )
+    tls_cert: Path | None = Field(default=None, description="PEM certificate (chain): serve HTTPS instead of HTTP.")
+    tls_key: Path | None = Field(default=None, description="PEM private key of tls_cert.")
+    allowed_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Host names the server answers to besides loopback and its listen address (comma-separated).",
+    )
+    allowed_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Other origins (scheme://host[:port]) allowed to send commands and open WebSockets.",
+    )
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     flush_interval: float = Field(
         default=5.0, gt=0, le=300, description="Seconds between write-behind flushes of entity state."
@@ -131,6 +142,15 @@ class Settings(BaseSettings):
             self.coach = "class_a_diesel"
         return self
 
+    @model_validator(mode="after")
+    def _tls_needs_both_files(self) -> Settings:
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("tls_cert and tls_key go together: give both (or neither, for plain HTTP)")
+        for path in (self.tls_cert, self.tls_key):
+            if path is not None and not path.is_file():
+                raise ValueError(f"TLS file {path} does not exist or is not a file")
+        return self
+
     @field_validator("database_url")
     @classmethod
     def _database_driver_is_synchronous(cls, value: str | None) -> str | None:
@@ -148,6 +168,34 @@ class Settings(BaseSettings):
         except ValueError as exc:
             raise ValueError("must be an IP address such as 127.0.0.1 or 0.0.0.0") from exc
         return value
+
+    @field_validator("allowed_hosts", mode="before")
+    @classmethod
+    def _host_names(cls, value: object) -> object:
+        names = _split_list(value)
+        if not isinstance(names, list):
+            return names
+        for name in names:
+            if not isinstance(name, str) or not name or (any(c in name for c in "/:@ *") and not _is_ipv6(name)):
+                raise ValueError(f"{name!r} is not a host name: give each name such as coachiq.local, without "
+                                 "scheme, port or wildcard")
+        return [name.lower().strip("[]") for name in names]
+
+    @field_validator("allowed_origins", mode="before")
+    @classmethod
+    def _origins(cls, value: object) -> object:
+        origins = _split_list(value)
+        if not isinstance(origins, list):
+            return origins
+        normalised = []
+        for origin in origins:
+            parts = urlsplit(origin) if isinstance(origin, str) else None
+            if parts is None or parts.scheme not in ("http", "https") or not parts.hostname \
+                    or parts.path not in ("", "/") or parts.query or parts.fragment or parts.username:
+                raise ValueError(f"{origin!r} is not an origin: give scheme://host[:port], such as "
+                                 "http://coachiq.local:8080")
+            normalised.append(f"{parts.scheme}://{parts.netloc.lower()}")
+        return normalised
 
     @property
     def database_path(self) -> Path:
@@ -182,6 +230,20 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         """Keyword arguments beat environment variables; the config file is merged in by load_settings."""
         return (init_settings, env_settings)
+
+
+def _split_list(value: object) -> object:
+    """A comma-separated string (environment variable) as a list; a list (config file) as it is."""
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return value
+
+
+def _is_ipv6(name: str) -> bool:
+    try:
+        return ipaddress.ip_address(name.strip("[]")).version == 6
+    except ValueError:
+        return False
 
 
 def _read_config_file(path: Path) -> dict[str, Any]:

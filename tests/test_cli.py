@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from coachiq.db.manager import Revisions
 from tests.conftest import clean_env, run_cli, start_server
 
 
@@ -17,13 +18,14 @@ def test_db_upgrade_current_and_backup(tmp_path: Path) -> None:
     assert current.returncode == 0 and "none (no schema yet)" in current.stdout
     upgrade = run_cli("db", "upgrade", env=env)
     assert upgrade.returncode == 0, upgrade.stderr
-    assert "database at revision 0001" in upgrade.stdout
+    head = Revisions.scan().head
+    assert f"database at revision {head}" in upgrade.stdout
     current = run_cli("db", "current", env=env)
-    assert "revision 0001 (up to date)" in current.stdout
+    assert f"revision {head} (up to date)" in current.stdout
     backup = run_cli("db", "backup", str(tmp_path / "copy.db"), env=env)
     assert backup.returncode == 0, backup.stderr
     with sqlite3.connect(tmp_path / "copy.db") as conn:
-        assert conn.execute("SELECT version_num FROM alembic_version").fetchone() == ("0001",)
+        assert conn.execute("SELECT version_num FROM alembic_version").fetchone() == (head,)
     again = run_cli("db", "backup", str(tmp_path / "copy.db"), env=env)
     assert again.returncode == 1 and "choose a new file name" in again.stderr
 

@@ -71,8 +71,13 @@ async def healthz() -> dict[str, Any]:
 
 @router.get("/readyz", response_model=Probe, responses={503: {"model": Probe}})
 async def readyz(request: Request) -> Any:
-    """Readiness: 503 until every core service is up, then 200 while none is unhealthy."""
+    """Readiness: 503 until every core service (and authentication, when enabled) is up, then 200 while
+    none is unhealthy."""
     runtime = _runtime(request)
+    if runtime.core.ready and runtime.access.required and runtime.access.authenticator is None:
+        # Every request but the probes would be refused: not ready until authentication runs.
+        return JSONResponse({"status": "not_ready", "detail": "authentication is enabled but not running"},
+                            status_code=503)
     if runtime.core.ready:
         return {"status": "ready"}
     waiting = [name for name, h in runtime.core.group.last_health.items() if not h.ok]

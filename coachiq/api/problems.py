@@ -25,7 +25,8 @@ def problem(status: int, title: str, detail: str = "", **extra: Any) -> JSONResp
 
 
 _TITLES = {400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed", 409: "Conflict",
-           422: "Unprocessable Content", 503: "Service Unavailable", 504: "Gateway Timeout"}
+           422: "Unprocessable Content", 503: "Service Unavailable", 504: "Gateway Timeout",
+           401: "Unauthorized", 403: "Forbidden", 429: "Too Many Requests"}
 
 
 def install_problem_handlers(app: FastAPI) -> None:

@@ -173,7 +173,7 @@ def _ac_load(config: EntityConfig, command: Command, params: Mapping[str, Any], 
 def _lock(config: EntityConfig, command: Command, params: Mapping[str, Any], state: Mapping[str, Any]) -> Plan:
     _only(params, (), command)
     locking = command is Command.LOCK
-    return Plan((Transmission("LOCK_COMMAND", {"lock_request": "lock" if locking else "unlock"}, config.instance),),
+    return Plan((Transmission("DOOR_COMMAND", {"lock_request": "lock" if locking else "unlock"}, config.instance),),
                 {"locked": locking})
 
 
@@ -318,11 +318,11 @@ def _shade(config: EntityConfig, command: Command, params: Mapping[str, Any], st
         return Plan((Transmission("WINDOW_SHADE_CONTROL_COMMAND", values, config.instance),), {"motion": "stopped"})
     _only(params, ("duration_s",), command)
     duration = _duration(config, params)
-    forward = command is Command.EXTEND
-    values = {"group": group, "command": "forward" if forward else "reverse", "motor_duty": 100.0,
+    lower = command is Command.EXTEND  # RV-C: "reverse" lowers (closes) a shade, "forward" raises it
+    values = {"group": group, "command": "reverse" if lower else "forward", "motor_duty": 100.0,
               "duration": max(1, math.ceil(duration))}
     return Plan((Transmission("WINDOW_SHADE_CONTROL_COMMAND", values, config.instance),),
-                {"motion": "extending" if forward else "retracting"}, duration)
+                {"motion": "extending" if lower else "retracting"}, duration)
 
 
 def _leveling(config: EntityConfig, command: Command, params: Mapping[str, Any], state: Mapping[str, Any]

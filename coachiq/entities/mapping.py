@@ -51,7 +51,7 @@ FAMILIES: Mapping[str, DeviceFamily] = {f.name: f for f in (
                  _cmds(C.TURN_ON, C.TURN_OFF, C.TOGGLE)),
     DeviceFamily("ac_load", (EntityType.SWITCH,), ("AC_LOAD_STATUS",), "AC_LOAD_COMMAND",
                  _cmds(C.TURN_ON, C.TURN_OFF, C.TOGGLE)),
-    DeviceFamily("lock", (EntityType.LOCK,), ("LOCK_STATUS",), "LOCK_COMMAND", _cmds(C.LOCK, C.UNLOCK)),
+    DeviceFamily("lock", (EntityType.LOCK,), ("DOOR_STATUS",), "DOOR_COMMAND", _cmds(C.LOCK, C.UNLOCK)),
     DeviceFamily("tank", (EntityType.TANK,), ("TANK_STATUS",), None, frozenset(), stale_s=5.0),
     DeviceFamily("dc_source", (EntityType.BATTERY,), ("DC_SOURCE_STATUS_1", "DC_SOURCE_STATUS_2"), None,
                  frozenset(), stale_s=5.0),

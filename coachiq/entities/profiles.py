@@ -71,7 +71,7 @@ def _dc_source(config: EntityConfig, dgn: str, instance: int | None, v: Values, 
             "time_remaining_min": v.get("time_remaining")}
 
 
-_CHARGER_IDLE = frozenset({"undefined", "not_charging"})
+_CHARGER_IDLE = frozenset({"disabled", "not_charging"})
 
 
 def _charger(config: EntityConfig, dgn: str, instance: int | None, v: Values, state: Mapping[str, Any]
@@ -91,10 +91,11 @@ def _inverter(config: EntityConfig, dgn: str, instance: int | None, v: Values, s
 
 def _transfer_switch(config: EntityConfig, dgn: str, instance: int | None, v: Values, state: Mapping[str, Any]
                      ) -> dict[str, Any] | None:
-    # One ATS instance reports each of its inputs and its output, line by line; we keep line 1 of each.
-    if v.get("line") not in (None, "line_1"):
+    # One ATS instance reports each of its inputs and its output, leg by leg; we keep leg 1 of each.
+    if v.get("leg") not in (None, "leg_1"):
         return None
-    prefix = "output" if v.get("direction") == "output" else "shore" if v.get("source") == "primary" else "generator"
+    # RV-C 6.32.2: the primary input is typically the generator, the secondary one the shore cord.
+    prefix = "output" if v.get("direction") == "output" else "generator" if v.get("source") == "primary" else "shore"
     return {f"{prefix}_voltage": v.get("rms_voltage"), f"{prefix}_current": v.get("rms_current"),
             f"{prefix}_frequency": v.get("frequency")}
 
@@ -159,8 +160,9 @@ def _awning(config: EntityConfig, dgn: str, instance: int | None, v: Values, sta
 
 def _shade(config: EntityConfig, dgn: str, instance: int | None, v: Values, state: Mapping[str, Any]
            ) -> dict[str, Any]:
+    # RV-C: the reverse output lowers (closes) a shade, which the entity calls extending.
     forward, reverse = v.get("forward_status"), v.get("reverse_status")
-    motion = "extending" if forward == "active" else "retracting" if reverse == "active" else "stopped"
+    motion = "extending" if reverse == "active" else "retracting" if forward == "active" else "stopped"
     return {"motion": motion, "motor_duty": v.get("motor_duty")}
 
 

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict
 
+from coachiq.core.access import AccessControl
 from coachiq.core.service import Health
 
 if TYPE_CHECKING:
@@ -49,6 +50,7 @@ class FeatureContext:
     settings: BaseModel
     _add_router: Callable[[APIRouter], Callable[[], None]]
     _removers: list[Callable[[], None]] = field(default_factory=list)
+    access: AccessControl | None = None  # the access gate, for the authentication feature
 
     def add_router(self, router: APIRouter) -> None:
         """Serve `router`'s routes while the feature runs."""

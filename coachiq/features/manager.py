@@ -21,6 +21,7 @@ from typing import Any
 from fastapi import APIRouter
 from pydantic import BaseModel, ValidationError
 
+from coachiq.core.access import AccessControl
 from coachiq.core.alerts import AlertManager, Priority
 from coachiq.core.errors import ConfigError
 from coachiq.core.metrics import Metrics
@@ -37,6 +38,8 @@ SHIPPED_FLAGS = Path(__file__).with_name("feature_flags.yaml")
 # but not here is unavailable and cannot be enabled.
 IMPLEMENTATIONS: Mapping[str, str] = {
     "api_docs": "coachiq.features.api_docs:ApiDocsFeature",
+    "mqtt": "coachiq.features.mqtt:MqttFeature",
+    "authentication": "coachiq.features.authentication:AuthenticationFeature",
 }
 
 SHIPPED_KEYS = {"enabled", "depends_on", "safety_classification", "safe_state_action", "description", "settings"}
@@ -309,8 +312,10 @@ class FeatureManager:
 
     def __init__(self, definitions: list[FeatureDefinition], core: Any,
                  add_router: Callable[[APIRouter], Callable[[], None]], alerts: AlertManager, metrics: Metrics,
-                 timeout: float = 30.0, implementations: Mapping[str, str] = IMPLEMENTATIONS) -> None:
+                 timeout: float = 30.0, implementations: Mapping[str, str] = IMPLEMENTATIONS,
+                 access: AccessControl | None = None) -> None:
         self.core = core
+        self.access = access
         self._add_router = add_router
         self.alerts = alerts
         self.metrics = metrics
@@ -340,7 +345,7 @@ class FeatureManager:
             instance: Feature = cls()
             settings: BaseModel = cls.settings_model(**definition.settings)
             runtime.instance = instance
-            runtime.context = FeatureContext(self.core, settings, self._add_router)
+            runtime.context = FeatureContext(self.core, settings, self._add_router, access=self.access)
             async with asyncio.timeout(self.timeout):
                 await instance.start(runtime.context)
         except TimeoutError:

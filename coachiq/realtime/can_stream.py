@@ -25,6 +25,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 from coachiq.can.pipeline import RvcFrame
 from coachiq.can.protocol import FRAME_TOPIC, RvcProtocolService
 from coachiq.core.events import EventBus
+from coachiq.core.jsonlimits import loads_limited
 from coachiq.core.tasks import cancel_all
 
 log = logging.getLogger(__name__)
@@ -33,6 +34,7 @@ __all__ = ["CanStream", "frame_json", "parse_dgn"]
 
 QUEUE_FRAMES = 1000
 SEND_TIMEOUT_S = 5.0
+MAX_MESSAGE_CHARS = 65_536
 
 
 def frame_json(frame: RvcFrame) -> dict[str, Any]:
@@ -148,10 +150,13 @@ class CanStream:
         if text is None:
             client.put({"type": "error", "reason": "binary messages are not supported: send JSON text"})
             return
+        if len(text) > MAX_MESSAGE_CHARS:
+            client.put({"type": "error", "reason": f"message too long: at most {MAX_MESSAGE_CHARS} characters"})
+            return
         try:
-            message = json.loads(text)
-        except ValueError as exc:
-            client.put({"type": "error", "reason": f"not valid JSON: {exc}"})
+            message = loads_limited(text)
+        except ValueError as exc:  # not JSON, or nested too deep to parse safely
+            client.put({"type": "error", "reason": str(exc)})
             return
         kind = message.get("type") if isinstance(message, dict) else None
         if kind == "unsubscribe":

@@ -38,7 +38,9 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from coachiq.can.protocol import RvcProtocolService
+from coachiq.core.access import Role, actor_of_scope, refusal
 from coachiq.core.events import EventBus
+from coachiq.core.jsonlimits import loads_limited
 from coachiq.core.metrics import Metrics
 from coachiq.core.service import Health, Status
 from coachiq.core.tasks import cancel_all, sleep_aligned
@@ -293,6 +295,21 @@ class RealtimeHub:
                 await client.websocket.close(1001)
         await self.can_stream.close_all()
 
+    async def drop_ended(self, ended: Callable[[Mapping[str, Any]], bool], reason: str) -> int:
+        """Close every WebSocket (entity and CAN streams) for which `ended(scope)` is true, so that a
+        session or token that was revoked or expired stops seeing the coach; returns how many."""
+        count = 0
+        for client in list(self.clients.values()):
+            if ended(client.websocket.scope):
+                client.drop(reason)
+                count += 1
+        for can_client in list(self.can_stream.clients.values()):
+            if ended(can_client.websocket.scope):
+                count += 1
+                with contextlib.suppress(Exception):
+                    await can_client.websocket.close(1008, reason[:120])
+        return count
+
     async def health(self) -> Health:
         """Healthy while subscribed to entity updates; reports clients, drops and resyncs."""
         if self._unsubscribe is None or not self.events.has_subscribers(UPDATE_TOPIC):
@@ -394,9 +411,9 @@ class RealtimeHub:
             client.say({"type": "error", "reason": f"message too long: at most {MAX_MESSAGE_BYTES} bytes"})
             return
         try:
-            message = json.loads(text)
-        except ValueError as exc:
-            client.say({"type": "error", "reason": f"not valid JSON: {exc}"})
+            message = loads_limited(text)
+        except ValueError as exc:  # not JSON, or nested too deep to parse safely
+            client.say({"type": "error", "reason": str(exc)})
             return
         if not isinstance(message, dict):
             client.say({"type": "error", "reason": "a message must be a JSON object with a \"type\""})
@@ -464,6 +481,11 @@ class RealtimeHub:
                             "reason": "\"params\" must be an object"})
                 return
             params.update(nested)
+        refused = refusal(client.websocket.scope, Role.OPERATOR, "control devices")
+        if refused is not None:
+            client.say({"type": "command_result", "id": request_id, "entity_id": entity_id, "status": "forbidden",
+                        "reason": refused[1]})
+            return
         task = asyncio.create_task(self._run_command(client, request_id, entity_id, command, params),
                                    name=f"ws-command-{client.id}")
         # Kept until done: a command in flight finishes (and is audited) even if its client leaves.
@@ -474,7 +496,8 @@ class RealtimeHub:
                            params: dict[str, Any]) -> None:
         reply: dict[str, Any] = {"type": "command_result", "id": request_id, "entity_id": entity_id}
         try:
-            result = await self.entities.execute(entity_id, command, params, actor=f"websocket:{client.id}",
+            actor = actor_of_scope(client.websocket.scope, f"websocket:{client.id}")
+            result = await self.entities.execute(entity_id, command, params, actor=actor,
                                                  client_id=client.id)
         except UnknownEntity as exc:
             reply.update(status="not_found", reason=str(exc) or f"no entity '{entity_id}'")

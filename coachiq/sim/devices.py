@@ -15,16 +15,16 @@ Conventions used by the simulated nodes:
   thermostats, so it plays at 0x68.
 - A motor pair (slide) has an extend output and a retract output. Energising one runs the motor;
   the output drops by itself at the end of travel (limit switch) or when its command duration expires.
-- DC_DIMMER_COMMAND_2's ramp_time has no established unit; the simulated dimmers read it as tenths of a
-  second (0 or not available: the dimmer's own ramp, 2 s from 0 to 100 %).
+- DC_DIMMER_COMMAND_2's ramp_time is the time of the whole change, in seconds (0 or not available: the
+  dimmer's own ramp, 2 s from 0 to 100 %).
 - Tanks use the RV-C instance convention: 0 fresh, 1 black, 2 grey, 3 LPG. DC sources: 1 house bank,
   2 chassis start battery.
 - Devices without an instance field in their DGNs (water pump, generator, chassis) have instance None.
 - The transfer switch broadcasts ATS_AC_STATUS_1 three times per period, all with its instance: the
-  shore input (direction input, source primary), the generator input (direction input, source
-  secondary) and its output (direction output, source = the input in use). An input without power
+  shore input (direction input, source secondary), the generator input (direction input, source
+  primary, as RV-C 6.32.2 suggests) and its output (direction output, source = the input in use). An input without power
   reports 0 V.
-- Shades: "forward" lowers (closes) the shade, "reverse" raises (opens) it.
+- Shades: "forward" raises (opens) the shade, "reverse" lowers (closes) it, as RV-C defines them.
 - Thermostat zones and furnaces: a furnace serves the thermostat zone with the same instance.
 """
 
@@ -161,8 +161,8 @@ def _common_tail(awning_instance: int) -> list[SimDevice]:
     return [
         SimDevice(DeviceKind.AWNING, "awning.patio", "Patio awning", "exterior", AWNING_NODE, awning_instance,
                   ("AWNING_STATUS",), "AWNING_COMMAND", travel_s=_AWNING_TRAVEL_S),
-        SimDevice(DeviceKind.LOCK, "lock.entry_door", "Entry door", "exterior", LOCK_NODE, 1, ("LOCK_STATUS",),
-                  "LOCK_COMMAND"),
+        SimDevice(DeviceKind.LOCK, "lock.entry_door", "Entry door", "exterior", LOCK_NODE, 1, ("DOOR_STATUS",),
+                  "DOOR_COMMAND"),
         SimDevice(DeviceKind.WATER_PUMP, "pump.fresh_water", "Fresh water pump", "utility", WATER_PUMP_NODE,
                   None, ("WATER_PUMP_STATUS",), "WATER_PUMP_COMMAND"),
         SimDevice(DeviceKind.WATER_HEATER, "water_heater.main", "Water heater", "utility", WATER_HEATER_NODE,
@@ -175,7 +175,7 @@ def _common_tail(awning_instance: int) -> list[SimDevice]:
                   ("CHARGER_STATUS",), "CHARGER_COMMAND"),
         SimDevice(DeviceKind.TRANSFER_SWITCH, "transfer_switch.main", "Transfer switch", "utility",
                   TRANSFER_SWITCH_NODE, 1, ("ATS_AC_STATUS_1",), None,
-                  params={"shore_source": "primary", "generator_source": "secondary"}),
+                  params={"shore_source": "secondary", "generator_source": "primary"}),
         _tank("fresh", "Fresh water", 0, 380),
         _tank("black", "Black water", 1, 170),
         _tank("grey", "Grey water", 2, 250),

@@ -17,9 +17,9 @@ from coachiq.sim.model import DeviceModel, StatusFrame, World, approach, clamp
 __all__ = ["DEFAULT_RAMP_S", "AcLoad", "DcLoad", "DcOutput", "Lock"]
 
 DEFAULT_RAMP_S = 2.0  # a dimmer's own ramp: 0 to 100 % in 2 s
-RAMP_TIME_UNIT_S = 0.1  # ramp_time counts, as the simulated dimmers read them (see devices.py)
 FLASH_HALF_PERIOD_S = 0.5
 FLASH_MOMENTARY_S = 5.0  # flash_momentarily without a duration
+MOMENTARY_S = 0.1  # an "on" with duration 0 lasts until 100 ms after its last repeat
 _MAX_DURATION_S = 240  # the largest duration DC_DIMMER_STATUS_3 can report
 
 
@@ -77,8 +77,8 @@ class DcOutput:
         self.ramp_rate = 100.0 / max(full_scale_s, 0.01)
 
     def apply(self, command: str | None, desired_level: float | None, duration: int | None,
-              ramp_time: int | None) -> None:
-        """Carry out one DC_DIMMER_COMMAND_2 (decoded values; None = not available)."""
+              ramp_time: float | None) -> None:
+        """Carry out one DC_DIMMER_COMMAND_2 (decoded values; None = not available; ramp_time in seconds)."""
         if command is None:
             return
         self.last_command = command
@@ -94,8 +94,10 @@ class DcOutput:
         wanted = desired_level
         if wanted is None or (wanted == 0 and command not in ("set_level", "ramp_brightness")):
             wanted = self.memory
-        timed = duration if duration else None  # 0 or not available: no time limit
-        ramp_s = ramp_time * RAMP_TIME_UNIT_S if ramp_time else DEFAULT_RAMP_S
+        timed: float | None = duration if duration else None  # 0 or not available: no time limit
+        if command == "on_duration" and duration == 0:
+            timed = MOMENTARY_S  # a momentary "on" drops unless it is repeated
+        ramp_s = ramp_time if ramp_time else DEFAULT_RAMP_S
         if command in ("set_level", "on_duration"):
             self._cancel()
             self._set(wanted)
@@ -112,9 +114,10 @@ class DcOutput:
             else:
                 self.off_in = float(timed)
         elif command == "stop":
+            ramping = self.ramp_target is not None
             self._cancel()
-            if not self.dimmable:
-                self._set(0.0)  # a relay's motion or load stops; a dimmer holds its level
+            if not ramping:
+                self._set(0.0)  # an output that is on goes off; a ramp holds the level it reached
         elif command == "toggle":
             self._cancel()
             self._set(0.0 if self.on else wanted)
@@ -194,6 +197,7 @@ class DcOutput:
             "last_command": self.last_command,
             "interlock_status": "inactive",
             "load_status": "on" if self.on else "off",
+            "undercurrent": "inactive",
             "memory_level": round(self.memory * 2) / 2,
         }
 
@@ -296,7 +300,7 @@ class AcLoad(DeviceModel):
 
 
 class Lock(DeviceModel):
-    """A door lock (LOCK_COMMAND in, LOCK_STATUS out)."""
+    """A door lock (DOOR_COMMAND in, DOOR_STATUS out)."""
 
     period_s = 5.0
 
@@ -313,6 +317,6 @@ class Lock(DeviceModel):
         return True
 
     def status(self) -> list[StatusFrame]:
-        """LOCK_STATUS."""
-        return [("LOCK_STATUS", {"instance": self.spec.instance, "lock_status": "locked" if self.locked
-                                 else "unlocked"})]
+        """DOOR_STATUS: a plain lock has no motor, position or voltage to report."""
+        return [("DOOR_STATUS", {"instance": self.spec.instance, "lock_status": "locked" if self.locked
+                                 else "unlocked", "motion": None, "position": None, "voltage": None})]

@@ -17,6 +17,7 @@ from coachiq.sim.model import DeviceModel, StatusFrame, World, clamp
 __all__ = ["Awning", "MotorPair", "Shade"]
 
 _DEFAULT_TRAVEL_S = 12.0
+_MOMENTARY_S = 2.0  # a shade's momentary command (duration 0) runs this long unless repeated
 
 
 class MotorPair(DeviceModel):
@@ -146,8 +147,10 @@ class Awning(DeviceModel):
         """AWNING_STATUS."""
         return [("AWNING_STATUS", {
             "instance": self.spec.instance, "motion": self.motion, "position": round(self.position * 2) / 2,
-            "lock_status": "unlocked", "unlock_status": "unlocked", "user_lock": "off",
-            "brake_status": "released" if self.motion != "stopped" else "engaged",
+            "travel_lock": "secured" if self.position == 0 else "not_secured", "unlock_status": "unlocked",
+            "user_lock": "inactive", "brake_status": "released" if self.motion != "stopped" else "engaged",
+            "parked_lockout": "may_move", "ignition_lockout": "may_move", "low_voltage_lockout": "may_move",
+            "generic_lockout": "may_move",
         })]
 
     def dc_load_a(self) -> float:
@@ -156,7 +159,10 @@ class Awning(DeviceModel):
 
 
 class Shade(DeviceModel):
-    """A motorised window shade (WINDOW_SHADE_CONTROL_COMMAND in, ..._STATUS out); forward lowers it."""
+    """A motorised window shade (WINDOW_SHADE_CONTROL_COMMAND in, ..._STATUS out).
+
+    As RV-C defines the directions, forward raises (opens) the shade and reverse lowers (closes) it.
+    """
 
     period_s = 5.0
 
@@ -198,6 +204,8 @@ class Shade(DeviceModel):
         elif command in ("toggle_forward", "toggle_reverse"):
             wanted = command.removeprefix("toggle_")
             self.direction = None if self.direction == wanted else wanted
+        if duration == 0:
+            duration = _MOMENTARY_S  # momentary: runs on only while the command is repeated
         self.run_for = float(duration) if duration and self.direction else None
         return True
 
@@ -206,7 +214,7 @@ class Shade(DeviceModel):
         if self.direction is None:
             return False
         speed = 100.0 * dt / self.travel_s * self.duty / 100.0
-        if self.direction == "forward":
+        if self.direction == "reverse":
             self.position = min(100.0, self.position + speed)
             at_end = self.position >= 100.0
         else:

@@ -67,12 +67,14 @@ class Battery(DeviceModel):
         remaining: int | None = None
         if self.current < -0.1:
             remaining = min(64000, round(self.soc / 100.0 * self.capacity_ah / -self.current * 60.0))
+        # self.current is positive while charging; RV-C reports current flowing out of the source as positive.
         return [
             ("DC_SOURCE_STATUS_1", {"instance": self.spec.instance, "device_priority": _MONITOR_PRIORITY,
-                                    "dc_voltage": round(self.voltage, 2), "dc_current": round(self.current, 3)}),
+                                    "dc_voltage": round(self.voltage, 2), "dc_current": round(-self.current, 3)}),
             ("DC_SOURCE_STATUS_2", {"instance": self.spec.instance, "device_priority": _MONITOR_PRIORITY,
                                     "source_temperature": self.temperature,
-                                    "state_of_charge": round(self.soc * 2) / 2, "time_remaining": remaining}),
+                                    "state_of_charge": round(self.soc * 2) / 2, "time_remaining": remaining,
+                                    "time_remaining_interpretation": "time_to_empty"}),
         ]
 
 
@@ -133,7 +135,7 @@ class Charger(DeviceModel):
             "instance": self.spec.instance, "charge_voltage": round(self.voltage, 2),
             "charge_current": round(self.current, 2),
             "charge_current_percent": round(self.current / self.max_current_a * 200) / 2,
-            "operating_state": self.state if self.enabled else "not_charging",
+            "operating_state": self.state if self.enabled else "disabled",
             "enabled_at_power_up": self.enabled_at_power_up, "auto_recharge": self.auto_recharge,
             "force_charge": "not_forced",
         })]
@@ -199,10 +201,10 @@ class TransferSwitch(DeviceModel):
     period_s = 2.0
 
     def __init__(self, spec: SimDevice) -> None:
-        """Sources as in devices.py: shore on the primary input, generator on the secondary."""
+        """Sources as in devices.py: generator on the primary input, shore on the secondary (RV-C 6.32.2)."""
         super().__init__(spec)
-        self.shore = str(spec.params.get("shore_source", "primary"))
-        self.generator = str(spec.params.get("generator_source", "secondary"))
+        self.shore = str(spec.params.get("shore_source", "secondary"))
+        self.generator = str(spec.params.get("generator_source", "primary"))
         self.shore_powered = False
         self.generator_powered = False
         self.load_a = 0.0
@@ -225,7 +227,7 @@ class TransferSwitch(DeviceModel):
         return self.selected != before
 
     def _line(self, direction: str, source: str, powered: bool, current: float) -> dict[str, Any]:
-        return {"instance": self.spec.instance, "direction": direction, "source": source, "line": "line_1",
+        return {"instance": self.spec.instance, "direction": direction, "source": source, "leg": "leg_1",
                 "rms_voltage": _AC_VOLTS if powered else 0.0, "rms_current": round(current, 2),
                 "frequency": _AC_HZ if powered else 0.0, "open_ground_fault": "no_fault",
                 "open_neutral_fault": "no_fault", "reverse_polarity_fault": "no_fault",

@@ -129,13 +129,15 @@ class WaterHeater(DeviceModel):
 
     @property
     def burner(self) -> bool:
-        """Gas flame lit."""
-        return self.heating and self.mode in ("combustion", "gas_electric", "automatic", "test_combustion")
+        """Gas flame lit; in automatic mode only when there is no AC power (RV-C 6.9.2)."""
+        automatic_gas = self.mode == "automatic" and not self.ac_present
+        return self.heating and (automatic_gas or self.mode in ("combustion", "gas_electric", "test_combustion"))
 
     @property
     def element(self) -> bool:
-        """Electric element on (needs AC power)."""
-        return self.heating and self.ac_present and self.mode in ("electric", "gas_electric", "test_electric")
+        """Electric element on (needs AC power); automatic mode prefers it whenever AC is present."""
+        return self.heating and self.ac_present and self.mode in ("electric", "gas_electric", "automatic",
+                                                                  "test_electric")
 
     def step(self, dt: float, world: World) -> bool:
         """Heat to the setpoint, restart 3 degC below it; cool towards the room otherwise."""

@@ -23,9 +23,10 @@ WEB_DIR = Path(__file__).resolve().parent
 _SERVED_SUFFIXES = {".html", ".js", ".css", ".svg", ".ico", ".png", ".webmanifest", ".json"}
 _TYPES = {".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8",
           ".html": "text/html; charset=utf-8", ".svg": "image/svg+xml", ".webmanifest": "application/manifest+json"}
-# The page loads only its own files and talks only to its own server.
+# The page loads only its own files and talks only to its own server ('self' covers its WebSocket:
+# CSP Level 3 matches ws:/wss: to the page's http:/https: origin, as Chromium and Firefox do).
 CONTENT_SECURITY_POLICY = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-                           "connect-src 'self' ws: wss:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; "
+                           "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; "
                            "form-action 'self'")
 
 
@@ -49,17 +50,25 @@ def _load(path: Path) -> StaticFile:
     return StaticFile(body, gzipped, media_type, etag)
 
 
+def _servable(directory: Path) -> dict[str, Path]:
+    found: dict[str, Path] = {}
+    for path in sorted(directory.rglob("*")):
+        if path.is_file() and path.suffix in _SERVED_SUFFIXES and "__pycache__" not in path.parts:
+            found["/" + path.relative_to(directory).as_posix()] = path
+    if "/index.html" in found:
+        found["/"] = found["/index.html"]
+    return found
+
+
+def page_paths(directory: Path = WEB_DIR) -> set[str]:
+    """The URL paths of the page's files: the shell that loads before sign-in."""
+    return set(_servable(directory))
+
+
 def load_files(directory: Path = WEB_DIR) -> dict[str, StaticFile]:
     """Every servable file under `directory`, keyed by its URL path ("/" for index.html)."""
-    files: dict[str, StaticFile] = {}
-    for path in sorted(directory.rglob("*")):
-        if not path.is_file() or path.suffix not in _SERVED_SUFFIXES or "__pycache__" in path.parts:
-            continue
-        url = "/" + path.relative_to(directory).as_posix()
-        files[url] = _load(path)
-    if "/index.html" in files:
-        files["/"] = files["/index.html"]
-    return files
+    loaded = {path: _load(path) for path in set(_servable(directory).values())}
+    return {url: loaded[path] for url, path in _servable(directory).items()}
 
 
 def _etag_matches(header: str | None, etag: str) -> bool:

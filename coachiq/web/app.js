@@ -1,5 +1,6 @@
 // Entry point: routing between views, the header (link state, emergency stop) and the banners.
 
+import { startAccess } from "./access.js";
 import { stopAllMotion } from "./cards.js";
 import {
   clearEmergencyStop, connect, emergencyStop, emergencyStopOn, loadEntities, on, reconnectNow, refreshSafety,
@@ -129,7 +130,7 @@ function wire() {
     const name = store.entities.get(id)?.name || id;
     if (c?.status === "refused") toast(`${name}: refused. ${c.reason}`, "refused");
     else if (c?.status === "timed_out") toast(`${name}: no confirmation from the device.`, "error");
-    else if (c && ["invalid", "not_found", "error"].includes(c.status)) toast(`${name}: ${c.reason || c.status}`, "error");
+    else if (c && ["invalid", "not_found", "error", "forbidden"].includes(c.status)) toast(`${name}: ${c.reason || c.status}`, "error");
   });
   on("safety", () => {
     renderSafety();
@@ -146,10 +147,13 @@ function wire() {
   setInterval(() => schedule(), 15000);
 }
 
-wire();
-show(viewFromHash());
-renderLink();
-loadEntities({ initial: true });
-refreshSafety();
-connect();
-startSafetyPolling();
+// With authentication on, nothing of the coach loads before sign-in.
+if (await startAccess(main)) {
+  wire();
+  show(viewFromHash());
+  renderLink();
+  loadEntities({ initial: true });
+  refreshSafety();
+  connect();
+  startSafetyPolling();
+}

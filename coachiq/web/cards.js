@@ -1,6 +1,7 @@
 // One card per entity. A card is built once and then patched in place on every update, so that a
 // slider being dragged or a button being held is never replaced under the owner's finger.
 
+import { controlBlockReason } from "./access.js";
 import { motionBlockReason, sendCommand, store } from "./state.js";
 import {
   fmtAgo, fmtNum, fmtPct, fmtTemp, fromDisplayTemp, h, humanize, icon, isNum, pick, setChildren, tempUnit,
@@ -22,7 +23,7 @@ const COMMAND_LABELS = {
 };
 
 const has = (entity, capability) => entity.capabilities.includes(capability);
-const canCommand = (entity) => store.link === "live" && entity.available;
+const canCommand = (entity) => store.link === "live" && entity.available && !controlBlockReason();
 
 /** Whether a light or load is on (true/false), or null while the device has not said. */
 export function onState(state) {
@@ -290,8 +291,9 @@ function batteryCard(entity) {
       s.set("power", isNum(v) && isNum(a) ? fmtNum(v * a, 0, "W") : "—");
       s.set("temp", fmtTemp(pick(st, "temperature", "battery_temperature")));
       all.update(st);
-      const charging = isNum(a) && a > 0.5;
-      const discharging = isNum(a) && a < -0.5;
+      // RV-C DC source current is positive out of the battery (discharge), negative into it (charge).
+      const charging = isNum(a) && a < -0.5;
+      const discharging = isNum(a) && a > 0.5;
       updateFrame(card, e, charging ? "Charging" : discharging ? "Discharging" : "", charging ? "ok" : "off");
     },
   };
@@ -585,7 +587,7 @@ function motionCard(entity) {
     const position = pick(st, "position", "position_percent", "extension");
     big.textContent = motion === undefined ? "—" : humanize(motion);
     s.set("position", isNum(position) ? fmtPct(position) : position === undefined ? "—" : humanize(position));
-    const why = motionBlockReason(e);
+    const why = controlBlockReason() || motionBlockReason(e);
     reason.hidden = !why;
     reasonText.textContent = why || "";
     for (const hold of [outHold, inHold]) {

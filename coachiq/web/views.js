@@ -1,5 +1,6 @@
 // The six views. Each view builds its cards once and is told which entities changed.
 
+import { adminView } from "./admin.js";
 import { createCard, isOn } from "./cards.js";
 import { getJson, safeStateReasons, sendCommand, store } from "./state.js";
 import {
@@ -371,6 +372,7 @@ export const VIEWS = {
   power: { title: "Power", build: power },
   motion: { title: "Slides", build: motion },
   system: { title: "System", build: system },
+  admin: { title: "Admin", build: adminView },
 };
 
 /** Mount a view into `main`; returns its context for updates. */

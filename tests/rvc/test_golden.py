@@ -72,11 +72,15 @@ def test_golden_spot_checks() -> None:
     assert short["errors"][0].startswith("payload is 3 bytes, DC_DIMMER_STATUS_3 needs 8; missing: lock_status")
     dm = next(line for line in lines if line["source_address"] == 0x81 and line["dgn"] == 0x1FECA)
     assert dm["values"]["dsa"] is None and dm["raw"]["dsa"] == 0xFF and dm["values"]["fmi"] == "not_available"
-    nack = next(line for line in lines if line["name"] == "ACKNOWLEDGMENT")
-    assert nack["values"]["control"] == "nack" and nack["values"]["acknowledged_dgn"] == 0x1FEDB
-    padded_request = lines[-2]
-    assert padded_request["values"] == {"requested_dgn": 0x1FEDA}
-    assert padded_request["errors"] == ["payload is 8 bytes, REQUEST has 3 (5 extra)"]
+    nak = next(line for line in lines if line["name"] == "ACKNOWLEDGMENT")
+    assert nak["values"]["control"] == "nak" and nak["values"]["acknowledged_dgn"] == 0x1FEDB
+    # RV-C sends every message as 8 bytes, the request for a DGN included (RV-C 3.2.4.3)
+    rvc_request = lines[-2]
+    assert rvc_request["values"] == {"requested_dgn": 0x1FEDA, "instance": None, "instance_bank": None}
+    assert rvc_request["errors"] == []
+    j1939_request = lines[1]
+    assert j1939_request["values"] == {"requested_dgn": 0xFEEB}
+    assert j1939_request["errors"] == ["payload is 3 bytes, REQUEST needs 8; missing: instance, instance_bank"]
 
 
 if __name__ == "__main__":

@@ -58,9 +58,9 @@ async def test_dimmer_ramps_up_in_steps(real_time_sim: SimulatedCoach, listener:
 
 async def test_ramp_brightness_uses_the_ramp_time(real_time_sim: SimulatedCoach, listener: Listener) -> None:
     start = time.monotonic()
-    # ramp_time 5 = 0.5 s for this change, whatever its size.
+    # ramp_time 0.5 s for this change, whatever its size.
     listener.send("DC_DIMMER_COMMAND_2", {"instance": GALLEY, "desired_level": 50.0,
-                                          "command": "ramp_brightness", "ramp_time": 5})
+                                          "command": "ramp_brightness", "ramp_time": 0.5})
     done = await listener.wait_for("DC_DIMMER_STATUS_3", dimmer(GALLEY, brightness=50.0), timeout=3.0)
     assert 0.3 < done.at - start < 1.0
     listener.send("DC_DIMMER_COMMAND_2", {"instance": GALLEY, "command": "ramp_down"})
@@ -86,9 +86,9 @@ async def test_generator_runs_only_after_its_start_delay(sim: SimulatedCoach, li
     running = await listener.wait_for("GENERATOR_STATUS_1", lambda v: v["status"] == "running", timeout=2.0)
     # 3 s start delay at ten times real speed: about 0.3 s, never at once.
     assert 0.2 < running.at - sent < 1.0
-    # The transfer switch changes over to the generator (secondary input) as it comes up, and says so at once.
+    # The transfer switch changes over to the generator (primary input) as it comes up, and says so at once.
     transfer = await listener.wait_for("ATS_AC_STATUS_1", lambda v: v["direction"] == "output"
-                                       and v["source"] == "secondary", timeout=0.5, since=sent)
+                                       and v["source"] == "primary", timeout=0.5, since=sent)
     assert abs(transfer.at - running.at) < 0.25
     listener.send("GENERATOR_COMMAND", {"command": "stop"})
     await listener.wait_for("GENERATOR_STATUS_1", lambda v: v["status"] == "stopped", timeout=2.0)
@@ -174,7 +174,7 @@ async def test_nodes_broadcast_periodically(sim: SimulatedCoach, listener: Liste
     assert len(tanks) >= 2  # about once a second
     names = {h.decoded.name for h in listener.heard}
     assert {"DC_DIMMER_STATUS_3", "THERMOSTAT_STATUS_1", "DC_SOURCE_STATUS_1", "GENERATOR_STATUS_1",
-            "AWNING_STATUS", "LOCK_STATUS"} <= names
+            "AWNING_STATUS", "DOOR_STATUS"} <= names
     assert all(not h.decoded.errors for h in listener.heard)
 
 

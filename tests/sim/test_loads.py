@@ -100,5 +100,6 @@ def test_ac_load_switches_and_reports_current() -> None:
 def test_lock_follows_requests() -> None:
     spec = next(d for d in devices_for("travel_trailer") if d.kind is DeviceKind.LOCK)
     lock = Lock(spec)
-    lock.command("LOCK_COMMAND", 1, {"lock_request": "unlock", "door_action": None})
-    assert lock.status() == [("LOCK_STATUS", {"instance": 1, "lock_status": "unlocked"})]
+    lock.command("DOOR_COMMAND", 1, {"lock_request": "unlock", "door_action": None})
+    assert lock.status() == [("DOOR_STATUS", {"instance": 1, "lock_status": "unlocked", "motion": None,
+                                              "position": None, "voltage": None})]

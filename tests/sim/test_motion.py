@@ -37,8 +37,9 @@ def test_awning_stop_holds_position() -> None:
 
 def test_shade_lowers_for_its_duration() -> None:
     shade = Shade(device("shade.windshield"))
-    shade.command("WINDOW_SHADE_CONTROL_COMMAND", 1, {"command": "forward", "duration": 2})
-    assert shade.status()[0][1]["forward_status"] == "active"
+    # RV-C: reverse lowers (closes) a shade, forward raises (opens) it.
+    shade.command("WINDOW_SHADE_CONTROL_COMMAND", 1, {"command": "reverse", "duration": 2})
+    assert shade.status()[0][1]["reverse_status"] == "active"
     shade.step(1.0, World())
     assert shade.step(1.0, World())
     assert shade.position == 20.0 and shade.direction is None

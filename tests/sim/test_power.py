@@ -72,11 +72,11 @@ def test_transfer_switch_prefers_the_running_generator() -> None:
     switch = TransferSwitch(device("transfer_switch.main"))
     world = World(shore_connected=True)
     switch.step(0.1, world)
-    assert switch.selected == "primary"
+    assert switch.selected == "secondary"
     world.generator_running = True
     assert switch.step(0.1, world)
     output = switch.status()[2][1]
-    assert output["direction"] == "output" and output["source"] == "secondary" and output["rms_voltage"] == 120.0
+    assert output["direction"] == "output" and output["source"] == "primary" and output["rms_voltage"] == 120.0
     world.shore_connected = world.generator_running = False
     switch.step(0.1, world)
     assert switch.selected is None

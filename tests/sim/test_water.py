@@ -46,3 +46,14 @@ def test_water_heater_heats_to_its_setpoint() -> None:
     assert max(temperatures) == 50.0
     assert heater.water >= 47.0  # it cools a little, then heats again 3 degC below the setpoint
     assert heater.status()[0][1]["thermostat_status"] == "setpoint_met"
+
+
+def test_water_heater_in_automatic_mode_uses_the_element_while_ac_is_present() -> None:
+    heater = WaterHeater(device("water_heater.main"))
+    world = World(shore_connected=True)
+    heater.command("WATERHEATER_COMMAND", 1, {"operating_mode": "automatic", "setpoint": 50.0})
+    heater.step(1.0, world)
+    assert heater.element and not heater.burner
+    world.shore_connected = False
+    assert heater.step(1.0, world)  # AC lost: the burner takes over and says so at once
+    assert heater.burner and not heater.element

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, HTTPException, Query, Request
 
+from coachiq.api.roles import RAW_CAN
 from coachiq.api.v2.deps import actor_of, problem_response, runtime_of
 from coachiq.api.v2.models import (
     FrameList,
@@ -124,7 +125,7 @@ async def frames(
     return {"frames": [frame_json(f) for f in recent[-limit:]]}
 
 
-@router.post("/send", response_model=RawFrameSent, responses=problems(409, 422, 503))
+@router.post("/send", response_model=RawFrameSent, responses=problems(409, 422, 503), dependencies=[RAW_CAN])
 async def send(body: RawFrameIn, request: Request) -> Any:
     """Send one raw frame (diagnostics). Motion commands of position-critical devices are refused (409)."""
     runtime = runtime_of(request)

@@ -8,6 +8,7 @@ from fastapi.responses import JSONResponse
 from starlette.requests import HTTPConnection
 
 from coachiq.api.problems import problem
+from coachiq.core.access import actor_of_scope
 
 if TYPE_CHECKING:  # the runtime imports the core services, which import this package's service
     from coachiq.runtime import Runtime
@@ -20,9 +21,10 @@ def runtime_of(connection: HTTPConnection) -> Runtime:
 
 
 def actor_of(connection: HTTPConnection) -> str:
-    """Who the audit log names for a request: the client's address (authentication adds the user)."""
+    """Who the audit log names for a request: the signed-in user or token (with authentication on) and
+    the client's address."""
     client = connection.client
-    return f"http:{client.host}" if client is not None else "http"
+    return actor_of_scope(connection.scope, f"http:{client.host}" if client is not None else "http")
 
 
 _TITLES = {404: "Not Found", 409: "Conflict", 422: "Unprocessable Content", 503: "Service Unavailable",

@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 from starlette.routing import Match, Route
 from starlette.types import Scope
 
+from coachiq.api.roles import CONTROL
 from coachiq.api.v2.deps import actor_of, problem_response, runtime_of
 from coachiq.api.v2.models import (
     BatchRequest,
@@ -109,7 +110,7 @@ async def unmapped(request: Request) -> dict[str, Any]:
     return {"unmapped": _manager(request).unmapped()}
 
 
-@router.post("/commands", response_model=BatchResponse, responses=problems(422))
+@router.post("/commands", response_model=BatchResponse, responses=problems(422), dependencies=[CONTROL])
 async def batch_commands(body: BatchRequest, request: Request) -> BatchResponse:
     """Run several commands together; each has its own outcome, in the order given."""
     manager = _manager(request)
@@ -159,7 +160,7 @@ async def history(
                       samples=[HistorySampleOut(ts=s["ts"], values=s["values"]) for s in samples])
 
 
-@router.post("/{entity_id}/commands", response_model=CommandConfirmed,
+@router.post("/{entity_id}/commands", response_model=CommandConfirmed, dependencies=[CONTROL],
              responses=problems(404, 409, 422, 504))
 async def command(request: Request, entity_id: str, body: CommandRequest) -> Any:
     """Run a command and wait for the device's confirmation.

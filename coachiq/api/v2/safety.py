@@ -6,6 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
+from coachiq.api.roles import CLEAR_EMERGENCY_STOP
 from coachiq.api.v2.deps import actor_of, runtime_of
 from coachiq.api.v2.models import SafetyOut
 
@@ -28,7 +29,7 @@ async def emergency_stop(request: Request) -> dict[str, Any]:
     return snapshot
 
 
-@router.post("/emergency-stop/clear", response_model=SafetyOut)
+@router.post("/emergency-stop/clear", response_model=SafetyOut, dependencies=[CLEAR_EMERGENCY_STOP])
 async def clear_emergency_stop(request: Request) -> dict[str, Any]:
     """Clear the emergency stop; other reasons for the safe state still hold."""
     state = runtime_of(request).core.state

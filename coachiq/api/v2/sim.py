@@ -9,12 +9,13 @@ from __future__ import annotations
 from fastapi import APIRouter, HTTPException, Request
 from pydantic import BaseModel, ConfigDict, Field
 
+from coachiq.api.roles import CONTROL
 from coachiq.api.v2.models import problems
 from coachiq.sim.coach import SimulatedCoach
 
 __all__ = ["ChassisIn", "ChassisOut", "router"]
 
-router = APIRouter(prefix="/api/v2/sim", tags=["simulation"])
+router = APIRouter(prefix="/api/v2/sim", tags=["simulation"], dependencies=[CONTROL])
 
 
 class ChassisIn(BaseModel):

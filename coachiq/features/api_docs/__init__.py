@@ -6,6 +6,9 @@ internet. /openapi.json itself is part of the core API and always served.
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import re
 from pathlib import Path
 from typing import ClassVar
 
@@ -20,6 +23,28 @@ from coachiq.features.base import FeatureContext, NoSettings
 
 ASSETS = Path(fastapi_offline.__file__).parent / "static"
 _ASSET_FILES = {"swagger-ui-bundle.js", "swagger-ui.css", "redoc.standalone.js", "favicon.png"}
+
+
+_INLINE_SCRIPT = re.compile(rb"<script>(.*?)</script>", re.DOTALL)
+
+
+def content_security_policy(page: bytes) -> str:
+    """The policy for one documentation page: its own files, plus its inline scripts by their hashes.
+
+    Both viewers insert style elements and set style attributes as they render, hence
+    'unsafe-inline' for styles (never for scripts); ReDoc runs its search index in a worker it
+    loads from a blob: URL; Swagger's icons are data: images.
+    """
+    scripts = ["'self'", *(f"'sha256-{base64.b64encode(hashlib.sha256(script).digest()).decode()}'"
+                           for script in _INLINE_SCRIPT.findall(page))]
+    return (f"default-src 'self'; script-src {' '.join(scripts)}; style-src 'self' 'unsafe-inline'; "
+            "img-src 'self' data:; worker-src 'self' blob:; connect-src 'self'; object-src 'none'; "
+            "base-uri 'none'; frame-ancestors 'none'; form-action 'self'")
+
+
+def _with_policy(page: HTMLResponse) -> HTMLResponse:
+    page.headers["Content-Security-Policy"] = content_security_policy(bytes(page.body))
+    return page
 
 
 class ApiDocsFeature:
@@ -37,19 +62,20 @@ class ApiDocsFeature:
         if missing:
             raise FileNotFoundError(f"documentation assets missing from {ASSETS}: {', '.join(sorted(missing))}")
         router = APIRouter(include_in_schema=False)
+        swagger_page = _with_policy(get_swagger_ui_html(
+            openapi_url="/openapi.json", title="CoachIQ API", swagger_js_url="/docs-assets/swagger-ui-bundle.js",
+            swagger_css_url="/docs-assets/swagger-ui.css", swagger_favicon_url="/docs-assets/favicon.png"))
+        redoc_page = _with_policy(get_redoc_html(
+            openapi_url="/openapi.json", title="CoachIQ API", redoc_js_url="/docs-assets/redoc.standalone.js",
+            redoc_favicon_url="/docs-assets/favicon.png", with_google_fonts=False))
 
         @router.get("/docs")
         async def swagger() -> HTMLResponse:
-            return get_swagger_ui_html(openapi_url="/openapi.json", title="CoachIQ API",
-                                       swagger_js_url="/docs-assets/swagger-ui-bundle.js",
-                                       swagger_css_url="/docs-assets/swagger-ui.css",
-                                       swagger_favicon_url="/docs-assets/favicon.png")
+            return swagger_page
 
         @router.get("/redoc")
         async def redoc() -> HTMLResponse:
-            return get_redoc_html(openapi_url="/openapi.json", title="CoachIQ API",
-                                  redoc_js_url="/docs-assets/redoc.standalone.js",
-                                  redoc_favicon_url="/docs-assets/favicon.png", with_google_fonts=False)
+            return redoc_page
 
         @router.get("/docs-assets/{name}")
         async def asset(name: str) -> FileResponse:

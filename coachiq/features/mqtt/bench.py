@@ -1,0 +1,167 @@
+"""The mqtt feature's budgets, measured for `coachiq bench`.
+
+A Mosquitto on a free loopback port and two `coachiq serve --replay LOG --speed 1` processes in turn on
+the benchmark coach (150 entities, a coach at full bus load, as coachiq/realtime/bench.py plays it): one
+without the mqtt feature and one with it and a subscriber to every state topic, as Home Assistant
+subscribes. Each run measures both, one after the other, the same number of seconds.
+
+- mqtt_state_latency_p50_ms / _p99_ms: frame read by the server -> its state message at the subscriber.
+  The state message carries the time stamp of the newest frame it folds in (the stamp the server puts on
+  a frame when it reads it, as the WebSocket figure uses); a change held to coalesce counts with its wait.
+- mqtt_cpu_overhead_percent: the server's CPU (% of one core) with the feature and the subscriber minus
+  without. The broker's own CPU is not counted: it usually runs elsewhere (on the Home Assistant host).
+- mqtt_rss_overhead_mib: the server's resident memory with the feature minus without, at the end.
+
+Each figure is the median of `runs` runs with its min and max. Budgets: p99 < 50 ms, CPU < 1 % of a
+core, RSS < 8 MiB.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+MOSQUITTO = "/usr/sbin/mosquitto"
+NODE_ID = "bench"
+SETTLE_S = 3.0
+
+
+def _spread(values: list[float], digits: int = 3) -> dict[str, float]:
+    return {"median": round(statistics.median(values), digits), "min": round(min(values), digits),
+            "max": round(max(values), digits)}
+
+
+def _mosquitto(folder: Path, port: int) -> subprocess.Popen[bytes]:
+    import getpass
+    import socket
+
+    config = folder / "mosquitto.conf"
+    config.write_text(f"user {getpass.getuser()}\nlistener {port} 127.0.0.1\nallow_anonymous true\n"
+                      "persistence false\n", encoding="utf-8")
+    process = subprocess.Popen([shutil.which("mosquitto") or MOSQUITTO, "-c", str(config)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return process
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                process.kill()
+                raise RuntimeError("mosquitto did not start") from None
+            time.sleep(0.05)
+
+
+class _Subscriber:
+    """A subscriber to every state topic, stamping each message when it arrives."""
+
+    def __init__(self, port: int) -> None:
+        import paho.mqtt.client as mqtt
+        from paho.mqtt.enums import CallbackAPIVersion
+
+        self.arrivals: list[tuple[float, bytes]] = []
+        self._lock = threading.Lock()
+        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+        self.client.on_message = self._on_message
+        self.client.connect("127.0.0.1", port)
+        self.client.subscribe(f"coachiq/{NODE_ID}/+/+/state", qos=0)
+        self.client.loop_start()
+
+    def _on_message(self, client: Any, userdata: Any, message: Any) -> None:
+        now = time.time()
+        if not message.retain:  # live changes only: retained ones were published before we came
+            with self._lock:
+                self.arrivals.append((now, bytes(message.payload)))
+
+    def latencies(self, since: float) -> list[float]:
+        with self._lock:
+            arrivals = list(self.arrivals)
+        found = []
+        for arrived, payload in arrivals:
+            if arrived < since:
+                continue
+            stamp = json.loads(payload).get("timestamp")
+            if isinstance(stamp, int | float):
+                found.append((arrived - stamp) * 1000)
+        return found
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+def _one_server(folder: Path, replay: Path, coach_file: Path, seconds: float, port: int | None
+                ) -> dict[str, Any]:
+    from coachiq.bench import _rss_mib
+    from coachiq.realtime.bench import _cpu_seconds, _percentile, _server
+
+    env = {"COACHIQ_COACH": "generic", "COACHIQ_COACH_FILE": str(coach_file)}
+    if port is not None:
+        env.update(COACHIQ_FEATURE_MQTT="true", COACHIQ_MQTT_URL=f"mqtt://127.0.0.1:{port}",
+                   COACHIQ_MQTT_NODE_ID=NODE_ID)
+    with _server(folder, env, "--replay", str(replay), "--speed", "1") as (process, _base):
+        subscriber = _Subscriber(port) if port is not None else None
+        try:
+            time.sleep(SETTLE_S)  # start-up work, the first burst of new payloads, the announcement
+            began, cpu = time.monotonic(), _cpu_seconds(process.pid)
+            measured_from = time.time()
+            time.sleep(seconds)
+            cpu_percent = 100.0 * (_cpu_seconds(process.pid) - cpu) / (time.monotonic() - began)
+            rss = _rss_mib(process.pid)
+            if process.poll() is not None:
+                raise RuntimeError("the server stopped during the benchmark")
+        finally:
+            if subscriber is not None:
+                subscriber.close()
+    result: dict[str, Any] = {"cpu": cpu_percent, "rss": rss}
+    if subscriber is not None:
+        latencies = subscriber.latencies(measured_from)
+        if not latencies:
+            raise RuntimeError("no MQTT state message arrived during the benchmark")
+        result.update(p50=_percentile(latencies, 0.5), p99=_percentile(latencies, 0.99),
+                      rate=len(latencies) / seconds)
+    return result
+
+
+def bench_mqtt(log: Path | None = None, runs: int = 3, seconds: float = 15.0) -> dict[str, Any]:
+    """State latency, CPU and memory of the mqtt feature at full bus load; median, min and max of `runs`."""
+    from coachiq.bench import _free_port
+    from coachiq.realtime.bench import _write_generated_log, bench_coach_file
+
+    if not (os.access(MOSQUITTO, os.X_OK) or shutil.which("mosquitto")):
+        return {"mqtt": "not measured: Mosquitto is not installed (Debian package mosquitto)"}
+    with tempfile.TemporaryDirectory(prefix="coachiq-bench-mqtt-") as name:
+        folder = Path(name)
+        replay = log if log is not None else _write_generated_log(folder)
+        coach_file = bench_coach_file(folder)
+        port = _free_port()
+        broker = _mosquitto(folder, port)
+        try:
+            without, with_mqtt = [], []
+            for run in range(runs):
+                without.append(_one_server(folder / f"off-{run}", replay, coach_file, seconds, None))
+                with_mqtt.append(_one_server(folder / f"on-{run}", replay, coach_file, seconds, port))
+        finally:
+            broker.send_signal(signal.SIGTERM)
+            broker.wait(10)
+    cpu_overhead = [w["cpu"] - o["cpu"] for w, o in zip(with_mqtt, without, strict=True)]
+    rss_overhead = [w["rss"] - o["rss"] for w, o in zip(with_mqtt, without, strict=True)]
+    return {
+        "mqtt_state_latency_p99_ms": _spread([r["p99"] for r in with_mqtt]),
+        "mqtt_state_latency_p50_ms": _spread([r["p50"] for r in with_mqtt]),
+        "mqtt_state_messages_per_s": _spread([r["rate"] for r in with_mqtt], 1),
+        "mqtt_cpu_overhead_percent": _spread(cpu_overhead, 2),
+        "mqtt_server_cpu_percent": {"without": _spread([r["cpu"] for r in without], 2),
+                                    "with": _spread([r["cpu"] for r in with_mqtt], 2)},
+        "mqtt_rss_overhead_mib": _spread(rss_overhead, 1),
+        "mqtt_runs": runs, "mqtt_run_s": seconds,
+    }
