@@ -3,6 +3,7 @@
 // The values are the server's leveling entity (coachiq/entities/leveling.py): mode, motion, jacks,
 // pitch, roll, level, stored, lockouts, warnings.
 
+import { controlBlockReason } from "./access.js";
 import { button, frame, holdButton, stats, updateFrame } from "./cards.js";
 import { motionBlockReason, sendCommand, store } from "./state.js";
 import { fmtNum, h, humanize, icon, isNum } from "./ui.js";
@@ -98,7 +99,7 @@ export function levelingCard(entity) {
     controller.hidden = !said;
     controller.textContent = said;
     clear.hidden = !warnings.some((w) => w !== WARNINGS.master);
-    const why = motionBlockReason(e);
+    const why = controlBlockReason() || motionBlockReason(e);
     reason.hidden = !why;
     reasonText.textContent = why || "";
     for (const el of [...gated, ...holds.map((hold) => hold.btn)]) {
