@@ -29,7 +29,8 @@ from coachiq.core.errors import ConfigError
 from coachiq.core.events import EventBus
 from coachiq.core.service import Health, ServiceStartError, Status
 from coachiq.core.tasks import cancel_all, sleep_aligned
-from coachiq.entities.commands import Plan, matches, plan
+from coachiq.entities.commands import Plan, Transmission, matches, plan
+from coachiq.entities.leveling import ManualHold
 from coachiq.entities.mapping import CoachMapping, EntityConfig, load_coach
 from coachiq.entities.model import (
     POSITION_CRITICAL_TYPES,
@@ -162,6 +163,7 @@ class EntityManager:
         self._unsubscribe: Callable[[], None] | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._background: set[asyncio.Task[Any]] = set()
+        self._holds = ManualHold(self._send_step, self._still_held)
         state.attach_actuator(self)
 
     # --- life cycle -----------------------------------------------------------------------------
@@ -202,6 +204,7 @@ class EntityManager:
             self._unsubscribe()
             self._unsubscribe = None
         await cancel_all(self._tasks)
+        await self._holds.stop()
         await self.settle()
 
     async def health(self) -> Health:
@@ -450,6 +453,7 @@ class EntityManager:
         if steps.duration_s is not None:
             # Registered before sending: if the echo is lost the motion is still stopped when it runs out.
             self.safety.motion_started(entity_id, command, steps.duration_s, client_id, actor)
+            self._holds.hold(entity_id, steps)
         elif entity.position_critical and command == Command.STOP:
             self.safety.motion_stopped(entity_id)
         result = await self._run(entity, steps, command_id, command)
@@ -486,6 +490,7 @@ class EntityManager:
             except (CanTransmitError, EncodeError, ValueError, KeyError) as exc:
                 reason = f"could not transmit: {exc}"
                 return CommandResult(command_id, entity.id, command, Outcome.REFUSED, reason=reason)
+            self._holds.sent(entity.id)  # a held motion repeats its frame a full gap after this send
             deadline = loop.time() + self.command_timeout
             while not waiter.future.done():
                 remaining = deadline - loop.time()
@@ -522,6 +527,18 @@ class EntityManager:
         task.add_done_callback(self._background.discard)
         return task
 
+
+    # --- held manual motion (leveling) ------------------------------------------------------------
+
+    async def _send_step(self, entity_id: str, step: Transmission) -> None:
+        """One repetition of a held command of `entity_id` (ManualHold)."""
+        await self.rvc.send(step.dgn, step.values, instance=step.instance)
+
+    def _still_held(self, entity_id: str) -> bool:
+        """A held motion goes on while it is registered (not stopped, not run out) and still allowed."""
+        entity = self.entities.get(entity_id)
+        motion = self.safety.motions.get(entity_id)
+        return entity is not None and motion is not None and self.safety.check(entity, motion.command) is None
 
 def _epoch(value: datetime | None) -> float | None:
     return None if value is None else value.timestamp()

@@ -38,6 +38,7 @@ from coachiq.sim.chassis import Chassis
 from coachiq.sim.climate import Furnace, RoofFan, Thermostat
 from coachiq.sim.devices import DeviceKind, SimDevice, devices_for
 from coachiq.sim.j1939 import J1939Node, j1939_nodes
+from coachiq.sim.leveling import LevelingController
 from coachiq.sim.loads import AcLoad, DcLoad, Lock
 from coachiq.sim.model import DeviceModel, World
 from coachiq.sim.motion import Awning, MotorPair, Shade
@@ -60,7 +61,8 @@ _MODELS: Mapping[DeviceKind, type[DeviceModel]] = {
     DeviceKind.CHARGER: Charger, DeviceKind.INVERTER: Inverter, DeviceKind.TRANSFER_SWITCH: TransferSwitch,
     DeviceKind.THERMOSTAT: Thermostat, DeviceKind.FURNACE: Furnace, DeviceKind.WATER_HEATER: WaterHeater,
     DeviceKind.WATER_PUMP: WaterPump, DeviceKind.ROOF_FAN: RoofFan, DeviceKind.GENERATOR: Generator,
-    DeviceKind.SLIDE: MotorPair, DeviceKind.JACK: MotorPair, DeviceKind.AWNING: Awning, DeviceKind.SHADE: Shade,
+    DeviceKind.SLIDE: MotorPair, DeviceKind.LEVELING: LevelingController, DeviceKind.AWNING: Awning,
+    DeviceKind.SHADE: Shade,
     DeviceKind.CHASSIS: Chassis,
 }
 

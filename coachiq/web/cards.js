@@ -8,6 +8,7 @@ import {
   fmtAgo, fmtNum, fmtPct, fmtTemp, fromDisplayTemp, h, humanize, icon, isNum, pick, setChildren, tempUnit,
   toDisplayTemp,
 } from "./ui.js";
+import { levelingCard } from "./leveling.js";
 
 // Motion is momentary: each command moves for at most MOTION_DURATION_S and is renewed while held,
 // so a lost page, a dropped Wi-Fi or a crashed phone stops the motion within that time.
@@ -18,7 +19,8 @@ const CONFIRMED_VISIBLE_MS = 4000;
 const COMMAND_LABELS = {
   turn_on: "Turn on", turn_off: "Turn off", toggle: "Toggle", set_brightness: "Brightness", lock: "Lock",
   unlock: "Unlock", set_mode: "Mode", set_setpoint: "Set point", set_fan: "Fan", start: "Start", stop: "Stop",
-  enable: "Enable", disable: "Disable", extend: "Extend", retract: "Retract",
+  enable: "Enable", disable: "Disable", extend: "Extend", retract: "Retract", auto_level: "Auto level",
+  retract_all: "Retract all", clear_error: "Clear error",
 };
 
 const has = (entity, capability) => entity.capabilities.includes(capability);
@@ -40,7 +42,7 @@ export function isOn(state) {
 
 // ---- the frame every card shares ----
 
-function frame(entity, iconName) {
+export function frame(entity, iconName) {
   const badge = h("span", { class: "badge" });
   const title = h("h3", { text: entity.name });
   const head = h("div", { class: "card-head" }, icon(iconName, "card-icon"), title, badge);
@@ -52,7 +54,7 @@ function frame(entity, iconName) {
   return { el, badge, note, body, cmd, clearTimer: 0 };
 }
 
-function updateFrame(card, entity, badgeText, badgeKind = "off") {
+export function updateFrame(card, entity, badgeText, badgeKind = "off") {
   card.el.classList.toggle("unavailable", !entity.available);
   card.el.classList.toggle("stale", entity.stale);
   if (!entity.available) {
@@ -110,7 +112,7 @@ function updateCommandLine(card, entityId) {
   }
 }
 
-function stats(pairs) {
+export function stats(pairs) {
   const dl = h("dl", { class: "stats" });
   const cells = new Map();
   for (const [key, label] of pairs) {
@@ -149,7 +151,7 @@ function readings() {
   };
 }
 
-function button(label, onclick, cls = "btn") {
+export function button(label, onclick, cls = "btn") {
   return h("button", { type: "button", class: cls, onclick }, label);
 }
 
@@ -493,8 +495,9 @@ const MOTION_LABELS = {
   slide: ["Extend", "Retract"], awning: ["Extend", "Retract"], jack: ["Lower", "Raise"], shade: ["Lower", "Raise"],
 };
 
-function holdButton(entity, command, label, iconName, onProblem) {
-  const btn = h("button", { type: "button", class: "hold", "aria-label": `${label} ${entity.name} (hold)`,
+/** A button that moves while held: `params` go with every renewal (e.g. which jack). */
+export function holdButton(entity, command, label, iconName, onProblem, params = {}, name = entity.name) {
+  const btn = h("button", { type: "button", class: "hold", "aria-label": `${label} ${name} (hold)`,
     "data-command": command }, icon(iconName), h("span", { text: `Hold to ${label.toLowerCase()}` }));
   const hold = {
     timer: 0,
@@ -510,7 +513,8 @@ function holdButton(entity, command, label, iconName, onProblem) {
       hold.timer = setInterval(() => hold.send(true), MOTION_RENEW_MS);
     },
     async send(renewal) {
-      const result = await sendCommand(entity.id, command, { duration_s: MOTION_DURATION_S }, { quiet: renewal });
+      const result = await sendCommand(entity.id, command, { ...params, duration_s: MOTION_DURATION_S },
+        { quiet: renewal });
       if (hold.holding && (result.status === "refused" || result.status === "error")) {
         hold.end(false);
         onProblem();
@@ -635,7 +639,8 @@ export function createCard(entity) {
     case "inverter": case "charger": return powerDeviceCard(entity);
     case "transfer_switch": return transferSwitchCard(entity);
     case "thermostat": return thermostatCard(entity);
-    case "slide": case "awning": case "jack": case "shade": return motionCard(entity);
+    case "jack": return has(entity, "auto_level") ? levelingCard(entity) : motionCard(entity);
+    case "slide": case "awning": case "shade": return motionCard(entity);
     case "chassis": return chassisCard(entity);
     default: return genericCard(entity);
   }

@@ -36,10 +36,13 @@ def test_shipped_mapping_matches_the_simulated_coach(coach: str) -> None:
             assert config.instance == device.instance, entity_id
 
 
-def test_class_a_has_four_slides_jacks_and_an_awning() -> None:
+def test_class_a_has_four_slides_a_leveling_system_and_an_awning() -> None:
     mapping = load_coach("class_a_diesel")
     kinds = [c.type for c in mapping.entities.values()]
-    assert kinds.count(EntityType.SLIDE) == 4 and kinds.count(EntityType.JACK) == 4
+    assert kinds.count(EntityType.SLIDE) == 4 and kinds.count(EntityType.JACK) == 1
+    leveling = mapping.entities["jack.leveling"]
+    assert leveling.device == "leveling" and leveling.command_dgn == "LEVELING_CONTROL_COMMAND"
+    assert leveling.capabilities == {"auto_level", "retract_all", "extend", "retract", "stop", "clear_error"}
     assert kinds.count(EntityType.AWNING) == 1
     slide = mapping.entities["slide.living_room"]
     assert slide.capabilities == {"extend", "retract", "stop"} and slide.max_duration_s == 30

@@ -48,9 +48,10 @@ async def test_park_brake_and_engine_interlocks(coach: Coach) -> None:
     coach.sim.set_chassis(park_brake=True, ignition=True)
     coach.sim.chassis.engine_running = True
     await wait_for(lambda: (coach.core.state.chassis.get("engine_speed") or 0) > 0)
-    jack = await coach.core.entities.execute("jack.front_left", "extend", {"duration_s": 1}, actor="test")
+    jack = await coach.core.entities.execute("jack.leveling", "extend", {"jack": "left_front", "duration_s": 1},
+                                             actor="test")
     assert jack.outcome is Outcome.REFUSED and "engine" in jack.reason
-    stop = await coach.core.entities.execute("jack.front_left", "stop", {}, actor="test")
+    stop = await coach.core.entities.execute("jack.leveling", "stop", {}, actor="test")
     assert stop.outcome is Outcome.CONFIRMED  # stop is never refused
 
 

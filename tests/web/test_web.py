@@ -19,6 +19,7 @@ import httpx
 import pytest
 
 from tests.conftest import ServerProcess, start_server
+from tests.e2e.conftest import wait_for
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -257,14 +258,12 @@ def test_holding_a_slide_button_moves_it_and_releasing_stops_it(tab: Tab, coach:
     page.mouse.down()
     try:
         expect(extend).to_have_class("hold holding")
-        page.wait_for_function(
-            "id => fetch('/api/v2/entities/' + id).then(r => r.json()).then(e => e.state.motion === 'extending')",
-            arg=entity_id, timeout=TIMEOUT_MS)
+        # Polled from here: page.wait_for_function does not wait for a promise, so a fetch() inside it
+        # would be true at once.
+        wait_for(lambda: coach.get(f"/api/v2/entities/{entity_id}")["state"]["motion"] == "extending")
     finally:
         page.mouse.up()
-    page.wait_for_function(
-        "id => fetch('/api/v2/entities/' + id).then(r => r.json()).then(e => e.state.motion === 'stopped')",
-        arg=entity_id, timeout=TIMEOUT_MS)
+    wait_for(lambda: coach.get(f"/api/v2/entities/{entity_id}")["state"]["motion"] == "stopped")
     expect(extend).not_to_have_class("hold holding")
 
 
