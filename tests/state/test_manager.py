@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 
 import pytest
@@ -18,7 +19,7 @@ from tests.entities.conftest import (Coach, coach_settings, start_coach, stop_co
                                      wait_for)
 
 NO_CHASSIS = "class_a_diesel_without_chassis"
-SHORT_STALE_S = 1.0  # chassis data older than this is stale (5 s by default); the chassis sends every 0.2 s
+SHORT_STALE_S = 0.6  # chassis data older than this is stale (5 s by default); the chassis sends every 0.2 s
 
 
 async def test_parked_coach_allows_a_slide_and_the_snapshot_says_why(coach: Coach) -> None:
@@ -117,15 +118,17 @@ async def test_a_slide_is_refused_once_the_chassis_falls_silent(tmp_path: Path, 
 
 
 async def test_motion_runs_out_unless_renewed(coach: Coach) -> None:
-    entities = coach.core.entities
+    entities, state = coach.core.entities, coach.core.state
     slide = entities.entities["slide.bedroom"]
-    first = await entities.execute("slide.bedroom", "extend", {"duration_s": 0.6}, actor="test", client_id="c")
+    first = await entities.execute("slide.bedroom", "extend", {"duration_s": 0.3}, actor="test", client_id="c")
     assert first.outcome is Outcome.CONFIRMED
-    await asyncio.sleep(0.4)
-    renewed = await entities.execute("slide.bedroom", "extend", {"duration_s": 0.6}, actor="test", client_id="c")
+    first_deadline = state.motions["slide.bedroom"].deadline
+    renewed = await entities.execute("slide.bedroom", "extend", {"duration_s": 1.0}, actor="test", client_id="c")
     assert renewed.outcome is Outcome.CONFIRMED
-    await asyncio.sleep(0.4)
-    assert slide.state.values["motion"] == "extending"  # 0.8 s after the first command: renewed
+    assert state.motions["slide.bedroom"].deadline > first_deadline + 0.5
+    # Time passing is what is tested: the first duration runs out, plus a few supervisor rounds.
+    await asyncio.sleep(first_deadline - time.monotonic() + 0.3)
+    assert slide.state.values["motion"] == "extending"  # renewed: still moving past the first deadline
     await wait_for(lambda: slide.state.values["motion"] == "stopped", timeout=3)
     assert "slide.bedroom" not in coach.core.state.motions
     await coach.core.state.settle()
@@ -190,13 +193,12 @@ async def test_can_interface_down_is_safe_state(coach: Coach) -> None:
     from coachiq.can.interface import LinkState
 
     link = coach.core.can.links["house"]
-    link.state = LinkState.DOWN  # what the CAN service does when the adapter vanishes
-    try:
-        assert "CAN interface 'house' is down" in coach.core.state.reasons()
-        refused = await coach.core.entities.execute("slide.galley", "extend", {}, actor="test")
-        assert refused.outcome is Outcome.REFUSED and "CAN interface" in refused.reason
-    finally:
-        link.state = LinkState.UP
+    assert link.bus is not None
+    link.bus.shutdown()  # the adapter goes away under the reader: its next receive fails
+    await wait_for(lambda: link.state is LinkState.DOWN, timeout=3)
+    assert "CAN interface 'house' is down" in coach.core.state.reasons()
+    refused = await coach.core.entities.execute("slide.galley", "extend", {}, actor="test")
+    assert refused.outcome is Outcome.REFUSED and "CAN interface" in refused.reason
 
 
 async def test_a_coach_that_starts_to_roll_stops_a_moving_slide(coach: Coach) -> None:
