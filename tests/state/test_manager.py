@@ -15,8 +15,7 @@ from coachiq.entities.model import EntityType, Outcome
 from coachiq.sim.coach import SimulatedCoach
 from coachiq.sim.devices import COACHES, DeviceKind
 from coachiq.state.manager import VehicleState
-from tests.entities.conftest import (Coach, coach_settings, start_coach, stop_coach, stop_sim, unique_channel,
-                                     wait_for)
+from tests.entities.conftest import Coach, coach_settings, start_coach, stop_coach, stop_sim, unique_channel, wait_for
 
 NO_CHASSIS = "class_a_diesel_without_chassis"
 SHORT_STALE_S = 0.6  # chassis data older than this is stale (5 s by default); the chassis sends every 0.2 s
