@@ -101,8 +101,9 @@ async def setup() -> AsyncIterator[Setup]:
                                            ws="websockets-sansio"))
     server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]
     task = asyncio.create_task(server.serve())
-    while not server.started:
-        await asyncio.sleep(0.01)
+    await wait_for(lambda: server.started or task.done(), timeout=10)
+    if task.done():
+        task.result()  # the server failed to start: say why
     try:
         yield Setup(f"ws://127.0.0.1:{port}/ws", hub, table, watcher)
     finally:
