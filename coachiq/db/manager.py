@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 _REVISION_FILE = re.compile(r"^(\d{4})_[a-z0-9_]+\.py$")
+_REVISION_LINE = re.compile(r'^revision = "([^"]+)"$', re.MULTILINE)
 SQLITE_HEADER = b"SQLite format 3\x00"
 DB_THREAD_PREFIX = "coachiq-db"
 
@@ -65,11 +66,21 @@ class Revisions:
 
     @classmethod
     def scan(cls, migrations_dir: Path = MIGRATIONS_DIR) -> Revisions:
-        """Read revision ids from the file names (NNNN_slug.py); history is linear by number."""
-        found = sorted(m.group(1) for p in (migrations_dir / "versions").iterdir()
-                       if (m := _REVISION_FILE.match(p.name)))
-        if not found:
+        """Read the revision ids of the files NNNN_slug.py, ordered by NNNN (history is linear by number).
+
+        The id is the file's `revision = "..."` line ("0001", "0002_access"), read as text so that
+        Alembic is not imported.
+        """
+        numbered = sorted((m.group(1), p) for p in (migrations_dir / "versions").iterdir()
+                          if (m := _REVISION_FILE.match(p.name)))
+        if not numbered:
             raise RuntimeError(f"no migrations in {migrations_dir / 'versions'}")
+        found = []
+        for _number, path in numbered:
+            declared = _REVISION_LINE.search(path.read_text(encoding="utf-8"))
+            if declared is None:
+                raise RuntimeError(f"{path} declares no revision = \"...\" line")
+            found.append(declared.group(1))
         return cls(tuple(found))
 
 

@@ -33,6 +33,7 @@ from coachiq.rvc import Codec, EncodeError, SpecDatabase, compose_id, dgn_and_so
 from coachiq.sim.chassis import Chassis
 from coachiq.sim.climate import Furnace, RoofFan, Thermostat
 from coachiq.sim.devices import DeviceKind, SimDevice, devices_for
+from coachiq.sim.faults import FaultTable
 from coachiq.sim.loads import AcLoad, DcLoad, Lock
 from coachiq.sim.model import DeviceModel, World
 from coachiq.sim.motion import Awning, MotorPair, Shade
@@ -123,6 +124,7 @@ class SimulatedCoach:
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
+        self.faults = FaultTable()
         self.frames_sent = 0
         self.commands_handled = 0
         self.send_errors = 0
@@ -212,6 +214,17 @@ class SimulatedCoach:
         self._send_status(chassis, time.monotonic())
         self._wake.set()
         return self.chassis_state()
+
+    def set_fault(self, entity_id: str, spn: int, fmi: int, active: bool, red: bool = False) -> None:
+        """Make device `entity_id` report (or stop reporting) a trouble code, at once.
+
+        KeyError for an unknown device, ValueError for an SPN or FMI out of range.
+        """
+        model = self.devices.get(entity_id)
+        if model is None:
+            raise KeyError(f"no simulated device {entity_id!r}: choose one of {', '.join(sorted(self.devices))}")
+        if self.faults.set(entity_id, spn, fmi, active, red):
+            self._send_status(model, time.monotonic())
 
     def set_shore_power(self, connected: bool) -> None:
         """Plug in or unplug shore power."""
@@ -306,7 +319,8 @@ class SimulatedCoach:
         self._last_sent[key] = now
         self._due[key] = now + model.period_s
         source = model.spec.source_address
-        for index, (dgn_name, values) in enumerate(model.status()):
+        frames = [*model.status(), *self.faults.frames(model.spec.entity_id, model.spec.kind)]
+        for index, (dgn_name, values) in enumerate(frames):
             self._send(bus, codec, dgn_name, source, values, (key, index))
 
     def _send(self, bus: can.BusABC, codec: Codec, dgn_name: str, source: int, values: Mapping[str, Any],

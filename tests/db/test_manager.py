@@ -93,7 +93,7 @@ async def test_database_behind_is_backed_up_then_upgraded(tmp_path: Path) -> Non
     migrations = tmp_path / "migrations"
     shutil.copytree(MIGRATIONS_DIR, migrations, ignore=shutil.ignore_patterns("__pycache__"))
     head = Revisions.scan().head
-    new = f"{int(head) + 1:04d}"
+    new = f"{max(int(p.name[:4]) for p in (MIGRATIONS_DIR / 'versions').glob('[0-9][0-9][0-9][0-9]_*.py')) + 1:04d}"
     (migrations / "versions" / f"{new}_test_note.py").write_text(TEST_MIGRATION.format(rev=new, down=head))
     before = digest(data / "coachiq.db")
     second = manager_for(data, migrations)
