@@ -58,6 +58,8 @@ __all__ = ["UPDATE_TOPIC", "Entity", "EntityManager", "InvalidCommand", "Unknown
 log = logging.getLogger(__name__)
 
 UPDATE_TOPIC = "entity.update"
+# Changes the plan of a command (entity config, command name, planned frames) -> the plan to carry out.
+PlanAdapter = Callable[[EntityConfig, str, Plan], Plan]
 MAX_UNMAPPED = 1000  # distinct (DGN, instance, source) kept; a flood of junk cannot grow memory
 _ECHO_POLL_S = 0.02
 
@@ -82,7 +84,8 @@ class _Unmapped:
 class Entity:
     """One device of the coach as the owner sees it: configuration plus live state."""
 
-    __slots__ = ("config", "heard_keys", "last_heard", "last_sample", "ring", "state", "waiters")
+    __slots__ = ("config", "followup", "heard_keys", "last_heard", "last_sample", "ring", "send_lock", "state",
+                 "waiters")
 
     def __init__(self, config: EntityConfig, ring_size: int) -> None:
         """State starts empty and unavailable until the device is heard (or restored, still unavailable)."""
@@ -93,6 +96,10 @@ class Entity:
         self.last_sample = 0.0
         self.ring: deque[tuple[float, dict[str, Any]]] = deque(maxlen=ring_size)
         self.waiters: list[_Waiter] = []
+        # A command's frames go out together: a raced command for the same device waits for them, so the
+        # "opposite output off, then this one on" order of a motor pair holds whoever sends.
+        self.send_lock = asyncio.Lock()
+        self.followup: asyncio.Task[None] | None = None
 
     @property
     def id(self) -> str:
@@ -159,6 +166,7 @@ class EntityManager:
         self._index: dict[int, dict[int | None, list[Entity]]] = {}
         self._instance_byte: dict[int, int] = {}
         self._unmapped: dict[tuple[int, int | None, int], _Unmapped] = {}
+        self._adapters: list[PlanAdapter] = []
         self._unsubscribe: Callable[[], None] | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._background: set[asyncio.Task[Any]] = set()
@@ -202,6 +210,7 @@ class EntityManager:
             self._unsubscribe()
             self._unsubscribe = None
         await cancel_all(self._tasks)
+        await cancel_all([e.followup for e in self.entities.values() if e.followup is not None])
         await self.settle()
 
     async def health(self) -> Health:
@@ -382,6 +391,17 @@ class EntityManager:
 
     # --- commands -------------------------------------------------------------------------------
 
+    def add_plan_adapter(self, adapter: PlanAdapter) -> Callable[[], None]:
+        """Let `adapter(config, command, plan)` change every plan from now on (a feature for a family of
+        devices that departs from plain RV-C); returns a function that removes it."""
+        self._adapters.append(adapter)
+
+        def remove() -> None:
+            if adapter in self._adapters:
+                self._adapters.remove(adapter)
+
+        return remove
+
     async def execute(self, entity_id: str, command: str, params: Mapping[str, Any] | None, actor: str,
                       client_id: str | None = None) -> CommandResult:
         """Validate, gate, send once and wait for the echo.
@@ -402,6 +422,8 @@ class EntityManager:
             raise InvalidCommand("parameters must be an object", field="params")
         try:
             steps = plan(entity.config, command, params, entity.state.values)
+            for adapter in list(self._adapters):
+                steps = adapter(entity.config, command, steps)
         except InvalidCommand as exc:
             self._audit(actor, command, entity_id, "invalid", exc.message)
             raise
@@ -444,8 +466,7 @@ class EntityManager:
         entity.waiters.append(waiter)
         try:
             try:
-                for step in steps.transmissions:
-                    await self.rvc.send(step.dgn, step.values, instance=step.instance)
+                await self._send_plan(entity, steps)
             except (CanTransmitError, EncodeError, ValueError, KeyError) as exc:
                 reason = f"could not transmit: {exc}"
                 return CommandResult(command_id, entity.id, command, Outcome.REFUSED, reason=reason)
@@ -466,6 +487,33 @@ class EntityManager:
         return CommandResult(command_id, entity.id, command, Outcome.TIMED_OUT,
                              reason=f"no status from the device confirmed {command} within "
                                     f"{self.command_timeout:g} s")
+
+    async def _send_plan(self, entity: Entity, steps: Plan) -> None:
+        async with entity.send_lock:
+            if entity.followup is not None:  # a newer command replaces what the last one still had to send
+                entity.followup.cancel()
+                entity.followup = None
+            last = len(steps.transmissions) - 1
+            for index, step in enumerate(steps.transmissions):
+                if index == last and index > 0 and steps.settle_s > 0:
+                    await asyncio.sleep(steps.settle_s)
+                await self.rvc.send(step.dgn, step.values, instance=step.instance)
+            if steps.followup:
+                entity.followup = asyncio.get_running_loop().create_task(
+                    self._send_followup(entity, steps), name=f"followup-{entity.id}")
+
+    async def _send_followup(self, entity: Entity, steps: Plan) -> None:
+        await asyncio.sleep(steps.followup_after_s)
+        async with entity.send_lock:
+            if entity.followup is not asyncio.current_task():
+                return
+            entity.followup = None
+            for step in steps.followup:
+                try:
+                    await self.rvc.send(step.dgn, step.values, instance=step.instance)
+                except (CanTransmitError, EncodeError, ValueError, KeyError) as exc:
+                    log.warning("%s: could not send the follow-up %s: %s", entity.id, step.values.get("command"), exc)
+                    return
 
     def _audit(self, actor: str, action: str, target: str, result: str, reason: str) -> None:
         # Written in the background so the command path does not wait for the disk; stop() waits for it.

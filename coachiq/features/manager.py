@@ -38,6 +38,7 @@ SHIPPED_FLAGS = Path(__file__).with_name("feature_flags.yaml")
 IMPLEMENTATIONS: Mapping[str, str] = {
     "api_docs": "coachiq.features.api_docs:ApiDocsFeature",
     "diagnostics": "coachiq.features.diagnostics:DiagnosticsFeature",
+    "firefly": "coachiq.features.firefly:FireflyFeature",
 }
 
 SHIPPED_KEYS = {"enabled", "depends_on", "safety_classification", "safe_state_action", "description", "settings"}

@@ -34,6 +34,7 @@ from coachiq.sim.chassis import Chassis
 from coachiq.sim.climate import Furnace, RoofFan, Thermostat
 from coachiq.sim.devices import DeviceKind, SimDevice, devices_for
 from coachiq.sim.faults import FaultTable
+from coachiq.sim.firefly import FireflyDimmer, FireflyPair
 from coachiq.sim.loads import AcLoad, DcLoad, Lock
 from coachiq.sim.model import DeviceModel, World
 from coachiq.sim.motion import Awning, MotorPair, Shade
@@ -57,7 +58,7 @@ _MODELS: Mapping[DeviceKind, type[DeviceModel]] = {
     DeviceKind.THERMOSTAT: Thermostat, DeviceKind.FURNACE: Furnace, DeviceKind.WATER_HEATER: WaterHeater,
     DeviceKind.WATER_PUMP: WaterPump, DeviceKind.ROOF_FAN: RoofFan, DeviceKind.GENERATOR: Generator,
     DeviceKind.SLIDE: MotorPair, DeviceKind.JACK: MotorPair, DeviceKind.AWNING: Awning, DeviceKind.SHADE: Shade,
-    DeviceKind.CHASSIS: Chassis,
+    DeviceKind.CHASSIS: Chassis, DeviceKind.FIREFLY_DIMMER: FireflyDimmer, DeviceKind.FIREFLY_PAIR: FireflyPair,
 }
 
 # Step order within a tick: producers of shared quantities before their consumers (generator before the

@@ -7,6 +7,7 @@ import time
 
 import httpx
 
+from coachiq.db.manager import Revisions
 from tests.conftest import ServerProcess, start_server
 
 
@@ -22,7 +23,7 @@ def test_health_endpoints(server_process: ServerProcess) -> None:
     assert report["features"]["api_docs"]["status"] == "running"
     assert report["features"]["mqtt"]["status"] == "unavailable"
     system = report["system_metrics"]
-    assert system["db_revision"] == "0001" and system["db_size_bytes"] > 0 and system["rss_bytes"] > 0
+    assert system["db_revision"] == Revisions.scan().head and system["db_size_bytes"] > 0 and system["rss_bytes"] > 0
     metrics = httpx.get(base + "/metrics")
     assert metrics.headers["content-type"].startswith("text/plain")
     assert 'coachiq_core_service_up{service="database"} 1.0' in metrics.text

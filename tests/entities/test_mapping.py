@@ -13,7 +13,7 @@ from coachiq.sim.devices import COACHES
 
 
 def test_shipped_coaches_load() -> None:
-    assert shipped_coaches() == ["class_a_diesel", "generic", "travel_trailer"]
+    assert shipped_coaches() == ["class_a_diesel", "firefly_coach", "generic", "travel_trailer"]
     generic = load_coach("generic")
     assert {"light.light_1", "tank.fresh", "tank.grey", "tank.black", "battery.house", "chassis.main"} \
         <= set(generic.entities)
@@ -123,4 +123,4 @@ def test_invalid_yaml_and_wrong_shapes(tmp_path: Path) -> None:
 def test_unknown_coach_names_the_known_ones() -> None:
     with pytest.raises(ConfigError) as caught:
         coach_path("spaceship")
-    assert "class_a_diesel, generic, travel_trailer" in caught.value.problems[0]
+    assert "class_a_diesel, firefly_coach, generic, travel_trailer" in caught.value.problems[0]
