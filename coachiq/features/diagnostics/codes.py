@@ -3,8 +3,8 @@
 Pure data and arithmetic (no I/O). Sources of the tables, all checked by hand:
 - DM_RV layout, the FMI table (0-22, 31), the standard SPNs 0-13 and the default source addresses
   (DSA) are from the RV-C document, rev. 2023-11: sections 3.2.5.1-3.2.5.9, 7.2, 7.3 and 7.4.
-- J1939 DM1 codes use the FMI table of SAE J1939-73 as published in public summaries; it agrees with
-  RV-C for 0-19 and 31 and differs at 20 and 21 (data drifted high / low in J1939-73).
+- J1939 DM1 codes use the FMI table of SAE J1939-73 as public lists give it (docs/diagnostics.md); it
+  words 0, 1, 3, 4 and 31 differently from RV-C and defines 20 and 21 as data drifted high / low.
 Codes no public source defines are shown by number.
 """
 
@@ -71,9 +71,19 @@ RVC_FMI: dict[int, str] = {
     31: "Failure mode not available",
 }
 
-# SAE J1939-73 FMIs as public summaries give them: 0-19 and 31 read as in RV-C, 20 and 21 differ.
-J1939_FMI: dict[int, str] = {**{k: v for k, v in RVC_FMI.items() if k <= 19 or k == 31},
-                             20: "Data drifted high", 21: "Data drifted low"}
+# SAE J1939-73 FMIs as public lists give them: mostly RV-C's codes, with J1939's own severity words for
+# 0 and 1, voltage wording for 3 and 4, 20 and 21 "drifted", 22-30 reserved and 31 "condition exists".
+J1939_FMI: dict[int, str] = {
+    **{k: v for k, v in RVC_FMI.items() if 2 <= k <= 18 and k not in (3, 4)},
+    0: "Above normal operational range (most severe)",
+    1: "Below normal operational range (most severe)",
+    3: "Voltage above normal, or shorted to high source",
+    4: "Voltage below normal, or shorted to low source",
+    19: "Received network data in error",
+    20: "Data drifted high",
+    21: "Data drifted low",
+    31: "Condition exists",
+}
 
 # RV-C Table 7.3: SPNs 0-255 are common to every device type; these are the defined ones.
 RVC_STANDARD_SPN: dict[int, str] = {
