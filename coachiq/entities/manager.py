@@ -84,7 +84,7 @@ class _Unmapped:
 class Entity:
     """One device of the coach as the owner sees it: configuration plus live state."""
 
-    __slots__ = ("config", "followup", "heard_keys", "last_heard", "last_sample", "ring", "send_lock", "state",
+    __slots__ = ("config", "followup", "generation", "heard_keys", "last_heard", "last_sample", "ring", "state",
                  "waiters")
 
     def __init__(self, config: EntityConfig, ring_size: int) -> None:
@@ -96,9 +96,9 @@ class Entity:
         self.last_sample = 0.0
         self.ring: deque[tuple[float, dict[str, Any]]] = deque(maxlen=ring_size)
         self.waiters: list[_Waiter] = []
-        # A command's frames go out together: a raced command for the same device waits for them, so the
-        # "opposite output off, then this one on" order of a motor pair holds whoever sends.
-        self.send_lock = asyncio.Lock()
+        # Each command for the device takes the next generation; an older command still sending stops before
+        # its next frame, so raced commands never interleave an "opposite off" with a stale "on".
+        self.generation = 0
         self.followup: asyncio.Task[None] | None = None
 
     @property
@@ -466,7 +466,10 @@ class EntityManager:
         entity.waiters.append(waiter)
         try:
             try:
-                await self._send_plan(entity, steps)
+                if not await self._send_plan(entity, steps):
+                    return CommandResult(command_id, entity.id, command, Outcome.REFUSED,
+                                         reason="superseded by a newer command for this device before it was sent "
+                                                "in full")
             except (CanTransmitError, EncodeError, ValueError, KeyError) as exc:
                 reason = f"could not transmit: {exc}"
                 return CommandResult(command_id, entity.id, command, Outcome.REFUSED, reason=reason)
@@ -488,32 +491,42 @@ class EntityManager:
                              reason=f"no status from the device confirmed {command} within "
                                     f"{self.command_timeout:g} s")
 
-    async def _send_plan(self, entity: Entity, steps: Plan) -> None:
-        async with entity.send_lock:
-            if entity.followup is not None:  # a newer command replaces what the last one still had to send
-                entity.followup.cancel()
-                entity.followup = None
-            last = len(steps.transmissions) - 1
-            for index, step in enumerate(steps.transmissions):
-                if index == last and index > 0 and steps.settle_s > 0:
-                    await asyncio.sleep(steps.settle_s)
-                await self.rvc.send(step.dgn, step.values, instance=step.instance)
-            if steps.followup:
-                entity.followup = asyncio.get_running_loop().create_task(
-                    self._send_followup(entity, steps), name=f"followup-{entity.id}")
+    async def _send_plan(self, entity: Entity, steps: Plan) -> bool:
+        """Send the plan's frames in order; False when a newer command for the entity superseded it.
 
-    async def _send_followup(self, entity: Entity, steps: Plan) -> None:
-        await asyncio.sleep(steps.followup_after_s)
-        async with entity.send_lock:
-            if entity.followup is not asyncio.current_task():
-                return
+        No lock: a stop must never wait behind another command's pause. The check of the generation and
+        the queueing of the next frame happen without a suspension in between (the CAN service queues
+        synchronously, first in first out within a priority), so a superseded command sends nothing more.
+        """
+        entity.generation += 1
+        mine = entity.generation
+        if entity.followup is not None:  # a newer command replaces what the last one still had to send
+            entity.followup.cancel()
             entity.followup = None
-            for step in steps.followup:
-                try:
-                    await self.rvc.send(step.dgn, step.values, instance=step.instance)
-                except (CanTransmitError, EncodeError, ValueError, KeyError) as exc:
-                    log.warning("%s: could not send the follow-up %s: %s", entity.id, step.values.get("command"), exc)
-                    return
+        last = len(steps.transmissions) - 1
+        for index, step in enumerate(steps.transmissions):
+            if index == last and index > 0 and steps.settle_s > 0:
+                await asyncio.sleep(steps.settle_s)
+            if entity.generation != mine:
+                return False
+            await self.rvc.send(step.dgn, step.values, instance=step.instance)
+        if steps.followup and entity.generation == mine:
+            entity.followup = asyncio.get_running_loop().create_task(
+                self._send_followup(entity, steps, mine), name=f"followup-{entity.id}")
+        return True
+
+    async def _send_followup(self, entity: Entity, steps: Plan, generation: int) -> None:
+        await asyncio.sleep(steps.followup_after_s)
+        for step in steps.followup:
+            if entity.generation != generation:
+                return
+            try:
+                await self.rvc.send(step.dgn, step.values, instance=step.instance)
+            except (CanTransmitError, EncodeError, ValueError, KeyError) as exc:
+                log.warning("%s: could not send the follow-up %s: %s", entity.id, step.values.get("command"), exc)
+                return
+        if entity.followup is asyncio.current_task():
+            entity.followup = None
 
     def _audit(self, actor: str, action: str, target: str, result: str, reason: str) -> None:
         # Written in the background so the command path does not wait for the disk; stop() waits for it.

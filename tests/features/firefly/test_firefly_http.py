@@ -67,7 +67,7 @@ async def _rest_client(base_url: str, seed: int, count: int) -> list[str]:
             if command != "stop":
                 body["duration_s"] = 3
             answer = await http.post(f"/api/v2/entities/{entity_id}/commands", json=body)
-            outcomes.append(answer.json().get("status", str(answer.status_code)))
+            outcomes.append(str(answer.json().get("status", answer.status_code)))
     return outcomes
 
 
@@ -102,18 +102,33 @@ async def _race(base_url: str) -> list[str]:
     return [o for batch in await asyncio.gather(*jobs) for o in batch]
 
 
-async def test_without_the_feature_raced_direction_changes_trip_the_firefly_interlock(tmp_path: Path) -> None:
-    # The control: the simulated module does detect a controller that does not wait for it.
+async def _change_direction(base_url: str) -> list[int]:
+    """Extend the awning, then retract it at once (each answered before the next); the HTTP statuses."""
+    statuses = []
+    async with httpx.AsyncClient(base_url=base_url, timeout=15) as http:
+        for command in ("extend", "retract"):
+            answer = await http.post("/api/v2/entities/awning.patio/commands",
+                                     json={"command": command, "duration_s": 3})
+            statuses.append(answer.status_code)
+    return statuses
+
+
+async def test_without_the_feature_a_direction_change_trips_the_firefly_interlock(tmp_path: Path) -> None:
+    # The control: the simulated module does catch a controller that does not give it time.
     async with _start(tmp_path, enabled=False) as (base_url, _runtime, sim):
-        await _race(base_url)
-        assert sum(_pair(sim, p).interlock_trips for p in PAIRS) > 0
+        # The module refuses the retract, so no status confirms it: 504 after the command timeout.
+        assert await _change_direction(base_url) == [200, 504]
+        assert _pair(sim, "awning.patio").interlock_trips == 1
 
 
 async def test_raced_commands_from_several_clients_never_trip_the_pair_interlock(tmp_path: Path) -> None:
     async with _start(tmp_path, enabled=True) as (base_url, runtime, sim):
+        assert await _change_direction(base_url) == [200, 200]
         outcomes = await _race(base_url)
         assert len(outcomes) == 4 * 6 + 3 * 8
-        assert outcomes.count("confirmed") > len(outcomes) // 2, outcomes
+        # A command overtaken by a newer one for the same device is refused (REST 409) before its "on".
+        assert set(outcomes) <= {"confirmed", "refused", "409", "timed_out"}, outcomes
+        assert "confirmed" in outcomes
         async with httpx.AsyncClient(base_url=base_url, timeout=15) as http:
             for entity_id in PAIRS:
                 answer = await http.post(f"/api/v2/entities/{entity_id}/commands", json={"command": "stop"})
