@@ -44,6 +44,11 @@ class Plan:
     expect: Mapping[str, Any] = field(default_factory=dict)
     duration_s: float | None = None  # motion commands: how long the motion may run before it must be renewed
     repeat_s: float | None = None  # held motion whose device needs the frame repeated (leveling manual mode)
+    # A pause before the last transmission (a device that needs time to act on the first ones), and frames
+    # to send `followup_after_s` after the last one unless another command for the entity comes first.
+    settle_s: float = 0.0
+    followup: tuple[Transmission, ...] = ()
+    followup_after_s: float = 0.0
 
 
 def matches(expect: Mapping[str, Any], values: Mapping[str, Any]) -> bool:

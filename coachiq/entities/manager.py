@@ -59,6 +59,8 @@ __all__ = ["UPDATE_TOPIC", "Entity", "EntityManager", "InvalidCommand", "Unknown
 log = logging.getLogger(__name__)
 
 UPDATE_TOPIC = "entity.update"
+# Changes the plan of a command (entity config, command name, planned frames) -> the plan to carry out.
+PlanAdapter = Callable[[EntityConfig, str, Plan], Plan]
 MAX_UNMAPPED = 1000  # distinct (DGN, instance, source) kept; a flood of junk cannot grow memory
 _ECHO_POLL_S = 0.02
 
@@ -83,7 +85,8 @@ class _Unmapped:
 class Entity:
     """One device of the coach as the owner sees it: configuration plus live state."""
 
-    __slots__ = ("config", "heard_keys", "last_heard", "last_sample", "ring", "state", "waiters")
+    __slots__ = ("config", "followup", "generation", "heard_keys", "last_heard", "last_sample", "ring", "state",
+                 "waiters")
 
     def __init__(self, config: EntityConfig, ring_size: int) -> None:
         """State starts empty and unavailable until the device is heard (or restored, still unavailable)."""
@@ -94,6 +97,10 @@ class Entity:
         self.last_sample = 0.0
         self.ring: deque[tuple[float, dict[str, Any]]] = deque(maxlen=ring_size)
         self.waiters: list[_Waiter] = []
+        # Each command for the device takes the next generation; an older command still sending stops before
+        # its next frame, so raced commands never interleave an "opposite off" with a stale "on".
+        self.generation = 0
+        self.followup: asyncio.Task[None] | None = None
 
     @property
     def id(self) -> str:
@@ -160,6 +167,7 @@ class EntityManager:
         self._index: dict[int, dict[int | None, list[Entity]]] = {}
         self._instance_byte: dict[int, int] = {}
         self._unmapped: dict[tuple[int, int | None, int], _Unmapped] = {}
+        self._adapters: list[PlanAdapter] = []
         self._unsubscribe: Callable[[], None] | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._background: set[asyncio.Task[Any]] = set()
@@ -205,6 +213,7 @@ class EntityManager:
             self._unsubscribe = None
         await cancel_all(self._tasks)
         await self._holds.stop()
+        await cancel_all([e.followup for e in self.entities.values() if e.followup is not None])
         await self.settle()
 
     async def health(self) -> Health:
@@ -422,6 +431,17 @@ class EntityManager:
 
     # --- commands -------------------------------------------------------------------------------
 
+    def add_plan_adapter(self, adapter: PlanAdapter) -> Callable[[], None]:
+        """Let `adapter(config, command, plan)` change every plan from now on (a feature for a family of
+        devices that departs from plain RV-C); returns a function that removes it."""
+        self._adapters.append(adapter)
+
+        def remove() -> None:
+            if adapter in self._adapters:
+                self._adapters.remove(adapter)
+
+        return remove
+
     async def execute(self, entity_id: str, command: str, params: Mapping[str, Any] | None, actor: str,
                       client_id: str | None = None) -> CommandResult:
         """Validate, gate, send once and wait for the echo.
@@ -442,6 +462,8 @@ class EntityManager:
             raise InvalidCommand("parameters must be an object", field="params")
         try:
             steps = plan(entity.config, command, params, entity.state.values)
+            for adapter in list(self._adapters):
+                steps = adapter(entity.config, command, steps)
         except InvalidCommand as exc:
             self._audit(actor, command, entity_id, "invalid", exc.message)
             raise
@@ -485,8 +507,10 @@ class EntityManager:
         entity.waiters.append(waiter)
         try:
             try:
-                for step in steps.transmissions:
-                    await self.rvc.send(step.dgn, step.values, instance=step.instance)
+                if not await self._send_plan(entity, steps):
+                    return CommandResult(command_id, entity.id, command, Outcome.REFUSED,
+                                         reason="superseded by a newer command for this device before it was sent "
+                                                "in full")
             except (CanTransmitError, EncodeError, ValueError, KeyError) as exc:
                 reason = f"could not transmit: {exc}"
                 return CommandResult(command_id, entity.id, command, Outcome.REFUSED, reason=reason)
@@ -508,6 +532,43 @@ class EntityManager:
         return CommandResult(command_id, entity.id, command, Outcome.TIMED_OUT,
                              reason=f"no status from the device confirmed {command} within "
                                     f"{self.command_timeout:g} s")
+
+    async def _send_plan(self, entity: Entity, steps: Plan) -> bool:
+        """Send the plan's frames in order; False when a newer command for the entity superseded it.
+
+        No lock: a stop must never wait behind another command's pause. The check of the generation and
+        the queueing of the next frame happen without a suspension in between (the CAN service queues
+        synchronously, first in first out within a priority), so a superseded command sends nothing more.
+        """
+        entity.generation += 1
+        mine = entity.generation
+        if entity.followup is not None:  # a newer command replaces what the last one still had to send
+            entity.followup.cancel()
+            entity.followup = None
+        last = len(steps.transmissions) - 1
+        for index, step in enumerate(steps.transmissions):
+            if index == last and index > 0 and steps.settle_s > 0:
+                await asyncio.sleep(steps.settle_s)
+            if entity.generation != mine:
+                return False
+            await self.rvc.send(step.dgn, step.values, instance=step.instance)
+        if steps.followup and entity.generation == mine:
+            entity.followup = asyncio.get_running_loop().create_task(
+                self._send_followup(entity, steps, mine), name=f"followup-{entity.id}")
+        return True
+
+    async def _send_followup(self, entity: Entity, steps: Plan, generation: int) -> None:
+        await asyncio.sleep(steps.followup_after_s)
+        for step in steps.followup:
+            if entity.generation != generation:
+                return
+            try:
+                await self.rvc.send(step.dgn, step.values, instance=step.instance)
+            except (CanTransmitError, EncodeError, ValueError, KeyError) as exc:
+                log.warning("%s: could not send the follow-up %s: %s", entity.id, step.values.get("command"), exc)
+                return
+        if entity.followup is asyncio.current_task():
+            entity.followup = None
 
     def _audit(self, actor: str, action: str, target: str, result: str, reason: str) -> None:
         # Written in the background so the command path does not wait for the disk; stop() waits for it.

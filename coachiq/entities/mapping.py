@@ -73,7 +73,9 @@ FAMILIES: Mapping[str, DeviceFamily] = {f.name: f for f in (
                  _cmds(C.TURN_ON, C.TURN_OFF, C.SET_FAN)),
     DeviceFamily("generator", (EntityType.GENERATOR,), ("GENERATOR_STATUS_1",), "GENERATOR_COMMAND",
                  _cmds(C.START, C.STOP)),
-    DeviceFamily("motor_pair", (EntityType.SLIDE, EntityType.JACK), _DIMMER_STATUS, _DIMMER_COMMAND, _MOTION),
+    # Awnings and shades also come as two DC loads (extend, retract) on multiplex systems such as Firefly.
+    DeviceFamily("motor_pair", (EntityType.SLIDE, EntityType.JACK, EntityType.AWNING, EntityType.SHADE), _DIMMER_STATUS,
+                 _DIMMER_COMMAND, _MOTION),
     DeviceFamily("awning", (EntityType.AWNING,), ("AWNING_STATUS",), "AWNING_COMMAND", _MOTION),
     DeviceFamily("shade", (EntityType.SHADE,), ("WINDOW_SHADE_CONTROL_STATUS",), "WINDOW_SHADE_CONTROL_COMMAND",
                  _MOTION),

@@ -61,6 +61,8 @@ class DeviceKind(StrEnum):
     LEVELING = "leveling"  # leveling controller: entity type jack
     SHADE = "shade"
     CHASSIS = "chassis"
+    FIREFLY_DIMMER = "firefly_dimmer"  # entity type light, dimmable, on a Firefly multiplex system
+    FIREFLY_PAIR = "firefly_pair"  # an awning or shade as two Firefly DC loads (extend, retract)
 
 
 @dataclass(frozen=True, slots=True)
@@ -257,9 +259,29 @@ def _travel_trailer() -> tuple[SimDevice, ...]:
     return (*lights, *extras, *_common_tail(awning_instance=1))
 
 
+def _firefly_coach() -> tuple[SimDevice, ...]:
+    # Instances after public owner notes: a Firefly coach's awning on DC loads 24 (extend) and 25 (retract).
+    lights = [SimDevice(DeviceKind.FIREFLY_DIMMER, f"light.{slug}", name, area, LIGHTING_NODE, instance, _DIMMER,
+                        _DIMMER_CMD) for slug, name, area, instance in (
+        ("living_room", "Living room", "living_room", 17), ("galley", "Galley", "galley", 18),
+        ("bedroom", "Bedroom", "bedroom", 19))]
+
+    def pair(entity_id: str, name: str, area: str, extend: int, retract: int, travel_s: float) -> SimDevice:
+        return SimDevice(DeviceKind.FIREFLY_PAIR, entity_id, name, area, RELAY_NODE, None, _DIMMER, _DIMMER_CMD,
+                         extend_instance=extend, retract_instance=retract, travel_s=travel_s)
+
+    pairs = [pair("awning.patio", "Patio awning", "exterior", 24, 25, _AWNING_TRAVEL_S),
+             pair("shade.windshield", "Windshield shade", "cab", 30, 31, 10.0),
+             pair("shade.living_room", "Living room shade", "living_room", 32, 33, 8.0)]
+    chassis = SimDevice(DeviceKind.CHASSIS, "chassis.main", "Chassis", "cab", CHASSIS_NODE, None,
+                        ("CHASSIS_MOBILITY_STATUS",), None)
+    return (*lights, *pairs, _tank("fresh", "Fresh water", 0, 300), chassis)
+
+
 COACHES: Mapping[str, tuple[SimDevice, ...]] = {
     "class_a_diesel": _class_a_diesel(),
     "travel_trailer": _travel_trailer(),
+    "firefly_coach": _firefly_coach(),
 }
 
 

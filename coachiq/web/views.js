@@ -7,6 +7,7 @@ import { getJson, safeStateReasons, sendCommand, store } from "./state.js";
 import {
   fmtBytes, fmtDuration, fmtNum, fmtPct, fmtTemp, h, humanize, icon, isNum, pick, setChildren, tempUnit,
 } from "./ui.js";
+import { diagnosticsView } from "./diagnostics.js";
 
 const byName = (a, b) => a.name.localeCompare(b.name, undefined, { numeric: true });
 const ofTypes = (...types) => [...store.entities.values()].filter((e) => types.includes(e.type)).sort(byName);
@@ -50,7 +51,11 @@ class ViewContext {
   }
 
   destroy() {
-    for (const t of this.timers) clearInterval(t);
+    // Timers are interval ids; a function is an unsubscribe to call (a view's event listener).
+    for (const t of this.timers) {
+      if (typeof t === "function") t();
+      else clearInterval(t);
+    }
   }
 }
 
@@ -295,7 +300,8 @@ function system(ctx) {
   const canBox = h("div", { class: "card" }, h("p", { class: "sub", text: "Loading…" }));
   const unmappedBox = h("div", { class: "card" }, h("p", { class: "sub", text: "Loading…" }));
   const settings = h("div", { class: "card" });
-  ctx.main.append(head("System"), section("Health", healthBox), section("CAN bus", canBox),
+  ctx.main.append(head("System"), h("p", {}, h("a", { href: "#/diagnostics", text: "Trouble codes (Diagnostics)" })),
+    section("Health", healthBox), section("CAN bus", canBox),
     section("Unmapped devices", unmappedBox), section("Display", settings));
 
   ctx.every(5000, async () => {
@@ -377,6 +383,7 @@ export const VIEWS = {
   motion: { title: "Slides", build: motion },
   system: { title: "System", build: system },
   admin: { title: "Admin", build: adminView },
+  diagnostics: { title: "Diagnostics", build: diagnosticsView },
 };
 
 /** Mount a view into `main`; returns its context for updates. */

@@ -13,7 +13,7 @@ from coachiq.sim.devices import COACHES
 
 
 def test_shipped_coaches_load() -> None:
-    assert shipped_coaches() == ["class_a_diesel", "generic", "spartan_k2", "travel_trailer"]
+    assert shipped_coaches() == ["class_a_diesel", "firefly_coach", "generic", "spartan_k2", "travel_trailer"]
     generic = load_coach("generic")
     assert {"light.light_1", "tank.fresh", "tank.grey", "tank.black", "battery.house", "chassis.main"} \
         <= set(generic.entities)

@@ -30,7 +30,7 @@ def test_devices_use_known_dgns_and_unique_addresses(coach: str, codec: Codec) -
             command = codec.spec_for(device.command_dgn)
             assert command.kind == "command"
             assert command.confirmed_by in device.status_dgns
-            if device.kind is DeviceKind.SLIDE:
+            if device.kind in (DeviceKind.SLIDE, DeviceKind.FIREFLY_PAIR):
                 routes[(device.command_dgn, device.extend_instance)] += 1
                 routes[(device.command_dgn, device.retract_instance)] += 1
             else:
