@@ -37,10 +37,10 @@ from coachiq.rvc import Codec, EncodeError, SpecDatabase, compose_id, dgn_and_so
 from coachiq.sim.chassis import Chassis
 from coachiq.sim.climate import Furnace, RoofFan, Thermostat
 from coachiq.sim.devices import DeviceKind, SimDevice, devices_for
-from coachiq.sim.j1939 import J1939Node, j1939_nodes
-from coachiq.sim.leveling import LevelingController
 from coachiq.sim.faults import FaultTable
 from coachiq.sim.firefly import FireflyDimmer, FireflyPair
+from coachiq.sim.j1939 import J1939Node, j1939_nodes
+from coachiq.sim.leveling import LevelingController
 from coachiq.sim.loads import AcLoad, DcLoad, Lock
 from coachiq.sim.model import DeviceModel, World
 from coachiq.sim.motion import Awning, MotorPair, Shade
