@@ -21,7 +21,7 @@ DSA_BY_KIND: Mapping[DeviceKind, int] = {
     DeviceKind.LOCK: 135, DeviceKind.TANK: 72, DeviceKind.BATTERY: 70, DeviceKind.CHARGER: 74,
     DeviceKind.INVERTER: 66, DeviceKind.TRANSFER_SWITCH: 79, DeviceKind.THERMOSTAT: 88, DeviceKind.FURNACE: 94,
     DeviceKind.WATER_HEATER: 101, DeviceKind.WATER_PUMP: 127, DeviceKind.ROOF_FAN: 142,
-    DeviceKind.GENERATOR: 64, DeviceKind.SLIDE: 84, DeviceKind.AWNING: 130, DeviceKind.JACK: 82,
+    DeviceKind.GENERATOR: 64, DeviceKind.SLIDE: 84, DeviceKind.AWNING: 130, DeviceKind.LEVELING: 82,
     DeviceKind.SHADE: 134, DeviceKind.CHASSIS: 252,
 }
 
