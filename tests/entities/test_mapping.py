@@ -126,4 +126,4 @@ def test_invalid_yaml_and_wrong_shapes(tmp_path: Path) -> None:
 def test_unknown_coach_names_the_known_ones() -> None:
     with pytest.raises(ConfigError) as caught:
         coach_path("spaceship")
-    assert "class_a_diesel, generic, spartan_k2, travel_trailer" in caught.value.problems[0]
+    assert "class_a_diesel, firefly_coach, generic, spartan_k2, travel_trailer" in caught.value.problems[0]
