@@ -149,5 +149,10 @@ class CoreServices:
 
     @property
     def ready(self) -> bool:
-        """True when every core service is up and the last health check found none unhealthy."""
-        return self.group.all_started and all(h.ok for h in self.group.last_health.values())
+        """True when every core service is up, the last health check found none unhealthy, and no P1 stands.
+
+        A P1 (a loop of the CAN service stopped, an interface down) turns readiness off at once, without
+        waiting for the next health round.
+        """
+        return self.group.all_started and all(h.ok for h in self.group.last_health.values()) \
+            and not self.alerts.has_active(Priority.P1)

@@ -1,0 +1,179 @@
+"""The transmit path under load, cancellation and faults: the loop survives, stops go first, the gate holds."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+
+import can
+import pytest
+
+from coachiq.can.address_claim import CLAIM_SETTLE_S
+from coachiq.can.interface import CanBusyError, CanInterfaceService, CanTransmitError, TransmitRefused
+from coachiq.core.alerts import AlertManager, Priority
+from coachiq.core.service import Status
+from tests.can.conftest import FaultInjector, house, received, wait_for
+
+DIMMER_STATUS = 0x1FEDA
+DIMMER_COMMAND = 0x1FEDB
+
+
+async def started(service: CanInterfaceService) -> CanInterfaceService:
+    await service.start()
+    await asyncio.sleep(CLAIM_SETTLE_S + 0.02)
+    return service
+
+
+async def test_sends_cancelled_during_the_rate_limit_wait_do_not_end_the_loop(channel: str,
+                                                                             peer: can.BusABC) -> None:
+    # 300 sends of one broadcast frame, each given up after 20 ms (a client's timeout): most are cancelled
+    # while the loop waits out the rate limit with them in hand.
+    service = await started(CanInterfaceService([house(channel)], rate_limit_s=0.005))
+    try:
+        async def impatient(n: int) -> None:
+            with pytest.raises((TimeoutError, CanTransmitError)):
+                async with asyncio.timeout(0.02):
+                    await service.send("house", DIMMER_STATUS, bytes([n % 256]) * 8, client=f"c{n % 20}")
+                    raise TimeoutError  # sent in time: fine as well
+
+        await asyncio.gather(*(impatient(n) for n in range(300)))
+        async with asyncio.timeout(1.0):
+            await service.send("house", DIMMER_STATUS, b"\x77" * 8)
+        assert any(m.data[0] == 0x77 for m in await received(peer, 0.1))
+        assert (await service.health()).status is Status.HEALTHY
+    finally:
+        await service.stop()
+
+
+async def test_cancelling_sends_at_random_points_never_stops_the_loop(channel: str, peer: can.BusABC) -> None:
+    rng = random.Random(9)
+    service = await started(CanInterfaceService([house(channel)], rate_limit_s=0.002))
+    try:
+        for round_ in range(5):
+            futures = [service.submit("house", DIMMER_STATUS, bytes([round_, n]) + b"\xff" * 6,
+                                      priority=rng.randrange(3, 8), client=f"c{n % 40}") for n in range(60)]
+            for _ in range(20):
+                await asyncio.sleep(rng.random() * 0.004)
+                rng.choice(futures).cancel()
+            await asyncio.gather(*futures, return_exceptions=True)
+            marker = bytes([0xA0 + round_]) * 8
+            async with asyncio.timeout(1.0):
+                await service.send("house", DIMMER_STATUS, marker)
+        assert all(task.done() is False for task in service._tasks)
+    finally:
+        await service.stop()
+
+
+async def test_a_transmit_loop_that_dies_is_reported_alerted_and_restarted(channel: str,
+                                                                          injector: FaultInjector) -> None:
+    alerts = AlertManager()
+    service = await started(CanInterfaceService([house(channel)], alerts=alerts, bus_factory=injector.factory))
+    try:
+        injector.send_raises = RuntimeError("injected: the driver broke")
+        with pytest.raises(CanTransmitError):
+            await service.send("house", DIMMER_STATUS, b"\x01" * 8)
+        await wait_for(lambda: alerts.has_active(Priority.P1))
+        assert "transmit loop" in alerts.active[0].message
+        health = await service.health()
+        assert health.status is Status.UNHEALTHY and "transmit loop" in health.detail
+        injector.send_raises = None
+        async with asyncio.timeout(1.0):
+            await service.send("house", DIMMER_STATUS, b"\x02" * 8)
+        await wait_for(lambda: not alerts.has_active(Priority.P1), timeout=5.0)
+        assert (await service.health()).status is Status.HEALTHY
+        assert service.link("house").loop_restarts == 1
+    finally:
+        await service.stop()
+
+
+async def test_stop_lane_overtakes_a_full_queue_of_client_frames(channel: str, peer: can.BusABC) -> None:
+    service = await started(CanInterfaceService([house(channel)], rate_limit_s=0.01))
+    try:
+        flood = [service.submit("house", DIMMER_STATUS, bytes([n]) * 8, priority=0, client=f"c{n}")
+                 for n in range(100)]
+        await asyncio.sleep(0.03)
+        stop = service.submit("house", DIMMER_COMMAND, b"\x10\xff\x00\x03\x00\xff\xff\xff", priority=6,
+                              urgent=True)
+        async with asyncio.timeout(0.05):
+            await stop
+        for future in flood:
+            future.cancel()
+        frames = await received(peer, 0.1)
+        assert any(m.data[0] == 0x10 and (m.arbitration_id >> 8) & 0x1FFFF == DIMMER_COMMAND for m in frames)
+    finally:
+        await service.stop()
+
+
+async def test_a_full_queue_refuses_new_client_frames_but_not_stops(channel: str) -> None:
+    service = await started(CanInterfaceService([house(channel)], rate_limit_s=1.0))
+    try:
+        queued = [service.submit("house", DIMMER_STATUS, bytes([n % 256]) * 8, client=f"c{n}") for n in range(300)]
+        refused = [f for f in queued if f.done() and isinstance(f.exception(), CanBusyError)]
+        assert refused and "queue" in str(refused[0].exception())
+        stop = service.submit("house", DIMMER_COMMAND, b"\x10" * 8, urgent=True)
+        async with asyncio.timeout(0.1):
+            await stop
+        for future in queued:
+            future.cancel()
+    finally:
+        await service.stop()
+
+
+async def test_each_client_is_rate_limited(channel: str) -> None:
+    service = await started(CanInterfaceService([house(channel)], rate_limit_s=0.0))
+    try:
+        futures = [service.submit("house", DIMMER_STATUS, bytes([n]) * 8, client="greedy") for n in range(100)]
+        limited = [f for f in futures if f.done() and isinstance(f.exception(), CanBusyError)]
+        assert len(limited) >= 50 and "rate limit" in str(limited[0].exception())
+        # Another client is not held back by the greedy one.
+        async with asyncio.timeout(1.0):
+            await service.send("house", DIMMER_STATUS, b"\x55" * 8, client="polite")
+        await asyncio.gather(*futures, return_exceptions=True)
+    finally:
+        await service.stop()
+
+
+async def test_the_gate_is_checked_when_the_frame_leaves(channel: str, peer: can.BusABC) -> None:
+    service = await started(CanInterfaceService([house(channel)], rate_limit_s=0.05))
+    allowed = [True]
+    try:
+        first = service.submit("house", DIMMER_COMMAND, b"\x01" * 8, client="a")
+        second = service.submit("house", DIMMER_COMMAND, b"\x02" * 8, client="a",
+                                gate=lambda: None if allowed[0] else "the coach is moving")
+        await first
+        allowed[0] = False  # the coach starts to move while the second frame waits its turn
+        with pytest.raises(TransmitRefused, match="the coach is moving"):
+            await second
+        frames = await received(peer, 0.1)
+        assert [m.data[0] for m in frames if (m.arbitration_id >> 8) & 0x1FFFF == DIMMER_COMMAND] == [1]
+    finally:
+        await service.stop()
+
+
+async def test_a_frame_older_than_its_bound_is_dropped_not_sent_late(channel: str, peer: can.BusABC) -> None:
+    service = await started(CanInterfaceService([house(channel)], rate_limit_s=0.1))
+    try:
+        first = service.submit("house", DIMMER_COMMAND, b"\x01" * 8)
+        late = service.submit("house", DIMMER_COMMAND, b"\x02" * 8, max_age_s=0.03)
+        await first
+        with pytest.raises(TransmitRefused, match="older than"):
+            await late
+        frames = await received(peer, 0.15)
+        assert [m.data[0] for m in frames if (m.arbitration_id >> 8) & 0x1FFFF == DIMMER_COMMAND] == [1]
+    finally:
+        await service.stop()
+
+
+async def test_a_failing_gate_refuses(channel: str) -> None:
+    service = await started(CanInterfaceService([house(channel)], rate_limit_s=0.0))
+
+    def broken() -> str | None:
+        raise ValueError("no vehicle state")
+
+    try:
+        with pytest.raises(TransmitRefused, match="safety gate failed"):
+            await service.send("house", DIMMER_COMMAND, b"\x01" * 8, gate=broken)
+        async with asyncio.timeout(1.0):
+            await service.send("house", DIMMER_COMMAND, b"\x02" * 8)
+    finally:
+        await service.stop()
