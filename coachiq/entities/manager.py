@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from coachiq.can.interface import CanInterfaceService, CanTransmitError
+from coachiq.can.interface import CanBusyError, CanInterfaceService, CanTransmitError, TransmitRefused
 from coachiq.can.pipeline import RvcFrame, instance_bytes
 from coachiq.can.protocol import FRAME_TOPIC, RvcProtocolService
 from coachiq.core.errors import ConfigError
@@ -32,13 +32,15 @@ from coachiq.core.tasks import cancel_all, sleep_aligned
 from coachiq.entities.commands import Plan, matches, plan
 from coachiq.entities.mapping import CoachMapping, EntityConfig, load_coach
 from coachiq.entities.model import (
-    POSITION_CRITICAL_TYPES,
+    MOTION_COMMANDS,
     Command,
+    CommandBusy,
     CommandError,
     CommandResult,
     EntityState,
     EntityType,
     EntityUpdate,
+    InvalidBatch,
     InvalidCommand,
     Outcome,
     Source,
@@ -53,6 +55,8 @@ from coachiq.settings import Settings
 if TYPE_CHECKING:
     from coachiq.state.manager import StateManager
 
+SAFETY_ACTOR = "safety"  # the state manager's stops: never rate limited
+
 __all__ = ["UPDATE_TOPIC", "Entity", "EntityManager", "InvalidCommand", "UnknownEntity"]
 
 log = logging.getLogger(__name__)
@@ -60,6 +64,8 @@ log = logging.getLogger(__name__)
 UPDATE_TOPIC = "entity.update"
 MAX_UNMAPPED = 1000  # distinct (DGN, instance, source) kept; a flood of junk cannot grow memory
 _ECHO_POLL_S = 0.02
+# A motion frame that waited longer than this in the transmit queue is dropped, not sent late.
+MOTION_FRAME_MAX_AGE_S = 0.25
 
 
 @dataclass(slots=True)
@@ -121,8 +127,8 @@ class Entity:
 
     @property
     def position_critical(self) -> bool:
-        """True for slides, awnings and jacks."""
-        return self.config.type in POSITION_CRITICAL_TYPES
+        """True for slides, awnings, jacks and shades the mapping marks (windshield, driver's side)."""
+        return self.config.position_critical
 
     @property
     def moving(self) -> bool:
@@ -260,7 +266,7 @@ class EntityManager:
         return [e.id for e in self.entities.values() if e.position_critical and e.moving and e.state.available]
 
     def position_critical(self) -> list[str]:
-        """Ids of every slide, awning and jack."""
+        """Ids of every position-critical entity."""
         return [e.id for e in self.entities.values() if e.position_critical]
 
     # --- receiving ------------------------------------------------------------------------------
@@ -415,7 +421,12 @@ class EntityManager:
             self.safety.motion_started(entity_id, command, steps.duration_s, client_id, actor)
         elif entity.position_critical and command == Command.STOP:
             self.safety.motion_stopped(entity_id)
-        result = await self._run(entity, steps, command_id, command)
+        try:
+            result = await self._run(entity, steps, command_id, command, None if actor == SAFETY_ACTOR
+                                     else client_id or actor)
+        except CommandBusy as exc:
+            self._audit(actor, command, entity_id, "busy", str(exc))
+            raise
         detail = result.reason or note
         if steps.duration_s is not None:
             detail = f"{detail}; duration {steps.duration_s:g} s".lstrip("; ")
@@ -424,7 +435,22 @@ class EntityManager:
 
     async def execute_many(self, commands: Sequence[tuple[str, str, Mapping[str, Any] | None]], actor: str,
                            client_id: str | None = None) -> list[CommandResult | CommandError]:
-        """Run several commands at once; each gets its result or its error (UnknownEntity, InvalidCommand)."""
+        """Validate every command, then run them at once; each gets its result or its error (CommandBusy).
+
+        InvalidBatch when any command is invalid or names no entity: then none of them runs.
+        """
+        for index, (entity_id, command, params) in enumerate(commands):
+            entity = self.entities.get(entity_id)
+            try:
+                if entity is None:
+                    raise UnknownEntity(entity_id)
+                if params is not None and not isinstance(params, Mapping):
+                    raise InvalidCommand("parameters must be an object", field="params")
+                plan(entity.config, command, params or {}, entity.state.values)
+            except CommandError as exc:
+                self._audit(actor, command, entity_id, "invalid", f"batch refused: {exc}")
+                raise InvalidBatch(index, exc) from None
+
         async def one(entity_id: str, command: str, params: Mapping[str, Any] | None) -> CommandResult | CommandError:
             try:
                 return await self._execute(entity_id, command, params, actor, client_id)
@@ -437,15 +463,34 @@ class EntityManager:
         """Send stop to a position-critical entity (safety: duration ended, client gone, safe state)."""
         return await self._execute(entity_id, Command.STOP.value, {}, actor, None, note=reason)
 
-    async def _run(self, entity: Entity, steps: Plan, command_id: str, command: str) -> CommandResult:
+    async def _run(self, entity: Entity, steps: Plan, command_id: str, command: str,
+                   client: str | None) -> CommandResult:
         loop = asyncio.get_running_loop()
         sent_at = time.time()
         waiter = _Waiter(steps.expect, loop.create_future(), sent_at)
         entity.waiters.append(waiter)
+        # A stop of a moving device goes in the stop lane. A motion frame is gated again when it leaves
+        # the queue (the coach may have started to move meanwhile) and dropped if it waited too long.
+        urgent = entity.position_critical and command == Command.STOP
+        motion = command in MOTION_COMMANDS and entity.position_critical
+
+        def gate() -> str | None:
+            return self.safety.check(entity, command)
+
         try:
             try:
-                for step in steps.transmissions:
-                    await self.rvc.send(step.dgn, step.values, instance=step.instance)
+                for number, step in enumerate(steps.transmissions):
+                    await self.rvc.send(step.dgn, step.values, instance=step.instance, client=client,
+                                        urgent=urgent, gate=gate if motion else None,
+                                        max_age_s=MOTION_FRAME_MAX_AGE_S if motion else None)
+                    client = None  # one command counts once against the client's limit
+            except CanBusyError as exc:
+                if number == 0:  # nothing went out: the caller may simply try again
+                    raise CommandBusy(str(exc), rate_limited=exc.rate_limited) from None
+                return CommandResult(command_id, entity.id, command, Outcome.REFUSED,
+                                     reason=f"could not transmit: {exc}")
+            except TransmitRefused as exc:
+                return CommandResult(command_id, entity.id, command, Outcome.REFUSED, reason=exc.reason)
             except (CanTransmitError, EncodeError, ValueError, KeyError) as exc:
                 reason = f"could not transmit: {exc}"
                 return CommandResult(command_id, entity.id, command, Outcome.REFUSED, reason=reason)

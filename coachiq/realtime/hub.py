@@ -42,7 +42,15 @@ from coachiq.core.events import EventBus
 from coachiq.core.metrics import Metrics
 from coachiq.core.service import Health, Status
 from coachiq.core.tasks import cancel_all, sleep_aligned
-from coachiq.entities.model import CommandResult, EntityType, EntityUpdate, InvalidCommand, Outcome, UnknownEntity
+from coachiq.entities.model import (
+    CommandBusy,
+    CommandResult,
+    EntityType,
+    EntityUpdate,
+    InvalidCommand,
+    Outcome,
+    UnknownEntity,
+)
 from coachiq.realtime.can_stream import CanStream
 
 log = logging.getLogger(__name__)
@@ -478,6 +486,8 @@ class RealtimeHub:
                                                  client_id=client.id)
         except UnknownEntity as exc:
             reply.update(status="not_found", reason=str(exc) or f"no entity '{entity_id}'")
+        except CommandBusy as exc:
+            reply.update(status="busy", reason=str(exc))
         except InvalidCommand as exc:
             reply.update(status="invalid", reason=str(exc))
             field = getattr(exc, "field", None)

@@ -31,7 +31,7 @@ from coachiq.core.alerts import Alert, AlertManager, Priority
 from coachiq.core.events import EventBus
 from coachiq.core.service import Health, Status
 from coachiq.core.tasks import cancel_all, next_tick
-from coachiq.entities.model import MOTION_COMMANDS, POSITION_CRITICAL_TYPES, CommandResult, EntityType
+from coachiq.entities.model import MOTION_COMMANDS, CommandResult, EntityType
 from coachiq.persistence.store import PersistenceService
 from coachiq.settings import Settings
 
@@ -62,6 +62,9 @@ class GatedEntity(Protocol):
 
     @property
     def type(self) -> EntityType: ...
+
+    @property
+    def position_critical(self) -> bool: ...
 
 
 class MotionActuator(Protocol):
@@ -242,7 +245,7 @@ class StateManager:
 
     def check(self, entity: GatedEntity, command: str) -> str | None:
         """The safety gate: None when the command may go out, else the reason it is refused."""
-        if entity.type not in POSITION_CRITICAL_TYPES or command not in MOTION_COMMANDS:
+        if not entity.position_critical or command not in MOTION_COMMANDS:
             return None  # stop is always allowed; other devices have no interlocks
         return self.motion_refusal(entity.type)
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from coachiq.entities.model import EntityUpdate, InvalidCommand, Outcome, UnknownEntity
+from coachiq.entities.model import EntityUpdate, InvalidBatch, InvalidCommand, Outcome, UnknownEntity
 from tests.entities.conftest import Coach, start_coach, stop_coach, stop_sim, wait_for
 
 
@@ -110,12 +110,24 @@ async def test_a_silent_device_times_out_and_optimistic_state_is_not_reported(co
     await coach.sim.start()
 
 
-async def test_execute_many_returns_each_result_or_error(coach: Coach) -> None:
+async def test_execute_many_returns_each_result(coach: Coach) -> None:
     results = await coach.core.entities.execute_many(
-        [("light.living_room_ceiling", "turn_on", {}), ("light.nowhere", "turn_on", {}),
-         ("lock.entry_door", "lock", {})], actor="test")
-    assert [getattr(r, "outcome", None) for r in results] == [Outcome.CONFIRMED, None, Outcome.CONFIRMED]
-    assert isinstance(results[1], UnknownEntity)
+        [("light.living_room_ceiling", "turn_on", {}), ("lock.entry_door", "lock", {})], actor="test")
+    assert [getattr(r, "outcome", None) for r in results] == [Outcome.CONFIRMED, Outcome.CONFIRMED]
+
+
+async def test_execute_many_validates_the_whole_batch_before_running_any(coach: Coach) -> None:
+    sent = coach.core.can.link("house").stats.tx_frames
+    with pytest.raises(InvalidBatch) as raised:
+        await coach.core.entities.execute_many(
+            [("light.living_room_ceiling", "turn_on", {}), ("light.nowhere", "turn_on", {})], actor="test")
+    assert raised.value.index == 1 and isinstance(raised.value.error, UnknownEntity)
+    with pytest.raises(InvalidBatch) as raised:
+        await coach.core.entities.execute_many(
+            [("light.living_room_ceiling", "turn_on", {}),
+             ("light.galley_ceiling", "set_brightness", {"brightness": 10 ** 400})], actor="test")
+    assert raised.value.field == "commands[1].brightness"
+    assert coach.core.can.link("house").stats.tx_frames == sent
 
 
 async def test_stale_entities_become_unavailable(tmp_path: Path) -> None:
