@@ -83,6 +83,9 @@ class Runtime:
             before = list(app.router.routes)
             app.include_router(router)
             added = [r for r in app.router.routes if r not in before]
+            # A feature's routes come first: they answer in place of a core route that refuses while the
+            # feature is off (the raw-frame route of can_tools).
+            app.router.routes[:] = [*added, *before]
             app.openapi_schema = None
 
             def remove() -> None:

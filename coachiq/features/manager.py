@@ -37,6 +37,7 @@ SHIPPED_FLAGS = Path(__file__).with_name("feature_flags.yaml")
 # but not here is unavailable and cannot be enabled.
 IMPLEMENTATIONS: Mapping[str, str] = {
     "api_docs": "coachiq.features.api_docs:ApiDocsFeature",
+    "can_tools": "coachiq.features.can_tools:CanToolsFeature",
 }
 
 SHIPPED_KEYS = {"enabled", "depends_on", "safety_classification", "safe_state_action", "description", "settings"}
