@@ -22,7 +22,7 @@ from coachiq.core.metrics import Metrics
 from coachiq.core.service import Health, Service, ServiceStartError, Status
 from coachiq.db.manager import DatabaseManager
 from coachiq.entities.manager import EntityManager
-from coachiq.persistence.store import PersistenceService
+from coachiq.persistence.store import PersistenceService, Retention
 from coachiq.realtime.hub import RealtimeHub
 from coachiq.settings import Settings
 from coachiq.state.manager import StateManager
@@ -118,7 +118,9 @@ class CoreServices:
         self.metrics = metrics
         self.events = EventBus()
         self.database = DatabaseManager(settings.effective_database_url, settings.data_dir)
-        self.persistence = PersistenceService(self.database, settings.flush_interval)
+        self.persistence = PersistenceService(self.database, settings.flush_interval, Retention(
+            settings.audit_retention_days, settings.audit_max_rows, settings.history_retention_days,
+            settings.history_max_rows))
         self.can = CanInterfaceService(settings.can_interfaces or simulated_interfaces(), alerts=alerts,
                                        metrics=metrics, source_address=settings.can_source_address,
                                        node_name=settings.can_name or DEFAULT_NAME)

@@ -175,3 +175,13 @@ async def test_the_windshield_shade_is_refused_while_the_coach_may_move(coach: C
     living = await coach.http.post("/api/v2/entities/shade.living_room/commands",
                                    json={"command": "extend", "duration_s": 1})
     assert living.status_code == 200, living.text
+
+
+async def test_many_unknown_parameters_make_a_short_answer_and_audit_line(coach: Coach) -> None:
+    body = {"command": "turn_on", **{f"p{n:05d}" + "x" * 200: n for n in range(2000)}}
+    response = await coach.http.post("/api/v2/entities/light.porch/commands", json=body)
+    assert response.status_code == 422
+    assert len(response.json()["detail"]) < 500 and "1997 more" in response.json()["detail"]
+    await coach.runtime.core.entities.settle()
+    audit = await coach.runtime.core.persistence.audit_entries(target="light.porch")
+    assert audit and audit[0].result == "invalid" and len(audit[0].reason) < 500
