@@ -33,6 +33,7 @@ loop is restarted; the alert clears once the new loop has run for a while.
 from __future__ import annotations
 
 import asyncio
+import functools
 import heapq
 import itertools
 import logging
@@ -356,10 +357,10 @@ class CanInterfaceService:
             # The first open is awaited so a working bus is up as soon as start() returns.
             await self._open(link)
             self._tasks.append(asyncio.create_task(
-                self._supervised(link, "connection supervisor", lambda lk=link: self._supervise(lk)),
+                self._supervised(link, "connection supervisor", functools.partial(self._supervise, link)),
                 name=f"can-{link.name}-supervisor"))
             self._tasks.append(asyncio.create_task(
-                self._supervised(link, "transmit loop", lambda lk=link: self._transmit_loop(lk)),
+                self._supervised(link, "transmit loop", functools.partial(self._transmit_loop, link)),
                 name=f"can-{link.name}-tx"))
 
     async def stop(self) -> None:

@@ -479,13 +479,15 @@ class EntityManager:
 
         try:
             try:
-                for number, step in enumerate(steps.transmissions):
+                sent = 0
+                for step in steps.transmissions:
                     await self.rvc.send(step.dgn, step.values, instance=step.instance, client=client,
                                         urgent=urgent, gate=gate if motion else None,
                                         max_age_s=MOTION_FRAME_MAX_AGE_S if motion else None)
+                    sent += 1
                     client = None  # one command counts once against the client's limit
             except CanBusyError as exc:
-                if number == 0:  # nothing went out: the caller may simply try again
+                if sent == 0:  # nothing went out: the caller may simply try again
                     raise CommandBusy(str(exc), rate_limited=exc.rate_limited) from None
                 return CommandResult(command_id, entity.id, command, Outcome.REFUSED,
                                      reason=f"could not transmit: {exc}")

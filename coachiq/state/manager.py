@@ -37,7 +37,9 @@ from coachiq.settings import Settings
 
 log = logging.getLogger(__name__)
 
-__all__ = ["MotionActuator", "StateManager", "VehicleState"]
+__all__ = ["SAFETY_TOPIC", "MotionActuator", "StateManager", "VehicleState"]
+
+SAFETY_TOPIC = "safety.state"  # payload: the snapshot() dict, published when it changes
 
 EMERGENCY_STOP_SETTING = "safety.emergency_stop"
 SAFETY_ACTOR = "safety"
@@ -119,6 +121,7 @@ class StateManager:
         self._tasks: list[asyncio.Task[None]] = []
         self._background: set[asyncio.Task[Any]] = set()
         self._wake = asyncio.Event()
+        self._published: dict[str, Any] | None = None
 
     def attach_actuator(self, actuator: MotionActuator) -> None:
         """Who to ask to stop devices (the entity manager registers itself when it is built)."""
@@ -173,9 +176,14 @@ class StateManager:
     def _on_frame(self, frame: RvcFrame) -> None:
         if frame.dgn != self._chassis_dgn or frame.own:
             return
+        before = (self.vehicle_state(), self.chassis.get("park_brake"), self.chassis.get("engine_speed"))
         self.chassis = dict(frame.decoded.values)
         self._chassis_id = frame.can_id
         self.chassis_heard = max(self.chassis_heard or 0.0, frame.timestamp)
+        if (self.vehicle_state(), self.chassis.get("park_brake"), self.chassis.get("engine_speed")) != before:
+            # The coach started to roll (or stopped): stop what may no longer move now, not at the next tick.
+            with contextlib.suppress(RuntimeError):  # no running loop: the supervisor will see it
+                self.supervise()
 
     def _on_entity_update(self, update: Any) -> None:
         values = getattr(update, "values", None)
@@ -243,6 +251,15 @@ class StateManager:
         return {"vehicle_state": self.vehicle_state(now), "safe_state": bool(reasons), "reasons": reasons,
                 "emergency_stop": self.emergency, "interlocks": self.interlocks(now)}
 
+    def publish_if_changed(self) -> None:
+        """Publish the safety snapshot on SAFETY_TOPIC when it differs from the last one published."""
+        if not self.events.has_subscribers(SAFETY_TOPIC):
+            return
+        snapshot = self.snapshot()
+        if snapshot != self._published:
+            self._published = snapshot
+            self.events.publish(SAFETY_TOPIC, snapshot)
+
     def check(self, entity: GatedEntity, command: str) -> str | None:
         """The safety gate: None when the command may go out, else the reason it is refused."""
         if not entity.position_critical or command not in MOTION_COMMANDS:
@@ -292,6 +309,7 @@ class StateManager:
         self.emergency = True
         log.warning("emergency stop set by %s", actor)
         self.motions.clear()
+        self.publish_if_changed()
         results: list[CommandResult] = []
         actuator = self.actuator
         if actuator is not None:
@@ -307,6 +325,7 @@ class StateManager:
         """Release the emergency stop; devices stay stopped until commanded again."""
         self.emergency = False
         log.warning("emergency stop cleared by %s", actor)
+        self.publish_if_changed()
         await self._persist_emergency(False)
         await self._audit(actor, "clear_emergency_stop", "cleared")
 
@@ -323,7 +342,7 @@ class StateManager:
             log.error("could not store the emergency stop state: %s", exc)
 
     def _on_alert(self, alert: Alert, raised: bool) -> None:
-        if raised and alert.priority is Priority.P1:
+        if alert.priority is Priority.P1:
             with contextlib.suppress(RuntimeError):  # no running loop: the supervisor will see it
                 self.supervise()
 
@@ -358,6 +377,7 @@ class StateManager:
             elif self._last_reasons:
                 log.info("safe state left")
             self._last_reasons = reasons
+        self.publish_if_changed()
         if self.actuator is None:
             return
         for entity_id in {*self.motions, *self.actuator.moving()}:

@@ -136,10 +136,6 @@ async def batch_commands(body: BatchRequest, request: Request) -> Any:
                                        reason=None if confirmed else (outcome.reason or outcome.outcome.value)))
         elif isinstance(outcome, CommandBusy):
             results.append(BatchResult(entity_id=entity_id, command=name, status="busy", reason=str(outcome)))
-        elif isinstance(outcome, UnknownEntity):
-            results.append(BatchResult(entity_id=entity_id, command=name, status="not_found", reason=str(outcome)))
-        elif isinstance(outcome, InvalidCommand):
-            results.append(BatchResult(entity_id=entity_id, command=name, status="invalid", reason=str(outcome)))
         else:
             results.append(BatchResult(entity_id=entity_id, command=name, status="error",
                                        reason=str(outcome) or type(outcome).__name__))
