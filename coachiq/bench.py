@@ -8,6 +8,8 @@
   statistics) on a coach at full bus load, where most frames repeat.
 - the realtime and API figures of coachiq/realtime/bench.py: WebSocket latency and CPU at full bus
   load, command latencies, GET /api/v2/entities latency.
+- the safety figures of coachiq/safety_bench.py: e-stop to stop frames and motion after the coach
+  became unsafe, under a 20-client flood of commands and raw sends; the transmit loop after a burst.
 
 Frame sets come from candump -L logs (`--unique`, `--coach`); without them equivalent sets are generated
 here with a fixed seed.
@@ -215,10 +217,12 @@ def run_benchmarks(args: argparse.Namespace) -> dict[str, Any]:
     figures.update(bench_pipeline(coach))
     figures.update(bench_startup())
     try:
+        from coachiq import safety_bench
         from coachiq.realtime import bench as realtime
     except ImportError as exc:  # the HTTP client comes with the test extras
         raise SystemExit(f"coachiq bench needs the test dependencies ({exc.name}): run `python3 dev.py bench`") from exc
     figures.update(realtime.bench_realtime_load(args.coach))
     figures.update(realtime.bench_commands())
     figures.update(realtime.bench_entities_list())
+    figures.update(safety_bench.bench_safety())
     return figures

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from fastapi import APIRouter, FastAPI
 
 from coachiq import __version__
+from coachiq.can.interface import BusFactory, open_bus
 from coachiq.core.alerts import AlertManager
 from coachiq.core.metrics import Metrics
 from coachiq.core.service import Status
@@ -59,11 +60,12 @@ class Runtime:
     """Owns the core services and the feature manager of one server."""
 
     def __init__(self, settings: Settings, features: list[FeatureDefinition],
-                 implementations: Mapping[str, str] = IMPLEMENTATIONS) -> None:
+                 implementations: Mapping[str, str] = IMPLEMENTATIONS, bus_factory: BusFactory = open_bus) -> None:
+        """`bus_factory` opens the CAN buses (python-can's by default)."""
         self.settings = settings
         self.metrics = Metrics()
         self.alerts = AlertManager()
-        self.core = CoreServices(settings, self.alerts, self.metrics)
+        self.core = CoreServices(settings, self.alerts, self.metrics, bus_factory)
         self.feature_definitions = features
         self.implementations = implementations
         self.features: FeatureManager | None = None

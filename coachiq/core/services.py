@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from coachiq.api.v2.service import ApiV2Service
 from coachiq.can.address_claim import DEFAULT_NAME
-from coachiq.can.interface import CanInterfaceService, simulated_interfaces
+from coachiq.can.interface import BusFactory, CanInterfaceService, open_bus, simulated_interfaces
 from coachiq.can.protocol import RvcProtocolService
 from coachiq.core.alerts import AlertManager, Priority
 from coachiq.core.errors import CoreStartError
@@ -112,7 +112,9 @@ class ServiceGroup:
 class CoreServices:
     """The mandatory services, as typed attributes, in their fixed start order."""
 
-    def __init__(self, settings: Settings, alerts: AlertManager, metrics: Metrics) -> None:
+    def __init__(self, settings: Settings, alerts: AlertManager, metrics: Metrics,
+                 bus_factory: BusFactory = open_bus) -> None:
+        """`bus_factory` opens the CAN buses (python-can's by default; tests inject faults through it)."""
         self.settings = settings
         self.alerts = alerts
         self.metrics = metrics
@@ -123,7 +125,7 @@ class CoreServices:
             settings.history_max_rows))
         self.can = CanInterfaceService(settings.can_interfaces or simulated_interfaces(), alerts=alerts,
                                        metrics=metrics, source_address=settings.can_source_address,
-                                       node_name=settings.can_name or DEFAULT_NAME)
+                                       node_name=settings.can_name or DEFAULT_NAME, bus_factory=bus_factory)
         self.rvc = RvcProtocolService(self.can, self.events, cache_directory=settings.data_dir / "cache")
         self.state = StateManager(settings, self.events, self.can, self.rvc, alerts, self.persistence)
         self.entities = EntityManager(settings, self.events, self.can, self.rvc, self.persistence, self.state)

@@ -40,6 +40,7 @@ JSONValue = Any
 MAX_REASON_CHARS = 1000
 MAX_FIELD_CHARS = 200  # actor, action, target: the columns' width
 RETENTION_EVERY_S = 3600.0
+MAX_PENDING_AUDIT = 10_000  # audit entries kept in memory while the database refuses them
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,6 +143,8 @@ class PersistenceService:
         self.last_prune: float | None = None
         self._pending_state: dict[str, dict[str, JSONValue]] = {}
         self._pending_history: list[tuple[str, float, dict[str, JSONValue]]] = []
+        self._pending_audit: list[dict[str, Any]] = []
+        self.audit_dropped = 0
         self._flush_task: asyncio.Task[None] | None = None
         self._flush_lock = asyncio.Lock()
         self.flushes = 0
@@ -167,7 +170,7 @@ class PersistenceService:
             return Health(Status.STOPPED, "not started")
         if self._flush_task.done():
             return Health(Status.UNHEALTHY, "the flush loop stopped")
-        pending = len(self._pending_state) + len(self._pending_history)
+        pending = len(self._pending_state) + len(self._pending_history) + len(self._pending_audit)
         if self.last_error:
             return Health(Status.UNHEALTHY, f"last flush failed: {self.last_error}; {pending} updates pending")
         return Health(Status.HEALTHY, f"{self.flushes} flushes, {pending} updates pending",
@@ -209,18 +212,26 @@ class PersistenceService:
     async def flush(self) -> None:
         """Write all pending state and history in one transaction. On failure they stay pending."""
         async with self._flush_lock:
-            if not self._pending_state and not self._pending_history:
+            if not self._pending_state and not self._pending_history and not self._pending_audit:
                 return
             states, self._pending_state = self._pending_state, {}
             history, self._pending_history = self._pending_history, []
+            audits, self._pending_audit = self._pending_audit, []
             now = datetime.now(UTC)
+
+            def write(connection: Connection) -> None:
+                _write_pending(connection, is_sqlite, states, history, now)
+                if audits:
+                    connection.execute(insert(audit_log), audits)
+
             try:
                 is_sqlite = self._db.is_sqlite
-                await self._db.run(lambda connection: _write_pending(connection, is_sqlite, states, history, now))
+                await self._db.run(write)
             except Exception as exc:  # keep the data and retry at the next flush
                 for key, value in states.items():
                     self._pending_state.setdefault(key, value)
                 self._pending_history[:0] = history
+                self._pending_audit[:0] = audits
                 self.last_error = str(exc)
                 log.error("flush of %d states and %d history samples failed: %s", len(states), len(history), exc)
                 return
@@ -260,11 +271,18 @@ class PersistenceService:
 
     async def audit(self, actor: str, action: str, target: str, result: str, reason: str = "") -> None:
         """Write one audit entry at once: every command and every refusal goes here."""
-        statement = insert(audit_log).values(
-            ts=datetime.now(UTC), actor=bounded(actor, MAX_FIELD_CHARS), action=bounded(action, MAX_FIELD_CHARS),
-            target=bounded(target, MAX_FIELD_CHARS), result=bounded(result, 50),
-            reason=bounded(reason, MAX_REASON_CHARS))
-        await self._db.run(lambda connection: connection.execute(statement))
+        row = {"ts": datetime.now(UTC), "actor": bounded(actor, MAX_FIELD_CHARS),
+               "action": bounded(action, MAX_FIELD_CHARS), "target": bounded(target, MAX_FIELD_CHARS),
+               "result": bounded(result, 50), "reason": bounded(reason, MAX_REASON_CHARS)}
+        try:
+            await self._db.run(lambda connection: connection.execute(insert(audit_log), [row]))
+        except Exception as exc:  # locked, full, gone: kept and written with the next flush that works
+            if len(self._pending_audit) >= MAX_PENDING_AUDIT:
+                self._pending_audit.pop(0)
+                self.audit_dropped += 1
+            self._pending_audit.append(row)
+            self.last_error = str(exc)
+            log.error("audit entry kept in memory until the database takes it again: %s", exc)
 
     async def audit_entries(self, limit: int = 100, target: str | None = None) -> list[AuditEntry]:
         """The newest audit entries, newest first."""

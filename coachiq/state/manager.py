@@ -31,7 +31,7 @@ from coachiq.core.alerts import Alert, AlertManager, Priority
 from coachiq.core.events import EventBus
 from coachiq.core.service import Health, Status
 from coachiq.core.tasks import cancel_all, next_tick
-from coachiq.entities.model import MOTION_COMMANDS, CommandResult, EntityType
+from coachiq.entities.model import MOTION_COMMANDS, CommandResult, EntityType, Outcome
 from coachiq.persistence.store import PersistenceService
 from coachiq.settings import Settings
 
@@ -46,6 +46,9 @@ SAFETY_ACTOR = "safety"
 _TICK_S = 0.1
 _IDLE_TICK_S = 1.0  # nothing moving: only the safe-state log line can wait this long
 _ENTITY_UPDATE_TOPIC = "entity.update"  # published by the entity manager
+CLOCK_TOLERANCE_S = 0.5  # wall clock against the monotonic clock between two supervisor ticks
+CLOCK_ALERT_S = 60.0  # how long the alert of a clock jump stands
+CLOCK_ALERT = "state:clock"
 
 
 class VehicleState:
@@ -116,12 +119,15 @@ class StateManager:
         self._chassis_dgn: int | None = None
         self._chassis_id: int | None = None
         self._stopping: set[str] = set()
+        self._unstopped: dict[str, str] = {}  # entity id -> why: stops that could not be sent
         self._last_reasons: list[str] = []
         self._unsubscribe: list[Callable[[], None]] = []
         self._tasks: list[asyncio.Task[None]] = []
         self._background: set[asyncio.Task[Any]] = set()
         self._wake = asyncio.Event()
         self._published: dict[str, Any] | None = None
+        self._clocks = (time.time(), time.monotonic())
+        self._clock_jumped_at: float | None = None  # time.monotonic()
 
     def attach_actuator(self, actuator: MotionActuator) -> None:
         """Who to ask to stop devices (the entity manager registers itself when it is built)."""
@@ -179,7 +185,7 @@ class StateManager:
         before = (self.vehicle_state(), self.chassis.get("park_brake"), self.chassis.get("engine_speed"))
         self.chassis = dict(frame.decoded.values)
         self._chassis_id = frame.can_id
-        self.chassis_heard = max(self.chassis_heard or 0.0, frame.timestamp)
+        self.chassis_heard = frame.timestamp  # the latest, not the largest: the clock may have gone back
         if (self.vehicle_state(), self.chassis.get("park_brake"), self.chassis.get("engine_speed")) != before:
             # The coach started to roll (or stopped): stop what may no longer move now, not at the next tick.
             with contextlib.suppress(RuntimeError):  # no running loop: the supervisor will see it
@@ -194,10 +200,13 @@ class StateManager:
         heard = self.chassis_heard
         if self._chassis_id is not None:
             # A repeated chassis frame is dropped before decoding; it still shows the chassis is alive.
+            # The receive path keeps the latest time of every identifier, decoded or not.
             seen = self.can.pipeline.last_seen(self._chassis_id)
-            if seen is not None and (heard is None or seen > heard):
+            if seen is not None:
                 heard = self.chassis_heard = seen
-        return None if heard is None else now - heard
+        if heard is None or heard - now > CLOCK_TOLERANCE_S:
+            return None  # heard "in the future": the clock went back; nothing is known until the next frame
+        return now - heard
 
     def vehicle_state(self, now: float | None = None) -> str:
         """parked, moving or unknown."""
@@ -349,7 +358,7 @@ class StateManager:
     async def _supervise_loop(self) -> None:
         while True:
             actuator = self.actuator
-            if self.motions or (actuator is not None and actuator.moving()):
+            if self.motions or self._unstopped or (actuator is not None and actuator.moving()):
                 await asyncio.sleep(_TICK_S)
             else:
                 self._wake.clear()
@@ -365,6 +374,7 @@ class StateManager:
         in progress: those we started and those the devices report.
         """
         monotonic = time.monotonic()
+        self._check_clock(monotonic)
         for motion in list(self.motions.values()):
             if motion.deadline <= monotonic:
                 self.motions.pop(motion.entity_id, None)
@@ -380,12 +390,39 @@ class StateManager:
         self.publish_if_changed()
         if self.actuator is None:
             return
-        for entity_id in {*self.motions, *self.actuator.moving()}:
+        moving = self.actuator.moving()
+        for entity_id, why in list(self._unstopped.items()):
+            if entity_id in moving:
+                self._stop(entity_id, why)
+            else:
+                self._unstopped.pop(entity_id, None)
+        for entity_id in {*self.motions, *moving}:
             entity_type = _type_of(entity_id)
             why = self.motion_refusal(entity_type, now) if entity_type is not None else None
             if why is not None:
                 self.motions.pop(entity_id, None)
                 self._stop(entity_id, why)
+
+    def _check_clock(self, monotonic: float) -> None:
+        """A wall clock that jumped (NTP after a boot without a real-time clock, a GPS fix, a person) makes
+        every time stamp taken before it meaningless: alert, and stop what moves; the vehicle state is
+        unknown until the chassis is heard again on the new clock."""
+        wall = time.time()
+        then_wall, then_monotonic = self._clocks
+        self._clocks = (wall, monotonic)
+        jump = (wall - then_wall) - (monotonic - then_monotonic)
+        if abs(jump) > CLOCK_TOLERANCE_S:
+            self._clock_jumped_at = monotonic
+            message = f"the system clock jumped by {jump:+.1f} s: motion stopped until the chassis is heard again"
+            log.warning("%s", message)
+            self.alerts.clear(CLOCK_ALERT)
+            self.alerts.raise_alert(CLOCK_ALERT, Priority.P2, "state", message)
+            for entity_id in list(self.motions):
+                self.motions.pop(entity_id, None)
+                self._stop(entity_id, f"the system clock jumped by {jump:+.1f} s")
+        elif self._clock_jumped_at is not None and monotonic - self._clock_jumped_at >= CLOCK_ALERT_S:
+            self._clock_jumped_at = None
+            self.alerts.clear(CLOCK_ALERT)
 
     def _stop(self, entity_id: str, reason: str) -> None:
         actuator = self.actuator
@@ -394,13 +431,20 @@ class StateManager:
         self._stopping.add(entity_id)
 
         async def run() -> None:
+            stopped = False
             try:
                 result = await actuator.stop_motion(entity_id, SAFETY_ACTOR, reason)
                 log.info("stopped %s (%s): %s", entity_id, reason, result.outcome)
+                stopped = result.outcome is not Outcome.REFUSED  # refused: the stop did not go out
             except Exception:
                 log.exception("could not stop %s", entity_id)
             finally:
                 self._stopping.discard(entity_id)
+            if stopped:
+                self._unstopped.pop(entity_id, None)
+            else:  # tried again every tick while the device reports motion (the bus may be down)
+                self._unstopped[entity_id] = reason
+                self._wake.set()
 
         task = asyncio.get_running_loop().create_task(run())
         self._background.add(task)
