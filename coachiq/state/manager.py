@@ -391,9 +391,9 @@ class StateManager:
         if self.actuator is None:
             return
         moving = self.actuator.moving()
-        for entity_id, why in list(self._unstopped.items()):
+        for entity_id, pending in list(self._unstopped.items()):
             if entity_id in moving:
-                self._stop(entity_id, why)
+                self._stop(entity_id, pending)
             else:
                 self._unstopped.pop(entity_id, None)
         for entity_id in {*self.motions, *moving}:

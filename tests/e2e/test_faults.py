@@ -3,7 +3,6 @@ alert, nothing lost that had been confirmed, and recovery once the fault clears.
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
 import subprocess
 import time
