@@ -738,11 +738,6 @@ class CanInterfaceService:
                 return
         if item.future.done():
             return
-        if item.not_after is not None and loop.time() > item.not_after:
-            _resolve(item.future, TransmitRefused(
-                f"dropped: the frame waited {loop.time() - item.not_after:.2f} s longer than allowed "
-                "(older than its bound); a motion is never sent late"))
-            return
         if item.gate is not None:
             try:
                 reason = item.gate()
@@ -752,6 +747,11 @@ class CanInterfaceService:
             if reason is not None:
                 _resolve(item.future, TransmitRefused(reason))
                 return
+        if item.not_after is not None and loop.time() > item.not_after:
+            _resolve(item.future, TransmitRefused(
+                f"dropped: the frame was older than its bound by {loop.time() - item.not_after:.2f} s when its "
+                "turn came; a motion is never sent late"))
+            return
         link.next_allowed[destination] = loop.time() + self.rate_limit_s
         try:
             arbitration_id = _compose(item.dgn, link.claimer.address, item.priority, item.destination)

@@ -252,3 +252,21 @@ async def test_a_broken_coach_file_stops_start_up_with_file_and_line(tmp_path: P
     assert caught.value.service == "entities"
     assert f"{broken}:3: unknown device 'blender'" in str(caught.value)
     assert not core.group.started  # everything started before it was stopped again
+
+
+async def test_a_queued_extend_is_refused_when_the_coach_starts_to_move_before_it_leaves(coach: Coach) -> None:
+    coach.sim.set_chassis(moving=False, park_brake=True)
+    await wait_for(lambda: coach.core.state.interlocks()["slides_awnings_allowed"])
+    can = coach.core.can
+    # Other callers' broadcast frames ahead in the queue: at 100 frames/s to one destination, ~0.1 s of wait.
+    ahead = [can.submit("house", 0x1FEDA, bytes([0x90 + n % 16]) + b"\xff" * 7, priority=0, client=f"other-{n}")
+             for n in range(10)]
+    command = asyncio.create_task(coach.core.entities.execute("slide.living_room", "extend", {"duration_s": 5},
+                                                              actor="test"))
+    await asyncio.sleep(0)  # the command is planned, gated (parked: allowed) and its frames queued
+    coach.sim.set_chassis(moving=True, park_brake=False)  # the driver drives off meanwhile
+    result = await command
+    await asyncio.gather(*ahead)
+    assert result.outcome is Outcome.REFUSED, result
+    assert "park brake" in result.reason or "moving" in result.reason
+    assert coach.sim.devices["slide.living_room"].moving is None
