@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import random
+import uuid
 
 import can
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from coachiq.can.address_claim import CLAIM_SETTLE_S
 from coachiq.can.interface import CanBusyError, CanInterfaceService, CanTransmitError, TransmitRefused
@@ -45,23 +47,38 @@ async def test_sends_cancelled_during_the_rate_limit_wait_do_not_end_the_loop(ch
         await service.stop()
 
 
-async def test_cancelling_sends_at_random_points_never_stops_the_loop(channel: str, peer: can.BusABC) -> None:
-    rng = random.Random(9)
+async def _cancel_while_sending(sends: list[tuple[int, float | None]]) -> None:
+    channel = f"coachiq-prop-{uuid.uuid4().hex[:8]}"
     service = await started(CanInterfaceService([house(channel)], rate_limit_s=0.002))
     try:
-        for round_ in range(5):
-            futures = [service.submit("house", DIMMER_STATUS, bytes([round_, n]) + b"\xff" * 6,
-                                      priority=rng.randrange(3, 8), client=f"c{n % 40}") for n in range(60)]
-            for _ in range(20):
-                await asyncio.sleep(rng.random() * 0.004)
-                rng.choice(futures).cancel()
-            await asyncio.gather(*futures, return_exceptions=True)
-            marker = bytes([0xA0 + round_]) * 8
-            async with asyncio.timeout(1.0):
-                await service.send("house", DIMMER_STATUS, marker)
-        assert all(task.done() is False for task in service._tasks)
+        futures = []
+        for number, (priority, _) in enumerate(sends):
+            futures.append(service.submit("house", DIMMER_STATUS, bytes([number % 256]) + b"\xff" * 7,
+                                          priority=priority, client=f"c{number % 40}", urgent=priority == 0))
+        loop = asyncio.get_running_loop()
+        began = loop.time()
+        for future, (_, cancel_at) in sorted(zip(futures, sends, strict=True),
+                                             key=lambda pair: pair[1][1] if pair[1][1] is not None else 1.0):
+            if cancel_at is None:
+                continue
+            await asyncio.sleep(max(0.0, began + cancel_at - loop.time()))
+            future.cancel()
+        await asyncio.gather(*futures, return_exceptions=True)
+        async with asyncio.timeout(1.0):
+            await service.send("house", DIMMER_STATUS, b"\xa5" * 8)
+        async with asyncio.timeout(1.0):
+            await service.send("house", DIMMER_COMMAND, b"\x10" * 8, urgent=True)
+        assert service.link("house").loop_restarts == 0
     finally:
         await service.stop()
+
+
+@settings(max_examples=12, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 7), st.one_of(st.none(), st.floats(0.0, 0.05))), min_size=1,
+                max_size=80))
+def test_cancelling_sends_at_any_point_never_stops_the_loop(sends: list[tuple[int, float | None]]) -> None:
+    # Priority 0 stands for a stop frame here (the stop lane); the others are client frames.
+    asyncio.run(_cancel_while_sending(sends))
 
 
 async def test_a_transmit_loop_that_dies_is_reported_alerted_and_restarted(channel: str,

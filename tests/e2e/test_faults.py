@@ -183,3 +183,24 @@ def test_disk_full_during_a_flush(tmp_path: Path) -> None:
         audit = db.execute("select target, result from audit_log where target = 'light.galley_ceiling'").fetchall()
     assert '"brightness": 41' in rows["light.galley_ceiling"].replace('":', '": ').replace(":  ", ": ")
     assert ("light.galley_ceiling", "confirmed") in audit
+
+
+async def test_a_transmit_loop_that_dies_is_visible_from_outside_and_comes_back(tmp_path: Path) -> None:
+    injector = FaultInjector()
+    async with serve_coach(tmp_path / "data", bus_factory=injector.factory) as coach:
+        await parked_coach(coach)
+        await extend(coach)
+        injector.send_raises = RuntimeError("injected: the driver failed in an unforeseen way")
+        failed = await coach.http.post("/api/v2/entities/light.porch/commands", json={"command": "toggle"})
+        assert failed.status_code == 409 and "transmit loop" in failed.json()["reason"]
+        injector.send_raises = None
+        # Logged, unhealthy, P1, /readyz 503 at once; the loop restarted; the safe state stops the slide.
+        assert (await coach.http.get("/readyz")).status_code == 503
+        health = (await coach.http.get("/health")).json()
+        assert health["status"] == "unhealthy" and "transmit loop" in health["core_services"]["can"]["detail"]
+        assert any(a["priority"] == "P1" and "transmit loop" in a["message"] for a in health["alerts"])
+        await wait_for(lambda: slide_stopped(coach), timeout=5.0)
+        await wait_for(lambda: not coach.runtime.alerts.has_active(Priority.P1), timeout=10.0)
+        assert (await coach.http.get("/readyz")).status_code == 200
+        light = await coach.http.post("/api/v2/entities/light.porch/commands", json={"command": "toggle"})
+        assert light.status_code == 200, light.text
