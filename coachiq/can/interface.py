@@ -14,15 +14,15 @@ others (virtual, serial adapters) from one thread per bus that hands frames to t
 (an unhandled thread exception) and, on the descriptor path, leaves a failing reader registered so the
 loop would spin on it; we need the error to end in one clean reconnect instead.
 
-Transmitting: per interface a bounded queue of client frames ordered by the J1939 priority, and ahead
-of it a stop lane: stop frames of moving devices go first, past the client frames and their rate limit.
+Transmitting: per interface a bounded queue of client frames ordered by the J1939 priority and, at
+equal priority, in turns between clients (coachiq/can/transmit.py), and ahead of it a stop lane: stop frames of moving devices go first, past the client frames and their rate limit.
 Clients never choose the lane; the entity manager puts the stop frames of slides, awnings, jacks and
 shades there, and identical stop frames waiting there share one slot, so the lane stays short. Each
 client (an API caller, a WebSocket client) has its own rate limit, and a full queue refuses new work
 at once (CanBusyError) instead of delaying what is queued. A frame may carry a gate, asked when the
 frame is taken off the queue, and an age bound: a motion frame that is no longer allowed, or that waited
-too long, is dropped and its sender told why (TransmitRefused), never sent late. Each destination has a
-rate limit, and no frame leaves before our address is claimed (J1939-81, see address_claim.py). Frames
+too long, is dropped and its sender told why (TransmitRefused), never sent late. Each target has a
+rate limit (the destination node of a destination-specific frame, else the DGN and instance), and no frame leaves before our address is claimed (J1939-81, see address_claim.py). Frames
 we send also run through the receive pipeline, flagged as own.
 
 Every loop of the service is supervised: a loop that ends unexpectedly is logged at once, the service
@@ -34,15 +34,12 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import heapq
 import itertools
 import logging
 import queue
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Coroutine, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
@@ -51,6 +48,16 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 
 from coachiq.can.address_claim import DEFAULT_NAME, AddressClaimer, ClaimState, OutFrame
 from coachiq.can.pipeline import InterfaceStats, ReceivePipeline
+from coachiq.can.transmit import (
+    CanBusyError,
+    CanTransmitError,
+    Gate,
+    TransmitQueue,
+    TransmitRefused,
+    TxItem,
+    mark_retrieved,
+    resolve,
+)
 from coachiq.core.alerts import AlertManager, Priority
 from coachiq.core.metrics import Metrics
 from coachiq.core.service import Health, Status
@@ -78,7 +85,8 @@ BACKOFF_START_S = 1.0
 BACKOFF_MAX_S = 30.0
 NO_TRAFFIC_S = 10.0
 TX_QUEUE_SIZE = 256
-RATE_LIMIT_S = 0.01  # at most 100 frames/s to one destination address
+RATE_LIMIT_S = 0.01  # at most 100 frames/s to one destination address, or to one RV-C instance
+_MAX_TARGETS = 4096  # rate-limit entries kept before the expired ones are dropped
 CLIENT_RATE_PER_S = 50.0  # frames per second one client may queue, sustained
 CLIENT_BURST = 20  # frames one client may queue at once
 LOOP_RESTART_HOLD_S = 2.0  # a restarted loop must run this long before its alert clears
@@ -112,160 +120,12 @@ BusFactory = Callable[[CanInterfaceSettings], can.BusABC]
 TransportHandler = Callable[[float, int, bytes, str, bool], None]
 
 
-class CanTransmitError(Exception):
-    """A frame could not be sent; the message says why and what to do."""
-
-
-class CanBusyError(CanTransmitError):
-    """The frame was not queued: the client's rate limit or the queue is full (answer 429/503)."""
-
-    def __init__(self, message: str, *, rate_limited: bool) -> None:
-        super().__init__(message)
-        self.rate_limited = rate_limited
-
-
-class TransmitRefused(CanTransmitError):
-    """The frame was dropped when it was taken off the queue: its gate refused or it was too old."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-
-
 class LinkState(StrEnum):
     """State of one interface's bus."""
 
     DOWN = "down"
     UP = "up"
     BUS_OFF = "bus_off"
-
-
-Gate = Callable[[], str | None]
-
-
-@dataclass(order=True, slots=True)
-class _TxItem:
-    priority: int
-    seq: int
-    dgn: int = field(compare=False)
-    destination: int | None = field(compare=False)
-    data: bytes = field(compare=False)
-    future: asyncio.Future[int] = field(compare=False)
-    gate: Gate | None = field(default=None, compare=False)
-    not_after: float | None = field(default=None, compare=False)  # loop time
-    urgent: bool = field(default=False, compare=False)
-
-
-def _mark_retrieved(future: asyncio.Future[int]) -> None:
-    # Fire-and-forget senders (CTS answers) may never look at the outcome; failures are logged instead.
-    if not future.cancelled():
-        future.exception()
-
-
-def _resolve(future: asyncio.Future[int], result: int | BaseException) -> None:
-    """Settle a sender's future unless it is already settled (a sender that gave up cancels it)."""
-    if future.done():
-        return
-    if isinstance(result, BaseException):
-        future.set_exception(result)
-    else:
-        future.set_result(result)
-
-
-def _copy_outcome(target: asyncio.Future[int]) -> Callable[[asyncio.Future[int]], None]:
-    def copy(source: asyncio.Future[int]) -> None:
-        if source.cancelled():
-            _resolve(target, CanTransmitError("the stop frame was cancelled"))
-        else:
-            error = source.exception()
-            _resolve(target, error if error is not None else source.result())
-    return copy
-
-
-class TransmitQueue:
-    """The stop lane and the bounded, priority-ordered queue of client frames of one interface."""
-
-    def __init__(self, size: int) -> None:
-        """`size` bounds the client frames; the stop lane holds one slot per distinct stop frame."""
-        self.size = size
-        self.frames: list[_TxItem] = []  # a heap by (priority, sequence)
-        self.stops: deque[_TxItem] = deque()
-        self.stop_slots: dict[tuple[int, int | None, bytes], asyncio.Future[int]] = {}
-        self.changed = asyncio.Event()
-
-    def __len__(self) -> int:
-        """Frames waiting in both lanes."""
-        return len(self.frames) + len(self.stops)
-
-    def put(self, item: _TxItem) -> None:
-        """Queue a client frame; asyncio.QueueFull when the queue is full."""
-        if len(self.frames) >= self.size:
-            raise asyncio.QueueFull
-        heapq.heappush(self.frames, item)
-        self.changed.set()
-
-    def put_back(self, item: _TxItem) -> None:
-        """Return a frame taken off the queue to its place (a stop frame came first)."""
-        heapq.heappush(self.frames, item)
-
-    def put_stop(self, item: _TxItem) -> asyncio.Future[int]:
-        """Queue a stop frame in the stop lane; an identical one already waiting is shared."""
-        key = (item.dgn, item.destination, item.data)
-        waiting = self.stop_slots.get(key)
-        if waiting is not None and not waiting.done():
-            waiting.add_done_callback(_copy_outcome(item.future))
-            return item.future
-        self.stop_slots[key] = item.future
-        self.stops.append(item)
-        self.changed.set()
-        return item.future
-
-    def take(self) -> _TxItem | None:
-        """The next frame: the stop lane first, then the most urgent client frame."""
-        if self.stops:
-            item = self.stops.popleft()
-            key = (item.dgn, item.destination, item.data)
-            if self.stop_slots.get(key) is item.future:
-                del self.stop_slots[key]
-            return item
-        if self.frames:
-            return heapq.heappop(self.frames)
-        return None
-
-    async def get(self) -> _TxItem:
-        """Wait for the next frame."""
-        while True:
-            item = self.take()
-            if item is not None:
-                return item
-            self.changed.clear()
-            await self.changed.wait()
-
-    async def stop_or_timeout(self, seconds: float) -> None:
-        """Sleep up to `seconds`, waking at once when a stop frame arrives."""
-        if self.stops:
-            return
-        self.changed.clear()
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + seconds
-        while not self.stops:
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                return
-            try:
-                async with asyncio.timeout(remaining):
-                    await self.changed.wait()
-            except TimeoutError:
-                return
-            self.changed.clear()
-
-    def drain(self) -> list[_TxItem]:
-        """Take every waiting frame out."""
-        items = [*self.stops, *self.frames]
-        self.stops.clear()
-        self.frames.clear()
-        self.stop_slots.clear()
-        return items
 
 
 class _TokenBucket:
@@ -659,12 +519,12 @@ class CanInterfaceService:
             raise CanTransmitError("the CAN service is not started")
         loop = self._loop
         future: asyncio.Future[int] = loop.create_future()
-        future.add_done_callback(_mark_retrieved)
+        future.add_done_callback(mark_retrieved)
         if link.state is LinkState.DOWN:
             future.set_exception(CanTransmitError(f"CAN interface '{interface}' is down: {link.last_error}"))
             return future
         not_after = None if max_age_s is None else loop.time() + max_age_s
-        item = _TxItem(priority, next(self._seq), dgn, destination, bytes(data), future, gate, not_after, urgent)
+        item = TxItem(priority, 0, next(self._seq), dgn, destination, bytes(data), future, gate, not_after, urgent)
         if urgent:
             return link.queue.put_stop(item)
         if client is not None and not self._take_token(link, client, loop.time()):
@@ -673,7 +533,7 @@ class CanInterfaceService:
                 f"(bursts of {self.client_burst}); try again shortly", rate_limited=True))
             return future
         try:
-            link.queue.put(item)
+            link.queue.put(item, client)
         except asyncio.QueueFull:
             future.set_exception(CanBusyError(
                 f"transmit queue of '{interface}' is full ({TX_QUEUE_SIZE} frames): the bus is saturated; "
@@ -712,25 +572,25 @@ class CanInterfaceService:
                 await self._transmit(link, item)
             except BaseException as exc:
                 # Whatever ends the loop, the frame in hand gets an answer; the supervisor restarts the loop.
-                _resolve(item.future, CanTransmitError(f"the transmit loop of '{link.name}' stopped: {exc!r}"))
+                resolve(item.future, CanTransmitError(f"the transmit loop of '{link.name}' stopped: {exc!r}"))
                 raise
 
-    async def _transmit(self, link: CanInterface, item: _TxItem) -> None:
+    async def _transmit(self, link: CanInterface, item: TxItem) -> None:
         if item.future.done():  # the sender gave up
             return
         await self._claim_settled(link)
         if link.state is LinkState.DOWN or link.bus is None:
-            _resolve(item.future, CanTransmitError(f"CAN interface '{link.name}' is down"))
+            resolve(item.future, CanTransmitError(f"CAN interface '{link.name}' is down"))
             return
         if not link.claimer.can_transmit(time.monotonic()):
-            _resolve(item.future, CanTransmitError(
+            resolve(item.future, CanTransmitError(
                 f"no source address claimed on '{link.name}' ({link.claimer.state.value}): "
                 "another node holds it; choose another can_source_address"))
             return
         loop = asyncio.get_running_loop()
-        destination = 0xFF if item.destination is None else item.destination
+        target = _target(item)
         if not item.urgent:
-            wait = link.next_allowed.get(destination, 0.0) - loop.time()
+            wait = link.next_allowed.get(target, 0.0) - loop.time()
             if wait > 0:
                 # A stop frame arriving meanwhile goes first: this one goes back to its place.
                 link.queue.put_back(item)
@@ -745,23 +605,26 @@ class CanInterfaceService:
                 log.exception("the safety gate of a queued frame failed")
                 reason = f"the safety gate failed: {type(exc).__name__}: {exc}"
             if reason is not None:
-                _resolve(item.future, TransmitRefused(reason))
+                resolve(item.future, TransmitRefused(reason))
                 return
         if item.not_after is not None and loop.time() > item.not_after:
-            _resolve(item.future, TransmitRefused(
+            resolve(item.future, TransmitRefused(
                 f"dropped: the frame was older than its bound by {loop.time() - item.not_after:.2f} s when its "
                 "turn came; a motion is never sent late"))
             return
-        link.next_allowed[destination] = loop.time() + self.rate_limit_s
+        now = loop.time()
+        if len(link.next_allowed) > _MAX_TARGETS:
+            link.next_allowed = {k: t for k, t in link.next_allowed.items() if t > now}
+        link.next_allowed[target] = now + self.rate_limit_s
         try:
             arbitration_id = _compose(item.dgn, link.claimer.address, item.priority, item.destination)
         except ValueError as exc:
-            _resolve(item.future, exc)
+            resolve(item.future, exc)
             return
         if self._send_now(link, OutFrame(arbitration_id, item.data)):
-            _resolve(item.future, arbitration_id)
+            resolve(item.future, arbitration_id)
         else:
-            _resolve(item.future, CanTransmitError(
+            resolve(item.future, CanTransmitError(
                 f"sending on '{link.name}' failed: {link.last_error or 'see the log'}"))
 
     @staticmethod
@@ -787,7 +650,17 @@ class CanInterfaceService:
     def _fail_queued(self, link: CanInterface, reason: str) -> None:
         # Never send a command later than asked: a slide must not move minutes after the click.
         for item in link.queue.drain():
-            _resolve(item.future, CanTransmitError(reason))
+            resolve(item.future, CanTransmitError(reason))
+
+
+def _target(item: TxItem) -> int:
+    """What the rate limit counts frames against: the destination node of a destination-specific frame,
+    else the DGN and its first byte, the instance in RV-C (one device output)."""
+    from coachiq.rvc.ids import is_pdu1
+
+    if is_pdu1(item.dgn):
+        return 0xFF if item.destination is None else item.destination
+    return 0x100 | (item.dgn << 9) | (item.data[0] << 1 if item.data else 1)
 
 
 def _receive_queue(bus: can.BusABC) -> queue.Queue[can.Message] | None:

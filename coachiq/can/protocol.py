@@ -23,9 +23,10 @@ from pathlib import Path
 from typing import Any
 
 from coachiq.can.address_claim import ClaimState
-from coachiq.can.interface import CanInterfaceService, CanTransmitError, Gate
+from coachiq.can.interface import CanInterfaceService, CanTransmitError
 from coachiq.can.pipeline import RvcFrame, instance_bytes
 from coachiq.can.replay import replay_log
+from coachiq.can.transmit import Gate
 from coachiq.core.events import EventBus
 from coachiq.core.service import Health, ServiceStartError, Status
 from coachiq.core.tasks import cancel_all

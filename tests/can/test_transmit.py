@@ -106,7 +106,8 @@ async def test_a_transmit_loop_that_dies_is_reported_alerted_and_restarted(chann
 async def test_stop_lane_overtakes_a_full_queue_of_client_frames(channel: str, peer: can.BusABC) -> None:
     service = await started(CanInterfaceService([house(channel)], rate_limit_s=0.01))
     try:
-        flood = [service.submit("house", DIMMER_STATUS, bytes([n]) * 8, priority=0, client=f"c{n}")
+        # One output's status a hundred times: a second of frames held back by its rate limit.
+        flood = [service.submit("house", DIMMER_STATUS, b"\x05" + bytes([n]) * 7, priority=0, client=f"c{n}")
                  for n in range(100)]
         await asyncio.sleep(0.03)
         stop = service.submit("house", DIMMER_COMMAND, b"\x10\xff\x00\x03\x00\xff\xff\xff", priority=6,
@@ -154,15 +155,16 @@ async def test_the_gate_is_checked_when_the_frame_leaves(channel: str, peer: can
     service = await started(CanInterfaceService([house(channel)], rate_limit_s=0.05))
     allowed = [True]
     try:
+        # The same output (instance 1) twice: the second waits out the rate limit.
         first = service.submit("house", DIMMER_COMMAND, b"\x01" * 8, client="a")
-        second = service.submit("house", DIMMER_COMMAND, b"\x02" * 8, client="a",
+        second = service.submit("house", DIMMER_COMMAND, b"\x01" + b"\x02" * 7, client="a",
                                 gate=lambda: None if allowed[0] else "the coach is moving")
         await first
         allowed[0] = False  # the coach starts to move while the second frame waits its turn
         with pytest.raises(TransmitRefused, match="the coach is moving"):
             await second
         frames = await received(peer, 0.1)
-        assert [m.data[0] for m in frames if (m.arbitration_id >> 8) & 0x1FFFF == DIMMER_COMMAND] == [1]
+        assert [m.data[1] for m in frames if (m.arbitration_id >> 8) & 0x1FFFF == DIMMER_COMMAND] == [1]
     finally:
         await service.stop()
 
@@ -171,12 +173,12 @@ async def test_a_frame_older_than_its_bound_is_dropped_not_sent_late(channel: st
     service = await started(CanInterfaceService([house(channel)], rate_limit_s=0.1))
     try:
         first = service.submit("house", DIMMER_COMMAND, b"\x01" * 8)
-        late = service.submit("house", DIMMER_COMMAND, b"\x02" * 8, max_age_s=0.03)
+        late = service.submit("house", DIMMER_COMMAND, b"\x01" + b"\x02" * 7, max_age_s=0.03)
         await first
         with pytest.raises(TransmitRefused, match="older than"):
             await late
         frames = await received(peer, 0.15)
-        assert [m.data[0] for m in frames if (m.arbitration_id >> 8) & 0x1FFFF == DIMMER_COMMAND] == [1]
+        assert [m.data[1] for m in frames if (m.arbitration_id >> 8) & 0x1FFFF == DIMMER_COMMAND] == [1]
     finally:
         await service.stop()
 
@@ -192,5 +194,34 @@ async def test_a_failing_gate_refuses(channel: str) -> None:
             await service.send("house", DIMMER_COMMAND, b"\x01" * 8, gate=broken)
         async with asyncio.timeout(1.0):
             await service.send("house", DIMMER_COMMAND, b"\x02" * 8)
+    finally:
+        await service.stop()
+
+
+async def test_clients_take_turns_at_equal_priority(channel: str, peer: can.BusABC) -> None:
+    service = await started(CanInterfaceService([house(channel)], rate_limit_s=0.01, client_burst=100))
+    try:
+        greedy = [service.submit("house", DIMMER_STATUS, b"\x01" + bytes([n]) * 7, client="greedy")
+                  for n in range(30)]
+        polite = service.submit("house", DIMMER_STATUS, b"\x01" + b"\xee" * 7, client="polite")
+        await polite
+        sent = [m.data[1] for m in await received(peer, 0.05)
+                if (m.arbitration_id >> 8) & 0x1FFFF == DIMMER_STATUS]
+        assert 0xEE in sent[:3], sent  # one turn after the greedy client's first, not after all thirty
+        await asyncio.gather(*greedy)
+    finally:
+        await service.stop()
+
+
+async def test_the_rate_limit_counts_per_device_output(channel: str) -> None:
+    service = await started(CanInterfaceService([house(channel)], rate_limit_s=0.2))
+    try:
+        await service.send("house", DIMMER_COMMAND, b"\x01" * 8)
+        loop = asyncio.get_running_loop()
+        began = loop.time()
+        await service.send("house", DIMMER_COMMAND, b"\x02" * 8)  # another instance: not held back
+        assert loop.time() - began < 0.1
+        await service.send("house", DIMMER_COMMAND, b"\x02" + b"\x00" * 7)  # the same one again: waits
+        assert loop.time() - began >= 0.15
     finally:
         await service.stop()
