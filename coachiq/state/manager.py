@@ -316,16 +316,22 @@ class StateManager:
     async def emergency_stop(self, actor: str) -> list[CommandResult]:
         """Set emergency stop (held until cleared) and send stop to every position-critical device."""
         self.emergency = True
-        log.warning("emergency stop set by %s", actor)
         self.motions.clear()
-        self.publish_if_changed()
         results: list[CommandResult] = []
         actuator = self.actuator
         if actuator is not None:
-            # The stops go out before anything touches the disk: a failing database must not delay them.
-            outcomes = await asyncio.gather(*(actuator.stop_motion(i, SAFETY_ACTOR, f"emergency stop by {actor}")
-                                              for i in actuator.position_critical()), return_exceptions=True)
+            # The stops go out before anything else (the push to the clients, the log, the disk): a
+            # failing database must not delay them.
+            stops = asyncio.gather(*(actuator.stop_motion(i, SAFETY_ACTOR, f"emergency stop by {actor}")
+                                     for i in actuator.position_critical()), return_exceptions=True)
+            await asyncio.sleep(0)  # every stop runs up to its first frame in the stop lane
+            self.publish_if_changed()
+            log.warning("emergency stop set by %s", actor)
+            outcomes = await stops
             results = [r for r in outcomes if isinstance(r, CommandResult)]
+        else:
+            self.publish_if_changed()
+            log.warning("emergency stop set by %s", actor)
         await self._persist_emergency(True)
         await self._audit(actor, "emergency_stop", "set")
         return results
