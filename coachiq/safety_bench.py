@@ -156,6 +156,9 @@ async def _command(http: httpx.AsyncClient, entity_id: str, body: dict[str, Any]
             answer = await http.post(f"/api/v2/entities/{entity_id}/commands", json=body)
         except httpx.TimeoutException:
             return  # no answer at all: the start is judged by the frames on the bus
+        except httpx.TransportError:
+            await asyncio.sleep(0.02)
+            continue
         if answer.status_code not in (429, 503):
             return
         await asyncio.sleep(0.02)
@@ -200,7 +203,10 @@ async def _run(base: str) -> dict[str, Any]:
     failed = 0
     flood_began = time.monotonic()
     try:
-        async with httpx.AsyncClient(base_url=base, timeout=STOP_WAIT_S) as http:
+        # Connections idle for a second are not reused: the server closes idle ones after a few seconds,
+        # and a request sent as it does so fails.
+        async with httpx.AsyncClient(base_url=base, timeout=STOP_WAIT_S,
+                                     limits=httpx.Limits(keepalive_expiry=1.0)) as http:
             await asyncio.sleep(0.5)  # the stream is subscribed
             flood = [asyncio.create_task(_flood(base, n, running, answers)) for n in range(FLOOD_CLIENTS)]
             for cycle in range(CYCLES):
