@@ -258,9 +258,10 @@ async def test_a_queued_extend_is_refused_when_the_coach_starts_to_move_before_i
     coach.sim.set_chassis(moving=False, park_brake=True)
     await wait_for(lambda: coach.core.state.interlocks()["slides_awnings_allowed"])
     can = coach.core.can
-    # Other callers' broadcast frames ahead in the queue: at 100 frames/s to one destination, ~0.1 s of wait.
-    ahead = [can.submit("house", 0x1FEDA, bytes([0x90 + n % 16]) + b"\xff" * 7, priority=0, client=f"other-{n}")
-             for n in range(10)]
+    # Other callers' frames to the slide's retract output (41) ahead in the queue, at a higher priority:
+    # "off", harmless, but at 100 frames/s to one output ~0.1 s of wait for the extend's first frame.
+    ahead = [can.submit("house", 0x1FEDB, bytes([41, 0xFF, 0, 3, n, 0, 0xFF, 0xFF]), priority=0,
+                        client=f"other-{n}") for n in range(10)]
     command = asyncio.create_task(coach.core.entities.execute("slide.living_room", "extend", {"duration_s": 5},
                                                               actor="test"))
     await asyncio.sleep(0)  # the command is planned, gated (parked: allowed) and its frames queued
