@@ -14,16 +14,18 @@ others (virtual, serial adapters) from one thread per bus that hands frames to t
 (an unhandled thread exception) and, on the descriptor path, leaves a failing reader registered so the
 loop would spin on it; we need the error to end in one clean reconnect instead.
 
-Transmitting: per interface a bounded queue of client frames ordered by the J1939 priority and, at
-equal priority, in turns between clients (coachiq/can/transmit.py), and ahead of it a stop lane: stop frames of moving devices go first, past the client frames and their rate limit.
-Clients never choose the lane; the entity manager puts the stop frames of slides, awnings, jacks and
-shades there, and identical stop frames waiting there share one slot, so the lane stays short. Each
-client (an API caller, a WebSocket client) has its own rate limit, and a full queue refuses new work
-at once (CanBusyError) instead of delaying what is queued. A frame may carry a gate, asked when the
-frame is taken off the queue, and an age bound: a motion frame that is no longer allowed, or that waited
-too long, is dropped and its sender told why (TransmitRefused), never sent late. Each target has a
-rate limit (the destination node of a destination-specific frame, else the DGN and instance), and no frame leaves before our address is claimed (J1939-81, see address_claim.py). Frames
-we send also run through the receive pipeline, flagged as own.
+Transmitting: per interface a bounded queue of client frames ordered by the J1939 priority and, at equal
+priority, in turns between clients (coachiq/can/transmit.py), and ahead of it a stop lane: stop frames
+of moving devices go first, past the client frames and their rate limit. Clients never choose the lane;
+the entity manager puts the stop frames of slides, awnings, jacks and shades there, and identical stop
+frames waiting there share one slot, so the lane stays short. Each client (an API caller, a WebSocket
+client) has its own rate limit, and a full queue refuses new work at once (CanBusyError) instead of
+delaying what is queued. A frame may carry a gate, asked when the frame is taken off the queue, and an
+age bound: a motion frame that is no longer allowed, or that waited too long, is dropped and its sender
+told why (TransmitRefused), never sent late. Each target has a rate limit (the destination node of a
+destination-specific frame, else the DGN and instance), and no frame leaves before our address is
+claimed (J1939-81, see address_claim.py). Frames we send also run through the receive pipeline, flagged
+as own.
 
 Every loop of the service is supervised: a loop that ends unexpectedly is logged at once, the service
 reports unhealthy and raises a P1 alert (the state manager then puts the coach in safe state), and the
