@@ -17,7 +17,7 @@ loop would spin on it; we need the error to end in one clean reconnect instead.
 Transmitting: per interface a bounded queue of client frames ordered by the J1939 priority and, at equal
 priority, in turns between clients (coachiq/can/transmit.py), and ahead of it a stop lane: stop frames
 of moving devices go first, past the client frames and their rate limit. Clients never choose the lane;
-the entity manager puts the stop frames of slides, awnings, jacks and shades there, and identical stop
+the entity manager puts the stop frames of position-critical devices there, and identical stop
 frames waiting there share one slot, so the lane stays short. Each client (an API caller, a WebSocket
 client) has its own rate limit, and a full queue refuses new work at once (CanBusyError) instead of
 delaying what is queued. A frame may carry a gate, asked when the frame is taken off the queue, and an

@@ -33,6 +33,7 @@ from coachiq.entities.commands import Plan, matches, plan
 from coachiq.entities.mapping import CoachMapping, EntityConfig, load_coach
 from coachiq.entities.model import (
     MOTION_COMMANDS,
+    SAFETY_ACTOR,
     Command,
     CommandBusy,
     CommandError,
@@ -55,7 +56,6 @@ from coachiq.settings import Settings
 if TYPE_CHECKING:
     from coachiq.state.manager import StateManager
 
-SAFETY_ACTOR = "safety"  # the state manager's stops: never rate limited
 
 __all__ = ["UPDATE_TOPIC", "Entity", "EntityManager", "InvalidCommand", "UnknownEntity"]
 

@@ -64,6 +64,8 @@ class Command(StrEnum):
 
 MOTION_COMMANDS = frozenset({Command.EXTEND, Command.RETRACT})
 
+SAFETY_ACTOR = "safety"  # who the state manager's stops are sent as (never rate limited)
+
 
 class Outcome(StrEnum):
     """How a command ended."""

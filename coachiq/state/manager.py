@@ -31,7 +31,7 @@ from coachiq.core.alerts import Alert, AlertManager, Priority
 from coachiq.core.events import EventBus
 from coachiq.core.service import Health, Status
 from coachiq.core.tasks import cancel_all, next_tick
-from coachiq.entities.model import MOTION_COMMANDS, CommandResult, EntityType, Outcome
+from coachiq.entities.model import MOTION_COMMANDS, SAFETY_ACTOR, CommandResult, EntityType, Outcome
 from coachiq.persistence.store import PersistenceService
 from coachiq.settings import Settings
 
@@ -42,7 +42,6 @@ __all__ = ["SAFETY_TOPIC", "MotionActuator", "StateManager", "VehicleState"]
 SAFETY_TOPIC = "safety.state"  # payload: the snapshot() dict, published when it changes
 
 EMERGENCY_STOP_SETTING = "safety.emergency_stop"
-SAFETY_ACTOR = "safety"
 _TICK_S = 0.1
 _IDLE_TICK_S = 1.0  # nothing moving: only the safe-state log line can wait this long
 _ENTITY_UPDATE_TOPIC = "entity.update"  # published by the entity manager
