@@ -13,6 +13,8 @@
   and the CPU and memory the feature adds at full bus load (needs Mosquitto).
 - the authentication figures of coachiq/features/authentication/bench.py: sign-in verify time, the
   access gate's overhead per request (auth_request_overhead_p99_ms) and the RSS with authentication on.
+- the safety figures of coachiq/safety_bench.py: e-stop to stop frames and motion after the coach
+  became unsafe, under a 20-client flood of commands and raw sends; the transmit loop after a burst.
 
 Frame sets come from candump -L logs (`--unique`, `--coach`); without them equivalent sets are generated
 here with a fixed seed.
@@ -254,6 +256,7 @@ def run_benchmarks(args: argparse.Namespace) -> dict[str, Any]:
     figures.update(bench_pipeline(coach))
     figures.update(bench_startup())
     try:
+        from coachiq import safety_bench
         from coachiq.realtime import bench as realtime
     except ImportError as exc:  # the HTTP client comes with the test extras
         raise SystemExit(f"coachiq bench needs the test dependencies ({exc.name}): run `python3 dev.py bench`") from exc
@@ -269,4 +272,5 @@ def run_benchmarks(args: argparse.Namespace) -> dict[str, Any]:
     from coachiq.features.j1939.bench import bench_chassis
 
     figures.update(bench_chassis(coach))
+    figures.update(safety_bench.bench_safety())
     return figures

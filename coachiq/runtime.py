@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from fastapi import APIRouter, FastAPI
 
 from coachiq import __version__
+from coachiq.can.interface import BusFactory, open_bus
 from coachiq.core.access import AccessControl
 from coachiq.core.alerts import AlertManager
 from coachiq.core.metrics import Metrics
@@ -68,12 +69,14 @@ class Runtime:
     """Owns the core services and the feature manager of one server."""
 
     def __init__(self, settings: Settings, features: list[FeatureDefinition],
-                 implementations: Mapping[str, str] = IMPLEMENTATIONS) -> None:
+                 implementations: Mapping[str, str] = IMPLEMENTATIONS, bus_factory: BusFactory = open_bus) -> None:
+        """`bus_factory` opens the CAN buses (python-can's by default)."""
         self.settings = settings
         self.metrics = Metrics()
         self.alerts = AlertManager()
         self.core = CoreServices(settings, self.alerts, self.metrics,
-                                 simulated_buses=[bus] if (bus := chassis_bus(features)) else [])
+                                 simulated_buses=[bus] if (bus := chassis_bus(features)) else [],
+                                 bus_factory=bus_factory)
         self.feature_definitions = features
         self.implementations = implementations
         # The access gate is installed when authentication is enabled; the feature supplies its authenticator.
@@ -95,6 +98,9 @@ class Runtime:
             before = list(app.router.routes)
             app.include_router(router)
             added = [r for r in app.router.routes if r not in before]
+            # A feature's routes come first: they answer in place of a core route that refuses while the
+            # feature is off (the raw-frame route of can_tools).
+            app.router.routes[:] = [*added, *before]
             app.openapi_schema = None
 
             def remove() -> None:

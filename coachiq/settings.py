@@ -130,6 +130,18 @@ class Settings(BaseSettings):
     history_ring: int = Field(
         default=120, ge=1, le=10000, description="Recent state samples kept in memory per entity."
     )
+    audit_retention_days: float = Field(
+        default=180.0, gt=0, le=3650, description="Audit entries older than this many days are deleted."
+    )
+    audit_max_rows: int = Field(
+        default=50_000, ge=100, le=10_000_000, description="At most this many audit entries are kept (newest)."
+    )
+    history_retention_days: float = Field(
+        default=14.0, gt=0, le=3650, description="History samples older than this many days are deleted."
+    )
+    history_max_rows: int = Field(
+        default=500_000, ge=1000, le=100_000_000, description="At most this many history samples are kept (newest)."
+    )
     chassis_stale_s: float = Field(
         default=5.0, gt=0, le=300, description="Chassis data older than this makes the vehicle state unknown."
     )

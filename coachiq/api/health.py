@@ -81,8 +81,9 @@ async def readyz(request: Request) -> Any:
     if runtime.core.ready:
         return {"status": "ready"}
     waiting = [name for name, h in runtime.core.group.last_health.items() if not h.ok]
-    return JSONResponse({"status": "not_ready", "detail": "waiting for core services: " + ", ".join(waiting)},
-                        status_code=503)
+    detail = "waiting for core services: " + ", ".join(waiting) if waiting else "P1 alert: " + "; ".join(
+        a.message for a in runtime.alerts.active if a.priority.value == "P1")
+    return JSONResponse({"status": "not_ready", "detail": detail}, status_code=503)
 
 
 @router.get("/health", response_model=HealthReport, responses={503: {"model": HealthReport}})

@@ -14,28 +14,52 @@ others (virtual, serial adapters) from one thread per bus that hands frames to t
 (an unhandled thread exception) and, on the descriptor path, leaves a failing reader registered so the
 loop would spin on it; we need the error to end in one clean reconnect instead.
 
-Transmitting: an `asyncio.PriorityQueue` per interface, bounded, ordered by the J1939 priority, a
-per-destination rate limit, and no frame leaves before our address is claimed (J1939-81, see
-address_claim.py). Frames we send also run through the receive pipeline, flagged as own.
+Transmitting: per interface a bounded queue of client frames ordered by the J1939 priority and, at equal
+priority, in turns between clients (coachiq/can/transmit.py), and ahead of it a stop lane: stop frames
+of moving devices go first, past the client frames and their rate limit. Clients never choose the lane;
+the entity manager puts the stop frames of position-critical devices there, and identical stop
+frames waiting there share one slot, so the lane stays short. Each client (an API caller, a WebSocket
+client) has its own rate limit, and a full queue refuses new work at once (CanBusyError) instead of
+delaying what is queued. A frame may carry a gate, asked when the frame is taken off the queue, and an
+age bound: a motion frame that is no longer allowed, or that waited too long, is dropped and its sender
+told why (TransmitRefused), never sent late. Each target has a rate limit (the destination node of a
+destination-specific frame, else the DGN and instance), and no frame leaves before our address is
+claimed (J1939-81, see address_claim.py). Frames we send also run through the receive pipeline, flagged
+as own.
+
+Every loop of the service is supervised: a loop that ends unexpectedly is logged at once, the service
+reports unhealthy and raises a P1 alert (the state manager then puts the coach in safe state), and the
+loop is restarted; the alert clears once the new loop has run for a while.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 import logging
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Coroutine, Iterable, Iterator, Sequence
 from enum import StrEnum
+from typing import Any
 
 import can
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from coachiq.can.address_claim import DEFAULT_NAME, AddressClaimer, ClaimState, OutFrame
 from coachiq.can.pipeline import InterfaceStats, ReceivePipeline
+from coachiq.can.transmit import (
+    CanBusyError,
+    CanTransmitError,
+    Gate,
+    TransmitQueue,
+    TransmitRefused,
+    TxItem,
+    mark_retrieved,
+    resolve,
+)
 from coachiq.core.alerts import AlertManager, Priority
 from coachiq.core.metrics import Metrics
 from coachiq.core.service import Health, Status
@@ -47,10 +71,12 @@ log = logging.getLogger(__name__)
 __all__ = [
     "SIMULATED_CHANNEL",
     "BusFactory",
+    "CanBusyError",
     "CanInterface",
     "CanInterfaceService",
     "CanTransmitError",
     "LinkState",
+    "TransmitRefused",
     "TransportHandler",
     "open_bus",
     "simulated_channel",
@@ -62,7 +88,12 @@ BACKOFF_START_S = 1.0
 BACKOFF_MAX_S = 30.0
 NO_TRAFFIC_S = 10.0
 TX_QUEUE_SIZE = 256
-RATE_LIMIT_S = 0.01  # at most 100 frames/s to one destination address
+RATE_LIMIT_S = 0.01  # at most 100 frames/s to one destination address, or to one RV-C instance
+_MAX_TARGETS = 4096  # rate-limit entries kept before the expired ones are dropped
+CLIENT_RATE_PER_S = 50.0  # frames per second one client may queue, sustained
+CLIENT_BURST = 20  # frames one client may queue at once
+LOOP_RESTART_HOLD_S = 2.0  # a restarted loop must run this long before its alert clears
+LOOP_RESTART_MAX_S = 5.0  # restarts of a loop that keeps dying back off up to this
 _TX_TIMEOUT_S = 0.02  # how long a full transmit buffer may hold the loop before the frame is dropped
 # Frames per readiness callback: everything waiting (a full bus brings ~2 per ms), with a bound so a
 # babbling node cannot hold the loop for long. Each wake-up costs more than the frames it reads.
@@ -102,10 +133,6 @@ BusFactory = Callable[[CanInterfaceSettings], can.BusABC]
 TransportHandler = Callable[[float, int, bytes, str, bool], None]
 
 
-class CanTransmitError(Exception):
-    """A frame could not be sent; the message says why and what to do."""
-
-
 class LinkState(StrEnum):
     """State of one interface's bus."""
 
@@ -114,20 +141,14 @@ class LinkState(StrEnum):
     BUS_OFF = "bus_off"
 
 
-@dataclass(order=True, slots=True)
-class _TxItem:
-    priority: int
-    seq: int
-    dgn: int = field(compare=False)
-    destination: int | None = field(compare=False)
-    data: bytes = field(compare=False)
-    future: asyncio.Future[int] = field(compare=False)
+class _TokenBucket:
+    """A client's rate limit: `burst` frames at once, refilled at `rate` per second."""
 
+    __slots__ = ("last", "tokens")
 
-def _mark_retrieved(future: asyncio.Future[int]) -> None:
-    # Fire-and-forget senders (CTS answers) may never look at the outcome; failures are logged instead.
-    if not future.cancelled():
-        future.exception()
+    def __init__(self, burst: float, now: float) -> None:
+        self.tokens = burst
+        self.last = now
 
 
 class CanInterface:
@@ -145,8 +166,11 @@ class CanInterface:
         self.next_retry_s = 0.0
         self.reconnects = 0
         self.up_since: float | None = None
-        self.queue: asyncio.PriorityQueue[_TxItem] = asyncio.PriorityQueue(TX_QUEUE_SIZE)
+        self.queue = TransmitQueue(TX_QUEUE_SIZE)
         self.next_allowed: dict[int, float] = {}
+        self.clients: dict[str, _TokenBucket] = {}
+        self.loop_faults: dict[str, str] = {}  # loop -> why it last ended, until its restart has held
+        self.loop_restarts = 0
         self.fault = asyncio.Event()
         self._fd: int = -1
         self._thread: threading.Thread | None = None
@@ -162,8 +186,14 @@ class CanInterfaceService:
                  metrics: Metrics | None = None, source_address: int = 0x8C, node_name: int = DEFAULT_NAME,
                  bus_factory: BusFactory = open_bus, pipeline: ReceivePipeline | None = None,
                  no_traffic_s: float = NO_TRAFFIC_S, rate_limit_s: float = RATE_LIMIT_S,
-                 backoff_start_s: float = BACKOFF_START_S, backoff_max_s: float = BACKOFF_MAX_S) -> None:
-        """`source_address` and `node_name` (64-bit J1939 NAME) are what we claim on every interface."""
+                 backoff_start_s: float = BACKOFF_START_S, backoff_max_s: float = BACKOFF_MAX_S,
+                 client_rate_per_s: float = CLIENT_RATE_PER_S, client_burst: int = CLIENT_BURST,
+                 restart_hold_s: float = LOOP_RESTART_HOLD_S) -> None:
+        """`source_address` and `node_name` (64-bit J1939 NAME) are what we claim on every interface.
+
+        `client_rate_per_s` and `client_burst` bound what one client may queue; `restart_hold_s` is how
+        long a restarted loop must run before its P1 alert clears.
+        """
         names = [s.name for s in interfaces]
         if len(set(names)) != len(names):
             raise ValueError(f"CAN interface names must be unique, got {names}")
@@ -177,6 +207,9 @@ class CanInterfaceService:
         self.rate_limit_s = rate_limit_s
         self.backoff_start_s = backoff_start_s
         self.backoff_max_s = backoff_max_s
+        self.client_rate_per_s = client_rate_per_s
+        self.client_burst = client_burst
+        self.restart_hold_s = restart_hold_s
         self.source_address = source_address
         self.node_name = node_name
         self.links: dict[str, CanInterface] = {}
@@ -196,8 +229,12 @@ class CanInterfaceService:
             self.links[settings.name] = link
             # The first open is awaited so a working bus is up as soon as start() returns.
             await self._open(link)
-            self._tasks.append(asyncio.create_task(self._supervise(link), name=f"can-{link.name}-supervisor"))
-            self._tasks.append(asyncio.create_task(self._transmit_loop(link), name=f"can-{link.name}-tx"))
+            self._tasks.append(asyncio.create_task(
+                self._supervised(link, "connection supervisor", functools.partial(self._supervise, link)),
+                name=f"can-{link.name}-supervisor"))
+            self._tasks.append(asyncio.create_task(
+                self._supervised(link, "transmit loop", functools.partial(self._transmit_loop, link)),
+                name=f"can-{link.name}-tx"))
 
     async def stop(self) -> None:
         """Stop the tasks and close every bus; a failing close is logged and the rest still close."""
@@ -227,6 +264,8 @@ class CanInterfaceService:
         return Health(worst, "; ".join(parts), data)
 
     def _link_health(self, link: CanInterface, now: float) -> tuple[Status, str]:
+        if link.loop_faults:
+            return Status.UNHEALTHY, "; ".join(link.loop_faults.values())
         if link.state is LinkState.DOWN or link.bus is None:
             return Status.UNHEALTHY, f"down ({link.last_error}); retrying every {link.next_retry_s:.0f} s at most"
         try:
@@ -245,6 +284,47 @@ class CanInterfaceService:
         return Status.HEALTHY, f"{state}, address {link.claimer.address} {link.claimer.state.value}"
 
     # --- opening, faults, reconnecting ----------------------------------------------------------
+
+    async def _supervised(self, link: CanInterface, what: str,
+                          run: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        """Run one of the interface's loops for good: restart it whenever it ends.
+
+        A loop that ends is logged at once, reported by health, raised as a P1 alert (which puts the
+        coach in safe state) and restarted at once, then after a back-off while it keeps dying. The alert
+        clears once the restarted loop has run `restart_hold_s`.
+        """
+        key = f"can:{link.name}:{what.replace(' ', '_')}"
+        backoff = 0.0
+        while True:
+            task = asyncio.create_task(run(), name=f"can-{link.name}-{what.replace(' ', '-')}")
+            try:
+                done, _ = await asyncio.wait([task], timeout=self.restart_hold_s)
+                if not done:
+                    if link.loop_faults.pop(what, None) is not None:
+                        log.info("CAN interface %s: the restarted %s holds", link.name, what)
+                        if self.alerts is not None:
+                            self.alerts.clear(key)
+                    backoff = 0.0
+                    await asyncio.wait([task])
+            except asyncio.CancelledError:
+                await cancel_all([task])
+                raise
+            error = None if task.cancelled() else task.exception()
+            reason = f"{type(error).__name__}: {error}" if error is not None else "it returned"
+            if error is not None:
+                log.error("CAN interface %s: the %s stopped (%s); restarting it", link.name, what, reason,
+                          exc_info=error)
+            else:
+                log.error("CAN interface %s: the %s stopped (%s); restarting it", link.name, what, reason)
+            link.loop_restarts += 1
+            link.loop_faults[what] = f"the {what} stopped ({reason}) and was restarted"
+            if self.alerts is not None:
+                self.alerts.raise_alert(key, Priority.P1, "can",
+                                        f"CAN interface '{link.name}': the {what} stopped ({reason}); "
+                                        "restarting it")
+            if backoff:
+                await asyncio.sleep(backoff)
+            backoff = min(max(0.1, backoff * 2), LOOP_RESTART_MAX_S)
 
     async def _open(self, link: CanInterface) -> bool:
         settings = link.settings
@@ -434,10 +514,14 @@ class CanInterfaceService:
                            f"{', '.join(self.links) or 'none'}") from None
 
     def submit(self, interface: str, dgn: int, data: bytes, *, priority: int = 6,
-               destination: int | None = None) -> asyncio.Future[int]:
+               destination: int | None = None, client: str | None = None, urgent: bool = False,
+               gate: Gate | None = None, max_age_s: float | None = None) -> asyncio.Future[int]:
         """Queue a frame; the future gives its 29-bit identifier once on the wire, or CanTransmitError.
 
         The source address is filled in at transmit time with the address claimed then.
+        `client`: who asks, for the per-client rate limit (None: the server itself). `urgent`: a stop
+        frame for the stop lane (never from a client). `gate`: asked when the frame is taken off the
+        queue; a reason drops the frame (TransmitRefused), as does waiting longer than `max_age_s`.
         """
         if not 0 <= priority <= 7:
             raise ValueError(f"priority {priority} is out of range: allowed 0..7")
@@ -446,56 +530,115 @@ class CanInterfaceService:
         link = self.link(interface)
         if self._loop is None:
             raise CanTransmitError("the CAN service is not started")
-        future: asyncio.Future[int] = self._loop.create_future()
-        future.add_done_callback(_mark_retrieved)
+        loop = self._loop
+        future: asyncio.Future[int] = loop.create_future()
+        future.add_done_callback(mark_retrieved)
         if link.state is LinkState.DOWN:
             future.set_exception(CanTransmitError(f"CAN interface '{interface}' is down: {link.last_error}"))
             return future
+        not_after = None if max_age_s is None else loop.time() + max_age_s
+        item = TxItem(priority, 0, next(self._seq), dgn, destination, bytes(data), future, gate, not_after, urgent)
+        if urgent:
+            return link.queue.put_stop(item)
+        if client is not None and not self._take_token(link, client, loop.time()):
+            future.set_exception(CanBusyError(
+                f"rate limit: client {client} may queue at most {self.client_rate_per_s:g} frames/s "
+                f"(bursts of {self.client_burst}); try again shortly", rate_limited=True))
+            return future
         try:
-            link.queue.put_nowait(_TxItem(priority, next(self._seq), dgn, destination, bytes(data), future))
+            link.queue.put(item, client)
         except asyncio.QueueFull:
-            future.set_exception(CanTransmitError(
-                f"transmit queue of '{interface}' is full ({TX_QUEUE_SIZE} frames): the bus is saturated"))
+            future.set_exception(CanBusyError(
+                f"transmit queue of '{interface}' is full ({TX_QUEUE_SIZE} frames): the bus is saturated; "
+                "try again shortly", rate_limited=False))
         return future
 
+    def _take_token(self, link: CanInterface, client: str, now: float) -> bool:
+        buckets = link.clients
+        bucket = buckets.get(client)
+        if bucket is None:
+            if len(buckets) >= 4 * TX_QUEUE_SIZE:  # forget full buckets: many clients cannot grow memory
+                for name in [n for n, b in buckets.items() if b.tokens >= self.client_burst]:
+                    del buckets[name]
+            bucket = buckets[client] = _TokenBucket(self.client_burst, now)
+        bucket.tokens = min(self.client_burst, bucket.tokens + (now - bucket.last) * self.client_rate_per_s)
+        bucket.last = now
+        if bucket.tokens < 1:
+            return False
+        bucket.tokens -= 1
+        return True
+
     async def send(self, interface: str, dgn: int, data: bytes, *, priority: int = 6,
-                   destination: int | None = None) -> int:
+                   destination: int | None = None, client: str | None = None, urgent: bool = False,
+                   gate: Gate | None = None, max_age_s: float | None = None) -> int:
         """Send a frame and wait until it is on the wire; returns its identifier (CanTransmitError)."""
-        return await self.submit(interface, dgn, data, priority=priority, destination=destination)
+        return await self.submit(interface, dgn, data, priority=priority, destination=destination,
+                                 client=client, urgent=urgent, gate=gate, max_age_s=max_age_s)
 
     async def _transmit_loop(self, link: CanInterface) -> None:
-        loop = asyncio.get_running_loop()
         while True:
             # No frame before our address is claimed (the claim settles 250 ms after it went out).
             # Waiting before taking a frame lets the queue order what piled up by priority.
             await self._claim_settled(link)
             item = await link.queue.get()
-            if item.future.done():
-                continue
-            await self._claim_settled(link)
-            if link.state is LinkState.DOWN or link.bus is None:
-                item.future.set_exception(CanTransmitError(f"CAN interface '{link.name}' is down"))
-                continue
-            if not link.claimer.can_transmit(time.monotonic()):
-                item.future.set_exception(CanTransmitError(
-                    f"no source address claimed on '{link.name}' ({link.claimer.state.value}): "
-                    "another node holds it; choose another can_source_address"))
-                continue
-            destination = 0xFF if item.destination is None else item.destination
-            wait = link.next_allowed.get(destination, 0.0) - loop.time()
-            if wait > 0:
-                await asyncio.sleep(wait)
-            link.next_allowed[destination] = loop.time() + self.rate_limit_s
             try:
-                arbitration_id = _compose(item.dgn, link.claimer.address, item.priority, item.destination)
-            except ValueError as exc:
-                item.future.set_exception(exc)
-                continue
-            if self._send_now(link, OutFrame(arbitration_id, item.data)):
-                item.future.set_result(arbitration_id)
-            else:
-                item.future.set_exception(CanTransmitError(
-                    f"sending on '{link.name}' failed: {link.last_error or 'see the log'}"))
+                await self._transmit(link, item)
+            except BaseException as exc:
+                # Whatever ends the loop, the frame in hand gets an answer; the supervisor restarts the loop.
+                resolve(item.future, CanTransmitError(f"the transmit loop of '{link.name}' stopped: {exc!r}"))
+                raise
+
+    async def _transmit(self, link: CanInterface, item: TxItem) -> None:
+        if item.future.done():  # the sender gave up
+            return
+        await self._claim_settled(link)
+        if link.state is LinkState.DOWN or link.bus is None:
+            resolve(item.future, CanTransmitError(f"CAN interface '{link.name}' is down"))
+            return
+        if not link.claimer.can_transmit(time.monotonic()):
+            resolve(item.future, CanTransmitError(
+                f"no source address claimed on '{link.name}' ({link.claimer.state.value}): "
+                "another node holds it; choose another can_source_address"))
+            return
+        loop = asyncio.get_running_loop()
+        target = _target(item)
+        if not item.urgent:
+            wait = link.next_allowed.get(target, 0.0) - loop.time()
+            if wait > 0:
+                # A stop frame arriving meanwhile goes first: this one goes back to its place.
+                link.queue.put_back(item)
+                await link.queue.stop_or_timeout(wait)
+                return
+        if item.future.done():
+            return
+        if item.gate is not None:
+            try:
+                reason = item.gate()
+            except Exception as exc:  # fail closed: a gate that cannot decide refuses
+                log.exception("the safety gate of a queued frame failed")
+                reason = f"the safety gate failed: {type(exc).__name__}: {exc}"
+            if reason is not None:
+                resolve(item.future, TransmitRefused(reason))
+                return
+        if item.not_after is not None and loop.time() > item.not_after:
+            resolve(item.future, TransmitRefused(
+                f"dropped: the frame was older than its bound by {loop.time() - item.not_after:.2f} s when its "
+                "turn came; a motion is never sent late"))
+            return
+        now = loop.time()
+        if len(link.next_allowed) > _MAX_TARGETS:
+            link.next_allowed = {k: t for k, t in link.next_allowed.items() if t > now}
+        link.next_allowed[target] = now + self.rate_limit_s
+        try:
+            arbitration_id = _compose(item.dgn, link.claimer.address, item.priority, item.destination)
+        except ValueError as exc:
+            resolve(item.future, exc)
+            return
+        if self._send_now(link, OutFrame(arbitration_id, item.data)):
+            resolve(item.future, arbitration_id)
+        else:
+            resolve(item.future, CanTransmitError(
+                f"sending on '{link.name}' failed: {link.last_error or 'see the log'}"))
 
     @staticmethod
     async def _claim_settled(link: CanInterface) -> None:
@@ -519,10 +662,18 @@ class CanInterfaceService:
 
     def _fail_queued(self, link: CanInterface, reason: str) -> None:
         # Never send a command later than asked: a slide must not move minutes after the click.
-        while not link.queue.empty():
-            item = link.queue.get_nowait()
-            if not item.future.done():
-                item.future.set_exception(CanTransmitError(reason))
+        for item in link.queue.drain():
+            resolve(item.future, CanTransmitError(reason))
+
+
+def _target(item: TxItem) -> int:
+    """What the rate limit counts frames against: the destination node of a destination-specific frame,
+    else the DGN and its first byte, the instance in RV-C (one device output)."""
+    from coachiq.rvc.ids import is_pdu1
+
+    if is_pdu1(item.dgn):
+        return 0xFF if item.destination is None else item.destination
+    return 0x100 | (item.dgn << 9) | (item.data[0] << 1 if item.data else 1)
 
 
 def _receive_queue(bus: can.BusABC) -> queue.Queue[can.Message] | None:

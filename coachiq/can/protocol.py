@@ -26,6 +26,7 @@ from coachiq.can.address_claim import ClaimState
 from coachiq.can.interface import CanInterfaceService, CanTransmitError
 from coachiq.can.pipeline import RvcFrame, instance_bytes
 from coachiq.can.replay import replay_log
+from coachiq.can.transmit import Gate
 from coachiq.core.events import EventBus
 from coachiq.core.service import Health, ServiceStartError, Status
 from coachiq.core.tasks import cancel_all
@@ -243,11 +244,14 @@ class RvcProtocolService:
     # --- sending --------------------------------------------------------------------------------
 
     async def send(self, dgn_or_name: int | str, values: Mapping[str, object], instance: int | None = None,
-                   destination: int | None = None, interface: str = "house") -> int:
+                   destination: int | None = None, interface: str = "house", *, client: str | None = None,
+                   urgent: bool = False, gate: Gate | None = None, max_age_s: float | None = None) -> int:
         """Encode `values` for a DGN (number or name) and send it; returns the frame's identifier.
 
-        `instance` fills the DGN's instance field. Raises KeyError for an unknown DGN, EncodeError for a
-        bad value, CanTransmitError when the frame cannot go out.
+        `instance` fills the DGN's instance field. The frame goes at the document's priority for the DGN.
+        `client`, `urgent`, `gate` and `max_age_s` are the transmit queue's (CanInterfaceService.submit).
+        Raises KeyError for an unknown DGN, EncodeError for a bad value, CanTransmitError when the frame
+        cannot go out (TransmitRefused when its gate refused it at transmit time).
         """
         codec = self.codec
         if codec is None:
@@ -261,7 +265,8 @@ class RvcProtocolService:
         if len(payload) > 8:
             raise CanTransmitError(f"{spec.name} needs {len(payload)} bytes: multi-packet sending is not "
                                    "supported yet")
-        return await self.can.send(interface, spec.dgn, payload, priority=spec.priority, destination=destination)
+        return await self.can.send(interface, spec.dgn, payload, priority=spec.priority, destination=destination,
+                                   client=client, urgent=urgent, gate=gate, max_age_s=max_age_s)
 
     # --- replay ---------------------------------------------------------------------------------
 

@@ -67,19 +67,32 @@ def matches(expect: Mapping[str, Any], values: Mapping[str, Any]) -> bool:
     return True
 
 
+def _shown(value: object) -> str:
+    """A value for a message, cut short: a client may send a 400-digit number or a megabyte of text."""
+    text = repr(value)
+    return text if len(text) <= 40 else f"{text[:20]}...({len(text)} characters)"
+
+
 def _number(params: Mapping[str, Any], name: str, low: float, high: float, unit: str = "") -> float:
+    """The parameter as a float within [low, high]; checked before any arithmetic touches it.
+
+    JSON integers have no size limit, so a bound is compared with the integer itself (exact, never
+    overflowing) before it is turned into a float; floats that are not finite are refused first.
+    """
     value = params.get(name)
-    if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value):
-        raise InvalidCommand(f"`{name}` must be a number {low:g}..{high:g}{unit}, got {value!r}", field=name)
+    if isinstance(value, bool) or not isinstance(value, int | float) \
+            or (isinstance(value, float) and not math.isfinite(value)):
+        raise InvalidCommand(f"`{name}` must be a number {low:g}..{high:g}{unit}, got {_shown(value)}", field=name)
     if not low <= value <= high:
-        raise InvalidCommand(f"`{name}` {value:g} is out of range: allowed {low:g}..{high:g}{unit}", field=name)
+        raise InvalidCommand(f"`{name}` {_shown(value)} is out of range: allowed {low:g}..{high:g}{unit}",
+                             field=name)
     return float(value)
 
 
 def _choice(params: Mapping[str, Any], name: str, allowed: tuple[str, ...]) -> str:
     value = params.get(name)
-    if value not in allowed:
-        raise InvalidCommand(f"`{name}` must be one of {', '.join(allowed)}, got {value!r}", field=name)
+    if not isinstance(value, str) or value not in allowed:
+        raise InvalidCommand(f"`{name}` must be one of {', '.join(allowed)}, got {_shown(value)}", field=name)
     return str(value)
 
 
@@ -87,8 +100,10 @@ def _only(params: Mapping[str, Any], allowed: tuple[str, ...], command: str) -> 
     extra = sorted(set(params) - set(allowed))
     if extra:
         what = ", ".join(allowed) if allowed else "no parameters"
-        raise InvalidCommand(f"unknown parameter(s) {', '.join(extra)} for {command}: it takes {what}",
-                             field=extra[0])
+        named = ", ".join(_shown(e)[1:-1] for e in extra[:3]) + (f" and {len(extra) - 3} more" if len(extra) > 3
+                                                                 else "")
+        raise InvalidCommand(f"unknown parameter(s) {named} for {command}: it takes {what}",
+                             field=_shown(extra[0])[1:-1])
 
 
 def plan(config: EntityConfig, command: str, params: Mapping[str, Any], state: Mapping[str, Any]) -> Plan:

@@ -22,9 +22,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from coachiq.can.interface import CanInterfaceService, CanTransmitError
+from coachiq.can.interface import CanBusyError, CanInterfaceService, CanTransmitError, TransmitRefused
 from coachiq.can.pipeline import RvcFrame, instance_bytes
 from coachiq.can.protocol import FRAME_TOPIC, RvcProtocolService
+from coachiq.can.transmit import Gate
 from coachiq.core.errors import ConfigError
 from coachiq.core.events import EventBus
 from coachiq.core.service import Health, ServiceStartError, Status
@@ -33,13 +34,16 @@ from coachiq.entities.commands import Plan, Transmission, matches, plan
 from coachiq.entities.leveling import ManualHold
 from coachiq.entities.mapping import CoachMapping, EntityConfig, load_coach
 from coachiq.entities.model import (
-    POSITION_CRITICAL_TYPES,
+    MOTION_COMMANDS,
+    SAFETY_ACTOR,
     Command,
+    CommandBusy,
     CommandError,
     CommandResult,
     EntityState,
     EntityType,
     EntityUpdate,
+    InvalidBatch,
     InvalidCommand,
     Outcome,
     Source,
@@ -54,6 +58,7 @@ from coachiq.settings import Settings
 if TYPE_CHECKING:
     from coachiq.state.manager import StateManager
 
+
 __all__ = ["UPDATE_TOPIC", "Entity", "EntityManager", "InvalidCommand", "UnknownEntity"]
 
 log = logging.getLogger(__name__)
@@ -63,6 +68,8 @@ UPDATE_TOPIC = "entity.update"
 PlanAdapter = Callable[[EntityConfig, str, Plan], Plan]
 MAX_UNMAPPED = 1000  # distinct (DGN, instance, source) kept; a flood of junk cannot grow memory
 _ECHO_POLL_S = 0.02
+# A motion frame that waited longer than this in the transmit queue is dropped, not sent late.
+MOTION_FRAME_MAX_AGE_S = 0.25
 
 
 @dataclass(slots=True)
@@ -129,8 +136,8 @@ class Entity:
 
     @property
     def position_critical(self) -> bool:
-        """True for slides, awnings and jacks."""
-        return self.config.type in POSITION_CRITICAL_TYPES
+        """True for slides, awnings, jacks and shades the mapping marks (windshield, driver's side)."""
+        return self.config.position_critical
 
     @property
     def moving(self) -> bool:
@@ -272,7 +279,7 @@ class EntityManager:
         return [e.id for e in self.entities.values() if e.position_critical and e.moving and e.state.available]
 
     def position_critical(self) -> list[str]:
-        """Ids of every slide, awning and jack."""
+        """Ids of every position-critical entity."""
         return [e.id for e in self.entities.values() if e.position_critical]
 
     # --- receiving ------------------------------------------------------------------------------
@@ -478,7 +485,12 @@ class EntityManager:
             self._holds.hold(entity_id, steps)
         elif entity.position_critical and command == Command.STOP:
             self.safety.motion_stopped(entity_id)
-        result = await self._run(entity, steps, command_id, command)
+        try:
+            result = await self._run(entity, steps, command_id, command, None if actor == SAFETY_ACTOR
+                                     else client_id or actor)
+        except CommandBusy as exc:
+            self._audit(actor, command, entity_id, "busy", str(exc))
+            raise
         detail = result.reason or note
         if steps.duration_s is not None:
             detail = f"{detail}; duration {steps.duration_s:g} s".lstrip("; ")
@@ -487,7 +499,22 @@ class EntityManager:
 
     async def execute_many(self, commands: Sequence[tuple[str, str, Mapping[str, Any] | None]], actor: str,
                            client_id: str | None = None) -> list[CommandResult | CommandError]:
-        """Run several commands at once; each gets its result or its error (UnknownEntity, InvalidCommand)."""
+        """Validate every command, then run them at once; each gets its result or its error (CommandBusy).
+
+        InvalidBatch when any command is invalid or names no entity: then none of them runs.
+        """
+        for index, (entity_id, command, params) in enumerate(commands):
+            entity = self.entities.get(entity_id)
+            try:
+                if entity is None:
+                    raise UnknownEntity(entity_id)
+                if params is not None and not isinstance(params, Mapping):
+                    raise InvalidCommand("parameters must be an object", field="params")
+                plan(entity.config, command, params or {}, entity.state.values)
+            except CommandError as exc:
+                self._audit(actor, command, entity_id, "invalid", f"batch refused: {exc}")
+                raise InvalidBatch(index, exc) from None
+
         async def one(entity_id: str, command: str, params: Mapping[str, Any] | None) -> CommandResult | CommandError:
             try:
                 return await self._execute(entity_id, command, params, actor, client_id)
@@ -500,17 +527,36 @@ class EntityManager:
         """Send stop to a position-critical entity (safety: duration ended, client gone, safe state)."""
         return await self._execute(entity_id, Command.STOP.value, {}, actor, None, note=reason)
 
-    async def _run(self, entity: Entity, steps: Plan, command_id: str, command: str) -> CommandResult:
+    async def _run(self, entity: Entity, steps: Plan, command_id: str, command: str,
+                   client: str | None) -> CommandResult:
         loop = asyncio.get_running_loop()
         sent_at = time.time()
         waiter = _Waiter(steps.expect, loop.create_future(), sent_at)
         entity.waiters.append(waiter)
+        # A stop of a moving device goes in the stop lane. A motion frame is gated again when it leaves
+        # the queue (the coach may have started to move meanwhile) and dropped if it waited too long.
+        urgent = entity.position_critical and command == Command.STOP
+        motion = command in MOTION_COMMANDS and entity.position_critical
+
+        def gate() -> str | None:
+            return self.safety.check(entity, command)
+
+        sent: list[int] = []
         try:
             try:
-                if not await self._send_plan(entity, steps):
+                if not await self._send_plan(entity, steps, sent, client=client, urgent=urgent,
+                                             gate=gate if motion else None,
+                                             max_age_s=MOTION_FRAME_MAX_AGE_S if motion else None):
                     return CommandResult(command_id, entity.id, command, Outcome.REFUSED,
                                          reason="superseded by a newer command for this device before it was sent "
                                                 "in full")
+            except CanBusyError as exc:
+                if not sent:  # nothing went out: the caller may simply try again
+                    raise CommandBusy(str(exc), rate_limited=exc.rate_limited) from None
+                return CommandResult(command_id, entity.id, command, Outcome.REFUSED,
+                                     reason=f"could not transmit: {exc}")
+            except TransmitRefused as exc:
+                return CommandResult(command_id, entity.id, command, Outcome.REFUSED, reason=exc.reason)
             except (CanTransmitError, EncodeError, ValueError, KeyError) as exc:
                 reason = f"could not transmit: {exc}"
                 return CommandResult(command_id, entity.id, command, Outcome.REFUSED, reason=reason)
@@ -533,8 +579,12 @@ class EntityManager:
                              reason=f"no status from the device confirmed {command} within "
                                     f"{self.command_timeout:g} s")
 
-    async def _send_plan(self, entity: Entity, steps: Plan) -> bool:
+    async def _send_plan(self, entity: Entity, steps: Plan, sent: list[int], *, client: str | None = None,
+                         urgent: bool = False, gate: Gate | None = None, max_age_s: float | None = None) -> bool:
         """Send the plan's frames in order; False when a newer command for the entity superseded it.
+
+        `sent` collects the identifier of every frame that went out; `client`, `urgent`, `gate` and
+        `max_age_s` are the transmit queue's (the client counts once, on the first frame).
 
         No lock: a stop must never wait behind another command's pause. The check of the generation and
         the queueing of the next frame happen without a suspension in between (the CAN service queues
@@ -551,7 +601,9 @@ class EntityManager:
                 await asyncio.sleep(steps.settle_s)
             if entity.generation != mine:
                 return False
-            await self.rvc.send(step.dgn, step.values, instance=step.instance)
+            sent.append(await self.rvc.send(step.dgn, step.values, instance=step.instance, client=client,
+                                            urgent=urgent, gate=gate, max_age_s=max_age_s))
+            client = None  # one command counts once against the client's limit
         if steps.followup and entity.generation == mine:
             entity.followup = asyncio.get_running_loop().create_task(
                 self._send_followup(entity, steps, mine), name=f"followup-{entity.id}")
@@ -592,8 +644,16 @@ class EntityManager:
     # --- held manual motion (leveling) ------------------------------------------------------------
 
     async def _send_step(self, entity_id: str, step: Transmission) -> None:
-        """One repetition of a held command of `entity_id` (ManualHold)."""
-        await self.rvc.send(step.dgn, step.values, instance=step.instance)
+        """One repetition of a held command of `entity_id` (ManualHold), gated again when it leaves."""
+        entity = self.entities[entity_id]
+        motion = self.safety.motions.get(entity_id)
+        command = motion.command if motion is not None else Command.STOP.value
+
+        def gate() -> str | None:
+            return self.safety.check(entity, command) if entity_id in self.safety.motions else "not held"
+
+        await self.rvc.send(step.dgn, step.values, instance=step.instance, gate=gate,
+                            max_age_s=MOTION_FRAME_MAX_AGE_S)
 
     def _still_held(self, entity_id: str) -> bool:
         """A held motion goes on while it is registered (not stopped, not run out) and still allowed."""

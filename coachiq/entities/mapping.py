@@ -15,7 +15,7 @@ from typing import Any
 
 from coachiq.core.errors import ConfigError
 from coachiq.core.yamlfile import LocatedYaml, YamlFileError, load_located
-from coachiq.entities.model import Command, EntityType
+from coachiq.entities.model import POSITION_CRITICAL_TYPES, Command, EntityType
 
 COACHES_DIR = Path(__file__).parent / "coaches"
 
@@ -104,7 +104,7 @@ NO_INSTANCE = frozenset({"water_pump", "generator", "chassis", "motor_pair"})
 OPTIONAL_INSTANCE = frozenset({"leveling"})
 
 _KEYS = {"id", "name", "area", "type", "device", "instance", "source_address", "group", "stale_s",
-         "capabilities", "extend_instance", "retract_instance", "max_duration_s", "on_mode"}
+         "capabilities", "extend_instance", "retract_instance", "max_duration_s", "on_mode", "position_critical"}
 _TOP_KEYS = {"coach", "description", "defaults", "entities", "remove"}
 _DEFAULT_KEYS = {"stale_s", "max_duration_s"}
 _WATER_HEATER_MODES = ("combustion", "electric", "gas_electric", "automatic")
@@ -130,6 +130,10 @@ class EntityConfig:
     retract_instance: int | None = None
     max_duration_s: float = 30.0
     on_mode: str = "gas_electric"
+    # Moves a part of the coach that can hurt someone or block the driver's view: obeys the interlocks
+    # and the safe state. Always true for slides, awnings and jacks; set on shades at the windshield or
+    # the driver's side.
+    position_critical: bool = False
     origin: str = ""  # file:line it came from, for messages
 
     @property
@@ -151,6 +155,8 @@ class EntityConfig:
             value = getattr(self, key)
             if value is not None:
                 data[key] = value
+        if self.position_critical:
+            data["position_critical"] = True
         return data
 
 
@@ -407,6 +413,17 @@ def _entity(check: _Checker, keys: tuple[Any, ...], item: Any, default_stale: fl
                 check.problem((*keys, "capabilities"), f"a {device} cannot do {', '.join(extra)}; it can do: "
                               f"{', '.join(sorted(family.commands)) or 'nothing (read-only)'}")
             capabilities = frozenset(wanted)
+    always_critical = entity_type in POSITION_CRITICAL_TYPES
+    position_critical = item.get("position_critical", always_critical)
+    if not isinstance(position_critical, bool):
+        check.problem((*keys, "position_critical"), f"`position_critical` must be true or false, got "
+                      f"{position_critical!r}")
+    elif always_critical and not position_critical:
+        check.problem((*keys, "position_critical"), f"a {entity_type.value} is always position-critical: "
+                      "remove `position_critical: false`")
+    elif position_critical and Command.EXTEND not in family.commands:
+        check.problem((*keys, "position_critical"), "`position_critical` is for devices that move (slides, "
+                      "jacks, awnings, shades)")
     if len(check.problems) > before:
         return None
     return EntityConfig(
@@ -414,4 +431,4 @@ def _entity(check: _Checker, keys: tuple[Any, ...], item: Any, default_stale: fl
         status_dgns=family.status_dgns, command_dgn=family.command_dgn, capabilities=capabilities,
         source_address=source, group=group, stale_s=stale_s or family.stale_s, extend_instance=extend,
         retract_instance=retract, max_duration_s=max_duration or 30.0, on_mode=str(on_mode),
-        origin=check.located.where(*keys))
+        position_critical=bool(position_critical), origin=check.located.where(*keys))

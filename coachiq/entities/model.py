@@ -70,6 +70,8 @@ class Command(StrEnum):
 MOTION_COMMANDS = frozenset({Command.EXTEND, Command.RETRACT, Command.AUTO_LEVEL, Command.RETRACT_ALL,
                              Command.CLEAR_ERROR})
 
+SAFETY_ACTOR = "safety"  # who the state manager's stops are sent as (never rate limited)
+
 
 class Outcome(StrEnum):
     """How a command ended."""
@@ -136,6 +138,25 @@ class UnknownEntity(CommandError):
     def __init__(self, entity_id: str) -> None:
         super().__init__(f"no entity {entity_id!r}: GET /api/v2/entities lists the known ones")
         self.entity_id = entity_id
+
+
+class CommandBusy(CommandError):
+    """Nothing was sent: the caller's rate limit (429) or the transmit queue (503) is full; try again shortly."""
+
+    def __init__(self, message: str, *, rate_limited: bool) -> None:
+        super().__init__(message)
+        self.rate_limited = rate_limited
+
+
+class InvalidBatch(CommandError):
+    """One command of a batch is invalid or names no entity: none of the batch was run."""
+
+    def __init__(self, index: int, error: CommandError) -> None:
+        field = getattr(error, "field", None)
+        self.index = index
+        self.error = error
+        self.field = f"commands[{index}]" + (f".{field}" if field else "")
+        super().__init__(f"commands[{index}]: {error}; nothing of the batch was run")
 
 
 class InvalidCommand(CommandError):

@@ -44,6 +44,7 @@ IMPLEMENTATIONS: Mapping[str, str] = {
     "spartan_k2": "coachiq.features.spartan_k2:SpartanK2Feature",
     "diagnostics": "coachiq.features.diagnostics:DiagnosticsFeature",
     "firefly": "coachiq.features.firefly:FireflyFeature",
+    "can_tools": "coachiq.features.can_tools:CanToolsFeature",
 }
 
 SHIPPED_KEYS = {"enabled", "depends_on", "safety_classification", "safe_state_action", "description", "settings"}

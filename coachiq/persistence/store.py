@@ -3,7 +3,12 @@
 Entity state and history are written behind: updates are coalesced in memory and flushed in one
 transaction every `flush_interval` seconds and at shutdown, never one transaction per frame. That
 keeps an SD card alive for years, and a crash loses at most the last interval.
-Audit entries and alerts are rare and important, so they are written at once.
+Audit entries and alerts are rare and important, so they are written at once, each text bounded in
+length (a client's 2 MB body must not become a 2 MB audit line).
+
+Retention: audit entries and history samples older than a number of days, or beyond a number of rows
+(the newest kept), are deleted at start and then once an hour, so the database stays within an SD card's
+means however long the coach runs.
 
 Every database use is one call to the database manager's thread (`run` for a transaction, `read`
 for a query): a flush hands over the whole transaction at once rather than hopping per statement.
@@ -19,7 +24,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 
@@ -31,6 +36,51 @@ from coachiq.db.models import alerts, audit_log, entity_history, entity_state, s
 log = logging.getLogger(__name__)
 
 JSONValue = Any
+
+MAX_REASON_CHARS = 1000
+MAX_FIELD_CHARS = 200  # actor, action, target: the columns' width
+RETENTION_EVERY_S = 3600.0
+MAX_PENDING_AUDIT = 10_000  # audit entries kept in memory while the database refuses them
+
+
+@dataclass(frozen=True, slots=True)
+class Retention:
+    """How long and how much of the audit log and the history is kept."""
+
+    audit_days: float = 180.0
+    audit_rows: int = 50_000
+    history_days: float = 14.0
+    history_rows: int = 500_000
+
+
+def bounded(text: str, limit: int) -> str:
+    """`text` cut to `limit` characters, saying how long it was."""
+    if len(text) <= limit:
+        return text
+    note = f"... ({len(text)} characters)"
+    return text[:limit - len(note)] + note
+
+
+def _prune(connection: Connection, retention: Retention, now: float) -> tuple[int, int]:
+    """Delete what retention no longer keeps; returns (audit entries, history samples) deleted."""
+    cutoff = datetime.fromtimestamp(now - retention.audit_days * 86400, UTC)
+    audit = connection.execute(delete(audit_log).where(audit_log.c.ts < cutoff)).rowcount or 0
+    audit += _keep_newest(connection, audit_log, retention.audit_rows)
+    history = connection.execute(delete(entity_history).where(
+        entity_history.c.ts < now - retention.history_days * 86400)).rowcount or 0
+    history += _keep_newest(connection, entity_history, retention.history_rows)
+    return audit, history
+
+
+def _keep_newest(connection: Connection, table: Any, rows: int) -> int:
+    count = connection.execute(select(func.count()).select_from(table)).scalar() or 0
+    if count <= rows:
+        return 0
+    # Ids grow with time: everything up to the newest `rows` goes.
+    last_gone = connection.execute(select(table.c.id).order_by(table.c.id.desc()).offset(rows).limit(1)).scalar()
+    if last_gone is None:
+        return 0
+    return connection.execute(delete(table).where(table.c.id <= last_gone)).rowcount or 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,11 +133,18 @@ class PersistenceService:
 
     name = "persistence"
 
-    def __init__(self, database: DatabaseManager, flush_interval: float = 5.0) -> None:
+    def __init__(self, database: DatabaseManager, flush_interval: float = 5.0,
+                 retention: Retention | None = None) -> None:
+        """`retention` None: the defaults of Retention."""
         self._db = database
         self.flush_interval = flush_interval
+        self.retention = retention if retention is not None else Retention()
+        self.pruned = (0, 0)  # audit entries, history samples deleted by retention so far
+        self.last_prune: float | None = None
         self._pending_state: dict[str, dict[str, JSONValue]] = {}
         self._pending_history: list[tuple[str, float, dict[str, JSONValue]]] = []
+        self._pending_audit: list[dict[str, Any]] = []
+        self.audit_dropped = 0
         self._flush_task: asyncio.Task[None] | None = None
         self._flush_lock = asyncio.Lock()
         self.flushes = 0
@@ -113,17 +170,34 @@ class PersistenceService:
             return Health(Status.STOPPED, "not started")
         if self._flush_task.done():
             return Health(Status.UNHEALTHY, "the flush loop stopped")
-        pending = len(self._pending_state) + len(self._pending_history)
+        pending = len(self._pending_state) + len(self._pending_history) + len(self._pending_audit)
         if self.last_error:
             return Health(Status.UNHEALTHY, f"last flush failed: {self.last_error}; {pending} updates pending")
         return Health(Status.HEALTHY, f"{self.flushes} flushes, {pending} updates pending",
                       {"flushes": self.flushes, "pending": pending})
 
     async def _flush_loop(self) -> None:
+        await self.prune()
         while True:
             # A quarter second off the whole-second tick (and off the health round at the half).
             await sleep_aligned(self.flush_interval, phase=min(0.25, self.flush_interval / 4))
             await self.flush()
+            if self.last_prune is None or time.monotonic() - self.last_prune >= RETENTION_EVERY_S:
+                await self.prune()
+
+    async def prune(self) -> tuple[int, int]:
+        """Apply the retention now; returns (audit entries, history samples) deleted. Failures are logged."""
+        self.last_prune = time.monotonic()
+        retention, now = self.retention, time.time()
+        try:
+            deleted = await self._db.run(lambda connection: _prune(connection, retention, now))
+        except Exception as exc:  # the next round tries again; a full disk is what retention relieves
+            log.error("applying the audit and history retention failed: %s", exc)
+            return 0, 0
+        self.pruned = (self.pruned[0] + deleted[0], self.pruned[1] + deleted[1])
+        if any(deleted):
+            log.info("retention: deleted %d audit entries and %d history samples", *deleted)
+        return deleted
 
     # -- write-behind entity state and history -----------------------------------------------
 
@@ -138,18 +212,26 @@ class PersistenceService:
     async def flush(self) -> None:
         """Write all pending state and history in one transaction. On failure they stay pending."""
         async with self._flush_lock:
-            if not self._pending_state and not self._pending_history:
+            if not self._pending_state and not self._pending_history and not self._pending_audit:
                 return
             states, self._pending_state = self._pending_state, {}
             history, self._pending_history = self._pending_history, []
+            audits, self._pending_audit = self._pending_audit, []
             now = datetime.now(UTC)
+
+            def write(connection: Connection) -> None:
+                _write_pending(connection, is_sqlite, states, history, now)
+                if audits:
+                    connection.execute(insert(audit_log), audits)
+
             try:
                 is_sqlite = self._db.is_sqlite
-                await self._db.run(lambda connection: _write_pending(connection, is_sqlite, states, history, now))
+                await self._db.run(write)
             except Exception as exc:  # keep the data and retry at the next flush
                 for key, value in states.items():
                     self._pending_state.setdefault(key, value)
                 self._pending_history[:0] = history
+                self._pending_audit[:0] = audits
                 self.last_error = str(exc)
                 log.error("flush of %d states and %d history samples failed: %s", len(states), len(history), exc)
                 return
@@ -189,9 +271,18 @@ class PersistenceService:
 
     async def audit(self, actor: str, action: str, target: str, result: str, reason: str = "") -> None:
         """Write one audit entry at once: every command and every refusal goes here."""
-        statement = insert(audit_log).values(ts=datetime.now(UTC), actor=actor, action=action, target=target,
-                                             result=result, reason=reason)
-        await self._db.run(lambda connection: connection.execute(statement))
+        row = {"ts": datetime.now(UTC), "actor": bounded(actor, MAX_FIELD_CHARS),
+               "action": bounded(action, MAX_FIELD_CHARS), "target": bounded(target, MAX_FIELD_CHARS),
+               "result": bounded(result, 50), "reason": bounded(reason, MAX_REASON_CHARS)}
+        try:
+            await self._db.run(lambda connection: connection.execute(insert(audit_log), [row]))
+        except Exception as exc:  # locked, full, gone: kept and written with the next flush that works
+            if len(self._pending_audit) >= MAX_PENDING_AUDIT:
+                self._pending_audit.pop(0)
+                self.audit_dropped += 1
+            self._pending_audit.append(row)
+            self.last_error = str(exc)
+            log.error("audit entry kept in memory until the database takes it again: %s", exc)
 
     async def audit_entries(self, limit: int = 100, target: str | None = None) -> list[AuditEntry]:
         """The newest audit entries, newest first."""

@@ -3,9 +3,11 @@
 Protocol of /api/v2/ws (JSON text messages):
 
 - client `{"type": "subscribe", "all": true}`, or with `"entities"`, `"types"` and/or `"areas"` lists
-  (an entity must match every list given) -> server `{"type": "snapshot", "entities": [...]}`, then
-  `{"type": "update", "entity_id", "values", "source": {"dgn", "source_address"}, "timestamp"}` for
+  (an entity must match every list given) -> server `{"type": "snapshot", "entities": [...], "safety"}`,
+  then `{"type": "update", "entity_id", "values", "source": {"dgn", "source_address"}, "timestamp"}` for
   every change. Subscribing again replaces the subscription and sends a new snapshot.
+- server, to every client whatever it subscribed to, when emergency stop, safe state, vehicle state or
+  the interlocks change: `{"type": "safety", ...}` with the fields of GET /api/v2/safety.
 - client `{"type": "command", "id", "entity_id", "command", ...params}` -> server
   `{"type": "command_result", "id", "command_id", "status", "state" | "reason"}`.
 - server, to every client: events of features, e.g. `{"type": "diagnostics", "codes": [...]}` when
@@ -46,8 +48,17 @@ from coachiq.core.jsonlimits import loads_limited
 from coachiq.core.metrics import Metrics
 from coachiq.core.service import Health, Status
 from coachiq.core.tasks import cancel_all, sleep_aligned
-from coachiq.entities.model import CommandResult, EntityType, EntityUpdate, InvalidCommand, Outcome, UnknownEntity
+from coachiq.entities.model import (
+    CommandBusy,
+    CommandResult,
+    EntityType,
+    EntityUpdate,
+    InvalidCommand,
+    Outcome,
+    UnknownEntity,
+)
 from coachiq.realtime.can_stream import CanStream
+from coachiq.state.manager import SAFETY_TOPIC
 
 log = logging.getLogger(__name__)
 
@@ -88,9 +99,11 @@ class EntitySource(Protocol):
 
 
 class ClientWatcher(Protocol):
-    """What the hub needs of the state manager: to stop motion a departed client started."""
+    """What the hub needs of the state manager: its safety view, and to stop motion a departed client started."""
 
     def client_gone(self, client_id: str) -> object: ...
+
+    def snapshot(self) -> dict[str, Any]: ...
 
 
 def _dumps(message: Mapping[str, Any]) -> str:
@@ -212,12 +225,14 @@ class _Client:
                     # Built at send time so it is the freshest state; later updates follow it.
                     self.clear_pending()
                     self.resync = False
-                    message = {"type": "snapshot", "entities": self.hub.snapshot(self.ids)}
+                    message = {"type": "snapshot", "entities": self.hub.snapshot(self.ids),
+                               "safety": self.hub.state.snapshot()}
                 await self.send(message)
             if self.resync and not self.closed:
                 self.resync = False
                 self.clear_pending()
-                await self.send({"type": "snapshot", "entities": self.hub.snapshot(self.ids)})
+                await self.send({"type": "snapshot", "entities": self.hub.snapshot(self.ids),
+                                 "safety": self.hub.state.snapshot()})
             now = time.monotonic()
             next_due = float("inf")
             for entity_id in list(self.pending):
@@ -257,6 +272,7 @@ class RealtimeHub:
         self.clients: dict[str, _Client] = {}
         self._ids = itertools.count(1)
         self._unsubscribe: Callable[[], None] | None = None
+        self._unsubscribe_safety: Callable[[], None] | None = None
         self._watchdog: asyncio.Task[None] | None = None
         self.updates_seen = 0
         self.resyncs = 0
@@ -271,6 +287,7 @@ class RealtimeHub:
     async def start(self) -> None:
         """Listen to entity updates and watch for clients that stopped reading."""
         self._unsubscribe = self.events.subscribe(UPDATE_TOPIC, self._on_update)
+        self._unsubscribe_safety = self.events.subscribe(SAFETY_TOPIC, self._on_safety)
         self._watchdog = asyncio.create_task(self._watch_sends(), name="ws-watchdog")
 
     async def _watch_sends(self) -> None:
@@ -291,6 +308,9 @@ class RealtimeHub:
         if self._unsubscribe is not None:
             self._unsubscribe()
             self._unsubscribe = None
+        if self._unsubscribe_safety is not None:
+            self._unsubscribe_safety()
+            self._unsubscribe_safety = None
         for client in list(self.clients.values()):
             client.drop("the server is stopping")
             with contextlib.suppress(Exception):
@@ -342,6 +362,17 @@ class RealtimeHub:
                                       {"dgn": source.dgn, "source_address": source.source_address},
                                       "timestamp": update.timestamp})
                 client.offer(shared, merges)
+
+    def _on_safety(self, snapshot: dict[str, Any]) -> None:
+        # Every client gets it, whatever it subscribed to: emergency stop and safe state concern them all.
+        message = {"type": "safety", **snapshot}
+        for client in self.clients.values():
+            if client.closed:
+                continue
+            if client.control and client.control[-1].get("type") == "safety":
+                client.control[-1] = message  # not sent yet: the newer state replaces it
+            else:
+                client.say(message)
 
     # --- snapshots ------------------------------------------------------------------------------
 
@@ -510,6 +541,8 @@ class RealtimeHub:
                                                  client_id=client.id)
         except UnknownEntity as exc:
             reply.update(status="not_found", reason=str(exc) or f"no entity '{entity_id}'")
+        except CommandBusy as exc:
+            reply.update(status="busy", reason=str(exc))
         except InvalidCommand as exc:
             reply.update(status="invalid", reason=str(exc))
             field = getattr(exc, "field", None)

@@ -32,20 +32,24 @@ from coachiq.core.alerts import Alert, AlertManager, Priority
 from coachiq.core.events import EventBus
 from coachiq.core.service import Health, Status
 from coachiq.core.tasks import cancel_all, next_tick
-from coachiq.entities.model import MOTION_COMMANDS, POSITION_CRITICAL_TYPES, CommandResult, EntityType
+from coachiq.entities.model import MOTION_COMMANDS, SAFETY_ACTOR, CommandResult, EntityType, Outcome
 from coachiq.persistence.store import PersistenceService
 from coachiq.settings import Settings
 from coachiq.state.vehicle_sources import RVC_RANK, Reading, VehicleSources
 
 log = logging.getLogger(__name__)
 
-__all__ = ["MotionActuator", "StateManager", "VehicleState"]
+__all__ = ["SAFETY_TOPIC", "MotionActuator", "StateManager", "VehicleState"]
+
+SAFETY_TOPIC = "safety.state"  # payload: the snapshot() dict, published when it changes
 
 EMERGENCY_STOP_SETTING = "safety.emergency_stop"
-SAFETY_ACTOR = "safety"
 _TICK_S = 0.1
 _IDLE_TICK_S = 1.0  # nothing moving: only the safe-state log line can wait this long
 _ENTITY_UPDATE_TOPIC = "entity.update"  # published by the entity manager
+CLOCK_TOLERANCE_S = 0.5  # wall clock against the monotonic clock between two supervisor ticks
+CLOCK_ALERT_S = 60.0  # how long the alert of a clock jump stands
+CLOCK_ALERT = "state:clock"
 
 
 class VehicleState:
@@ -64,6 +68,9 @@ class GatedEntity(Protocol):
 
     @property
     def type(self) -> EntityType: ...
+
+    @property
+    def position_critical(self) -> bool: ...
 
 
 class MotionActuator(Protocol):
@@ -113,6 +120,7 @@ class StateManager:
         self._chassis_dgn: int | None = None
         self._chassis_id: int | None = None
         self._stopping: set[str] = set()
+        self._unstopped: dict[str, str] = {}  # entity id -> why: stops that could not be sent
         self._last_reasons: list[str] = []
         self._unsubscribe: list[Callable[[], None]] = []
         self._tasks: list[asyncio.Task[None]] = []
@@ -121,6 +129,9 @@ class StateManager:
         # Features add their own chassis sources (the j1939 feature: rank 0, preferred over RV-C).
         self.vehicle = VehicleSources(self.chassis_stale_s, alerts)
         self.vehicle.add(_RvcMobility(self), RVC_RANK)
+        self._published: dict[str, Any] | None = None
+        self._clocks = (time.time(), time.monotonic())
+        self._clock_jumped_at: float | None = None  # time.monotonic()
 
     def attach_actuator(self, actuator: MotionActuator) -> None:
         """Who to ask to stop devices (the entity manager registers itself when it is built)."""
@@ -175,9 +186,14 @@ class StateManager:
     def _on_frame(self, frame: RvcFrame) -> None:
         if frame.dgn != self._chassis_dgn or frame.own:
             return
+        before = (self.vehicle_state(), self.chassis.get("park_brake"), self.chassis.get("engine_speed"))
         self.chassis = dict(frame.decoded.values)
         self._chassis_id = frame.can_id
-        self.chassis_heard = max(self.chassis_heard or 0.0, frame.timestamp)
+        self.chassis_heard = frame.timestamp  # the latest, not the largest: the clock may have gone back
+        if (self.vehicle_state(), self.chassis.get("park_brake"), self.chassis.get("engine_speed")) != before:
+            # The coach started to roll (or stopped): stop what may no longer move now, not at the next tick.
+            with contextlib.suppress(RuntimeError):  # no running loop: the supervisor will see it
+                self.supervise()
 
     def _on_entity_update(self, update: Any) -> None:
         values = getattr(update, "values", None)
@@ -188,8 +204,9 @@ class StateManager:
         heard = self.chassis_heard
         if self._chassis_id is not None:
             # A repeated chassis frame is dropped before decoding; it still shows the chassis is alive.
+            # The receive path keeps the latest time of every identifier, decoded or not.
             seen = self.can.pipeline.last_seen(self._chassis_id)
-            if seen is not None and (heard is None or seen > heard):
+            if seen is not None:
                 heard = self.chassis_heard = seen
         return heard
 
@@ -240,9 +257,18 @@ class StateManager:
         return {"vehicle_state": self.vehicle_state(now), "safe_state": bool(reasons), "reasons": reasons,
                 "emergency_stop": self.emergency, "interlocks": self.interlocks(now)}
 
+    def publish_if_changed(self) -> None:
+        """Publish the safety snapshot on SAFETY_TOPIC when it differs from the last one published."""
+        if not self.events.has_subscribers(SAFETY_TOPIC):
+            return
+        snapshot = self.snapshot()
+        if snapshot != self._published:
+            self._published = snapshot
+            self.events.publish(SAFETY_TOPIC, snapshot)
+
     def check(self, entity: GatedEntity, command: str) -> str | None:
         """The safety gate: None when the command may go out, else the reason it is refused."""
-        if entity.type not in POSITION_CRITICAL_TYPES or command not in MOTION_COMMANDS:
+        if not entity.position_critical or command not in MOTION_COMMANDS:
             return None  # stop is always allowed; other devices have no interlocks
         return self.motion_refusal(entity.type)
 
@@ -287,15 +313,22 @@ class StateManager:
     async def emergency_stop(self, actor: str) -> list[CommandResult]:
         """Set emergency stop (held until cleared) and send stop to every position-critical device."""
         self.emergency = True
-        log.warning("emergency stop set by %s", actor)
         self.motions.clear()
         results: list[CommandResult] = []
         actuator = self.actuator
         if actuator is not None:
-            # The stops go out before anything touches the disk: a failing database must not delay them.
-            outcomes = await asyncio.gather(*(actuator.stop_motion(i, SAFETY_ACTOR, f"emergency stop by {actor}")
-                                              for i in actuator.position_critical()), return_exceptions=True)
+            # The stops go out before anything else (the push to the clients, the log, the disk): a
+            # failing database must not delay them.
+            stops = asyncio.gather(*(actuator.stop_motion(i, SAFETY_ACTOR, f"emergency stop by {actor}")
+                                     for i in actuator.position_critical()), return_exceptions=True)
+            await asyncio.sleep(0)  # every stop runs up to its first frame in the stop lane
+            self.publish_if_changed()
+            log.warning("emergency stop set by %s", actor)
+            outcomes = await stops
             results = [r for r in outcomes if isinstance(r, CommandResult)]
+        else:
+            self.publish_if_changed()
+            log.warning("emergency stop set by %s", actor)
         await self._persist_emergency(True)
         await self._audit(actor, "emergency_stop", "set")
         return results
@@ -304,6 +337,7 @@ class StateManager:
         """Release the emergency stop; devices stay stopped until commanded again."""
         self.emergency = False
         log.warning("emergency stop cleared by %s", actor)
+        self.publish_if_changed()
         await self._persist_emergency(False)
         await self._audit(actor, "clear_emergency_stop", "cleared")
 
@@ -320,14 +354,14 @@ class StateManager:
             log.error("could not store the emergency stop state: %s", exc)
 
     def _on_alert(self, alert: Alert, raised: bool) -> None:
-        if raised and alert.priority is Priority.P1:
+        if alert.priority is Priority.P1:
             with contextlib.suppress(RuntimeError):  # no running loop: the supervisor will see it
                 self.supervise()
 
     async def _supervise_loop(self) -> None:
         while True:
             actuator = self.actuator
-            if self.motions or (actuator is not None and actuator.moving()):
+            if self.motions or self._unstopped or (actuator is not None and actuator.moving()):
                 await asyncio.sleep(_TICK_S)
             else:
                 self._wake.clear()
@@ -343,6 +377,7 @@ class StateManager:
         in progress: those we started and those the devices report.
         """
         monotonic = time.monotonic()
+        self._check_clock(monotonic)
         for motion in list(self.motions.values()):
             if motion.deadline <= monotonic:
                 self.motions.pop(motion.entity_id, None)
@@ -355,14 +390,42 @@ class StateManager:
             elif self._last_reasons:
                 log.info("safe state left")
             self._last_reasons = reasons
+        self.publish_if_changed()
         if self.actuator is None:
             return
-        for entity_id in {*self.motions, *self.actuator.moving()}:
+        moving = self.actuator.moving()
+        for entity_id, pending in list(self._unstopped.items()):
+            if entity_id in moving:
+                self._stop(entity_id, pending)
+            else:
+                self._unstopped.pop(entity_id, None)
+        for entity_id in {*self.motions, *moving}:
             entity_type = _type_of(entity_id)
             why = self.motion_refusal(entity_type, now) if entity_type is not None else None
             if why is not None:
                 self.motions.pop(entity_id, None)
                 self._stop(entity_id, why)
+
+    def _check_clock(self, monotonic: float) -> None:
+        """A wall clock that jumped (NTP after a boot without a real-time clock, a GPS fix, a person) makes
+        every time stamp taken before it meaningless: alert, and stop what moves; the vehicle state is
+        unknown until the chassis is heard again on the new clock."""
+        wall = time.time()
+        then_wall, then_monotonic = self._clocks
+        self._clocks = (wall, monotonic)
+        jump = (wall - then_wall) - (monotonic - then_monotonic)
+        if abs(jump) > CLOCK_TOLERANCE_S:
+            self._clock_jumped_at = monotonic
+            message = f"the system clock jumped by {jump:+.1f} s: motion stopped until the chassis is heard again"
+            log.warning("%s", message)
+            self.alerts.clear(CLOCK_ALERT)
+            self.alerts.raise_alert(CLOCK_ALERT, Priority.P2, "state", message)
+            for entity_id in list(self.motions):
+                self.motions.pop(entity_id, None)
+                self._stop(entity_id, f"the system clock jumped by {jump:+.1f} s")
+        elif self._clock_jumped_at is not None and monotonic - self._clock_jumped_at >= CLOCK_ALERT_S:
+            self._clock_jumped_at = None
+            self.alerts.clear(CLOCK_ALERT)
 
     def _stop(self, entity_id: str, reason: str) -> None:
         actuator = self.actuator
@@ -371,13 +434,20 @@ class StateManager:
         self._stopping.add(entity_id)
 
         async def run() -> None:
+            stopped = False
             try:
                 result = await actuator.stop_motion(entity_id, SAFETY_ACTOR, reason)
                 log.info("stopped %s (%s): %s", entity_id, reason, result.outcome)
+                stopped = result.outcome is not Outcome.REFUSED  # refused: the stop did not go out
             except Exception:
                 log.exception("could not stop %s", entity_id)
             finally:
                 self._stopping.discard(entity_id)
+            if stopped:
+                self._unstopped.pop(entity_id, None)
+            else:  # tried again every tick while the device reports motion (the bus may be down)
+                self._unstopped[entity_id] = reason
+                self._wake.set()
 
         task = asyncio.get_running_loop().create_task(run())
         self._background.add(task)

@@ -51,6 +51,10 @@ class Reading:
     engine_rpm: float | None = None
 
 
+# How far a source's last frame may lie ahead of the wall clock before it counts as heard in the future.
+CLOCK_TOLERANCE_S = 0.5
+
+
 class VehicleSource(Protocol):
     """A source of vehicle state; `reading(now)` must be cheap (called at every safety check)."""
 
@@ -115,6 +119,8 @@ class VehicleSources:
             reading = source.reading(now)
             if reading.heard is None:
                 continue
+            if reading.heard - now > CLOCK_TOLERANCE_S:
+                continue  # heard "in the future": the clock went back; nothing is known until the next frame
             newest = reading.heard if newest is None else max(newest, reading.heard)
             if now - reading.heard <= stale_s:
                 fresh.append((source.name, reading))

@@ -3,8 +3,8 @@
 import { startAccess } from "./access.js";
 import { stopAllMotion } from "./cards.js";
 import {
-  clearEmergencyStop, connect, emergencyStop, emergencyStopOn, loadEntities, on, reconnectNow, refreshSafety,
-  safeStateReasons, startSafetyPolling, store,
+  clearEmergencyStop, connect, emergencyStop, emergencyStopOn, loadEntities, on, reconnectNow,
+  safeStateReasons, store,
 } from "./state.js";
 import { h } from "./ui.js";
 import { VIEWS, mountView } from "./views.js";
@@ -116,7 +116,6 @@ function wire() {
   // A hidden page cannot hold a button: stop any motion it drives.
   document.addEventListener("visibilitychange", () => {
     if (document.visibilityState === "hidden") stopAllMotion();
-    else refreshSafety();
   });
   window.addEventListener("pagehide", stopAllMotion);
 
@@ -130,7 +129,7 @@ function wire() {
     const name = store.entities.get(id)?.name || id;
     if (c?.status === "refused") toast(`${name}: refused. ${c.reason}`, "refused");
     else if (c?.status === "timed_out") toast(`${name}: no confirmation from the device.`, "error");
-    else if (c && ["invalid", "not_found", "error", "forbidden"].includes(c.status)) toast(`${name}: ${c.reason || c.status}`, "error");
+    else if (c && ["invalid", "not_found", "busy", "error", "forbidden"].includes(c.status)) toast(`${name}: ${c.reason || c.status}`, "error");
   });
   on("safety", () => {
     renderSafety();
@@ -153,7 +152,5 @@ if (await startAccess(main)) {
   show(viewFromHash());
   renderLink();
   loadEntities({ initial: true });
-  refreshSafety();
   connect();
-  startSafetyPolling();
 }

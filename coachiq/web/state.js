@@ -4,11 +4,10 @@
 import { pick } from "./ui.js";
 
 // Anything else the server might send first (an acknowledgement) leaves the command pending.
-const FINAL = new Set(["confirmed", "timed_out", "refused", "invalid", "not_found", "error"]);
+const FINAL = new Set(["confirmed", "timed_out", "refused", "invalid", "not_found", "busy", "error"]);
 // The server answers a command within its own confirmation timeout; this only catches a lost answer.
 const CLIENT_TIMEOUT_MS = 15000;
 const RECONNECT_MAX_MS = 3000;
-const SAFETY_POLL_MS = 4000;
 
 export const store = {
   /** id -> {id, name, type, area, capabilities, state, available, updated_at, stale} */
@@ -92,7 +91,6 @@ function applyUpdate(msg) {
   if (entity.available) entity.stale = false;
   if (msg.timestamp !== undefined) entity.updated_at = msg.timestamp;
   emit("entity", entity.id);
-  if (entity.type === "chassis") scheduleSafetyRefresh();
 }
 
 let refreshTimer = 0;
@@ -149,26 +147,7 @@ async function readJson(response) {
 
 // ---- safety ----
 
-let safetyTimer = 0;
-let safetyInFlight = false;
-
-/** GET /api/v2/safety now. */
-export async function refreshSafety() {
-  if (safetyInFlight) return;
-  safetyInFlight = true;
-  try {
-    setSafety(await getJson("/api/v2/safety"));
-  } catch {
-    // Keep the last known safety state; controls stay gated by the link state meanwhile.
-  } finally {
-    safetyInFlight = false;
-  }
-}
-
-function scheduleSafetyRefresh() {
-  clearTimeout(safetyTimer);
-  safetyTimer = setTimeout(refreshSafety, 150);
-}
+// Pushed by the server: in the WebSocket snapshot, then a "safety" message on every change.
 
 function setSafety(doc) {
   if (!doc || typeof doc !== "object") return;
@@ -242,7 +221,6 @@ function sentence(text) {
 let socket = null;
 let attempt = 0;
 let retryTimer = 0;
-let pollTimer = 0;
 let commandCounter = 0;
 let heartbeat = 0;
 let lastMessageAt = 0;
@@ -275,7 +253,6 @@ export function connect() {
   socket = ws;
   ws.addEventListener("open", () => {
     ws.send(JSON.stringify({ type: "subscribe", all: true }));
-    refreshSafety();
     lastMessageAt = Date.now();
     clearInterval(heartbeat);
     // A Wi-Fi link that dies silently never closes the socket: ping, and give up on a silent server.
@@ -329,6 +306,7 @@ function handleMessage(msg) {
     case "snapshot":
       attempt = 0;
       replaceEntities(msg.entities);
+      if (msg.safety) setSafety(msg.safety);
       setLink("live");
       break;
     case "update":
@@ -374,7 +352,6 @@ function settleCommand(id, msg) {
     emit("entity", entry.entityId);
   }
   if (!entry.quiet || status !== "confirmed") recordCommand(entry.entityId, entry.command, result);
-  if (status === "refused") scheduleSafetyRefresh();
   entry.resolve(result);
 }
 
@@ -406,20 +383,11 @@ export function sendCommand(entityId, command, params = {}, { quiet = false } = 
   });
 }
 
-/** Start polling the safety state (a fallback beside the pushed updates). */
-export function startSafetyPolling() {
-  clearInterval(pollTimer);
-  pollTimer = setInterval(() => {
-    if (document.visibilityState === "visible") refreshSafety();
-  }, SAFETY_POLL_MS);
-}
-
 /** POST emergency stop; returns null or the error message. */
 export async function emergencyStop() {
   try {
     const body = await postJson("/api/v2/safety/emergency-stop");
     if (body && typeof body === "object" && "emergency_stop" in body) setSafety(body);
-    await refreshSafety();
     return null;
   } catch (err) {
     return err.message || "The server did not answer.";
@@ -431,7 +399,6 @@ export async function clearEmergencyStop() {
   try {
     const body = await postJson("/api/v2/safety/emergency-stop/clear");
     if (body && typeof body === "object" && "emergency_stop" in body) setSafety(body);
-    await refreshSafety();
     return null;
   } catch (err) {
     return err.message || "The server did not answer.";

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,6 +14,8 @@ import pytest
 import uvicorn
 
 from coachiq.app import create_app
+from coachiq.can.interface import BusFactory, open_bus
+from coachiq.features.manager import IMPLEMENTATIONS, FeatureDefinition, load_feature_config
 from coachiq.runtime import Runtime
 from coachiq.settings import Settings
 from coachiq.sim.coach import SimulatedCoach
@@ -44,11 +46,18 @@ async def wait_until(condition: object, timeout: float = 5.0) -> None:
 
 
 @contextlib.asynccontextmanager
-async def serve_coach(data_dir: Path, coach: str = "class_a_diesel", **settings_values: Any) -> AsyncIterator[Coach]:
-    """Core services, HTTP and the simulated coach, all in this event loop."""
+async def serve_coach(data_dir: Path, coach: str = "class_a_diesel", features: Sequence[str] = (),
+                      extra_features: Sequence[FeatureDefinition] = (),
+                      implementations: Mapping[str, str] = IMPLEMENTATIONS, bus_factory: BusFactory = open_bus,
+                      **settings_values: Any) -> AsyncIterator[Coach]:
+    """Core services, HTTP and the simulated coach, all in this event loop; `features` are switched on,
+    `extra_features` (test features, from `implementations`) added; `bus_factory` opens the CAN bus."""
     settings = Settings(data_dir=data_dir, coach=coach, flush_interval=0.2, health_interval=0.5,
                         feature_timeout=2, **settings_values)
-    runtime = Runtime(settings, [])
+    environ = {f"COACHIQ_FEATURE_{name.upper()}": "true" for name in features}
+    definitions = [d for d in load_feature_config(environ=environ) if d.name in features]
+    runtime = Runtime(settings, [*definitions, *extra_features], {**IMPLEMENTATIONS, **implementations},
+                      bus_factory=bus_factory)
     app = create_app(runtime)
     await runtime.core.start()
     port = free_port()

@@ -78,3 +78,29 @@ async def test_can_stream_filtered_by_dgn(coach: Coach) -> None:
         assert "NOPE" in error["reason"]
         await ws.send("{")
         assert (await receive_until(ws, lambda m: m["type"] == "error"))["reason"].startswith("not valid JSON")
+
+
+async def test_safety_changes_are_pushed_to_every_client_at_once(coach: Coach) -> None:
+    sockets = [await websockets.connect(coach.ws_url) for _ in range(3)]
+    try:
+        for number, ws in enumerate(sockets):
+            # Subscriptions differ: the safety state goes to every client all the same.
+            await ws.send(json.dumps({"type": "subscribe", "areas": ["galley"] if number else ["bedroom"]}))
+            snapshot = await receive_until(ws, lambda m: m["type"] == "snapshot")
+            assert snapshot["safety"]["emergency_stop"] is False
+            assert snapshot["safety"]["vehicle_state"] == "parked"
+        loop = asyncio.get_running_loop()
+        began = loop.time()
+        answer = await coach.http.post("/api/v2/safety/emergency-stop")
+        assert answer.status_code == 200
+        for ws in sockets:
+            pushed = await receive_until(ws, lambda m: m["type"] == "safety" and m["emergency_stop"])
+            assert pushed["safe_state"] is True and "emergency stop is set" in pushed["reasons"]
+        assert loop.time() - began < 2.0
+        coach.sim.set_chassis(moving=True, park_brake=False)
+        for ws in sockets:
+            moving = await receive_until(ws, lambda m: m["type"] == "safety" and m["vehicle_state"] == "moving")
+            assert moving["interlocks"]["slides_awnings_allowed"] is False
+    finally:
+        for ws in sockets:
+            await ws.close()

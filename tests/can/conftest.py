@@ -62,6 +62,7 @@ class FaultInjector:
     def __init__(self) -> None:
         self.open_fails = False
         self.recv_fails = False
+        self.send_raises: BaseException | None = None  # raised by send: a driver failing in an unforeseen way
         self.open_attempts: list[float] = []
         self.buses: list[FlakyBus] = []
 
@@ -87,6 +88,12 @@ class FlakyBus(VirtualBus):
             raise can.CanOperationError("injected fault: the interface went away")
         result: tuple[can.Message | None, bool] = super()._recv_internal(timeout)
         return result
+
+    def send(self, msg: can.Message, timeout: float | None = None) -> None:
+        """Send, or raise what the injector says."""
+        if self.injector.send_raises is not None:
+            raise self.injector.send_raises
+        super().send(msg, timeout)
 
 
 @pytest.fixture

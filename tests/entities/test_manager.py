@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from coachiq.entities.model import EntityUpdate, InvalidCommand, Outcome, UnknownEntity
+from coachiq.entities.model import EntityUpdate, InvalidBatch, InvalidCommand, Outcome, UnknownEntity
 from tests.entities.conftest import Coach, start_coach, stop_coach, stop_sim, wait_for
 
 
@@ -109,12 +110,24 @@ async def test_a_silent_device_times_out_and_optimistic_state_is_not_reported(co
     await coach.sim.start()
 
 
-async def test_execute_many_returns_each_result_or_error(coach: Coach) -> None:
+async def test_execute_many_returns_each_result(coach: Coach) -> None:
     results = await coach.core.entities.execute_many(
-        [("light.living_room_ceiling", "turn_on", {}), ("light.nowhere", "turn_on", {}),
-         ("lock.entry_door", "lock", {})], actor="test")
-    assert [getattr(r, "outcome", None) for r in results] == [Outcome.CONFIRMED, None, Outcome.CONFIRMED]
-    assert isinstance(results[1], UnknownEntity)
+        [("light.living_room_ceiling", "turn_on", {}), ("lock.entry_door", "lock", {})], actor="test")
+    assert [getattr(r, "outcome", None) for r in results] == [Outcome.CONFIRMED, Outcome.CONFIRMED]
+
+
+async def test_execute_many_validates_the_whole_batch_before_running_any(coach: Coach) -> None:
+    sent = coach.core.can.link("house").stats.tx_frames
+    with pytest.raises(InvalidBatch) as raised:
+        await coach.core.entities.execute_many(
+            [("light.living_room_ceiling", "turn_on", {}), ("light.nowhere", "turn_on", {})], actor="test")
+    assert raised.value.index == 1 and isinstance(raised.value.error, UnknownEntity)
+    with pytest.raises(InvalidBatch) as raised:
+        await coach.core.entities.execute_many(
+            [("light.living_room_ceiling", "turn_on", {}),
+             ("light.galley_ceiling", "set_brightness", {"brightness": 10 ** 400})], actor="test")
+    assert raised.value.field == "commands[1].brightness"
+    assert coach.core.can.link("house").stats.tx_frames == sent
 
 
 async def test_stale_entities_become_unavailable(tmp_path: Path) -> None:
@@ -238,3 +251,22 @@ async def test_a_broken_coach_file_stops_start_up_with_file_and_line(tmp_path: P
     assert caught.value.service == "entities"
     assert f"{broken}:3: unknown device 'blender'" in str(caught.value)
     assert not core.group.started  # everything started before it was stopped again
+
+
+async def test_a_queued_extend_is_refused_when_the_coach_starts_to_move_before_it_leaves(coach: Coach) -> None:
+    coach.sim.set_chassis(moving=False, park_brake=True)
+    await wait_for(lambda: coach.core.state.interlocks()["slides_awnings_allowed"])
+    can = coach.core.can
+    # Other callers' frames to the slide's retract output (41) ahead in the queue, at a higher priority:
+    # "off", harmless, but at 100 frames/s to one output ~0.1 s of wait for the extend's first frame.
+    ahead = [can.submit("house", 0x1FEDB, bytes([41, 0xFF, 0, 3, n, 0, 0xFF, 0xFF]), priority=0,
+                        client=f"other-{n}") for n in range(10)]
+    command = asyncio.create_task(coach.core.entities.execute("slide.living_room", "extend", {"duration_s": 5},
+                                                              actor="test"))
+    await asyncio.sleep(0)  # the command is planned, gated (parked: allowed) and its frames queued
+    coach.sim.set_chassis(moving=True, park_brake=False)  # the driver drives off meanwhile
+    result = await command
+    await asyncio.gather(*ahead)
+    assert result.outcome is Outcome.REFUSED, result
+    assert "park brake" in result.reason or "moving" in result.reason
+    assert coach.sim.devices["slide.living_room"].moving is None

@@ -8,12 +8,14 @@ import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from coachiq.db.manager import DatabaseManager
-from coachiq.persistence.store import PersistenceService
+from coachiq.db.models import audit_log
+from coachiq.persistence.store import MAX_REASON_CHARS, PersistenceService, Retention
 
 
 @pytest.fixture
@@ -75,7 +77,8 @@ WRITER = r'''
 import asyncio, sys
 from pathlib import Path
 from coachiq.db.manager import DatabaseManager
-from coachiq.persistence.store import PersistenceService
+from coachiq.db.models import audit_log
+from coachiq.persistence.store import MAX_REASON_CHARS, PersistenceService, Retention
 
 async def main(folder):
     database = DatabaseManager(f"sqlite:///{folder}/coachiq.db", Path(folder))
@@ -116,3 +119,37 @@ def test_kill_9_during_a_burst_loses_at_most_the_last_flush(tmp_path: Path) -> N
     # Everything reported flushed is there; at most the writes since that flush are lost.
     assert state >= flushed[-1]
     assert history >= flushed[-1]
+
+
+async def test_audit_texts_are_bounded(store: PersistenceService) -> None:
+    await store.audit("http:127.0.0.1", "set_brightness", "light.galley", "invalid", "x" * 2_000_000)
+    entry = (await store.audit_entries(limit=1))[0]
+    assert len(entry.reason) == MAX_REASON_CHARS and entry.reason.endswith("(2000000 characters)")
+
+
+async def test_retention_by_age_and_by_rows(tmp_path: Path) -> None:
+    database = DatabaseManager(f"sqlite:///{tmp_path / 'coachiq.db'}", tmp_path)
+    await database.start()
+    service = PersistenceService(database, flush_interval=3600, retention=Retention(
+        audit_days=30, audit_rows=100, history_days=7, history_rows=1000))
+    try:
+        now = time.time()
+        for n in range(150):
+            await service.audit("test", "turn_on", f"light.n{n}", "confirmed")
+        old = datetime.fromtimestamp(now - 40 * 86400, UTC)
+        await database.run(lambda c: c.execute(audit_log.insert().values(
+            ts=old, actor="old", action="turn_on", target="light.old", result="confirmed", reason="")))
+        for n in range(1200):
+            service.add_history("light.galley", now - n, {"on": n % 2 == 0})
+        service.add_history("light.galley", now - 8 * 86400, {"on": True})
+        await service.flush()
+        audit_gone, history_gone = await service.prune()
+        entries = await service.audit_entries(limit=1000)
+        assert len(entries) == 100 and all(e.actor == "test" for e in entries)
+        assert entries[0].target == "light.n149"  # the newest are kept
+        assert audit_gone == 51 and history_gone == 201
+        samples = await service.history("light.galley", limit=5000)
+        assert len(samples) == 1000 and min(s.ts for s in samples) >= now - 7 * 86400
+    finally:
+        await service.stop()
+        await database.stop()

@@ -74,6 +74,9 @@ class Watcher:
     def client_gone(self, client_id: str) -> None:
         self.gone.append(client_id)
 
+    def snapshot(self) -> dict[str, Any]:
+        return {"emergency_stop": False}
+
 
 @dataclass
 class Setup:

@@ -27,8 +27,8 @@ def actor_of(connection: HTTPConnection) -> str:
     return actor_of_scope(connection.scope, f"http:{client.host}" if client is not None else "http")
 
 
-_TITLES = {404: "Not Found", 409: "Conflict", 422: "Unprocessable Content", 503: "Service Unavailable",
-           504: "Gateway Timeout"}
+_TITLES = {403: "Forbidden", 404: "Not Found", 409: "Conflict", 422: "Unprocessable Content",
+           429: "Too Many Requests", 503: "Service Unavailable", 504: "Gateway Timeout"}
 
 
 def problem_response(status: int, detail: str, **extra: Any) -> JSONResponse:

@@ -26,7 +26,7 @@ from coachiq.api.v2.models import (
     problems,
 )
 from coachiq.entities.manager import EntityManager
-from coachiq.entities.model import CommandResult, InvalidCommand, Outcome, UnknownEntity
+from coachiq.entities.model import CommandBusy, CommandResult, InvalidBatch, InvalidCommand, Outcome, UnknownEntity
 
 if TYPE_CHECKING:  # the runtime imports the core services, which import this package's service
     from coachiq.runtime import Runtime
@@ -110,12 +110,23 @@ async def unmapped(request: Request) -> dict[str, Any]:
     return {"unmapped": _manager(request).unmapped()}
 
 
+def _busy(exc: CommandBusy) -> JSONResponse:
+    return problem_response(429 if exc.rate_limited else 503, str(exc), reason=str(exc))
+
+
 @router.post("/commands", response_model=BatchResponse, responses=problems(422), dependencies=[CONTROL])
-async def batch_commands(body: BatchRequest, request: Request) -> BatchResponse:
-    """Run several commands together; each has its own outcome, in the order given."""
+async def batch_commands(body: BatchRequest, request: Request) -> Any:
+    """Run several commands together; each has its own outcome, in the order given.
+
+    The whole batch is validated first: one invalid command or unknown entity makes it a 422 naming
+    the command (`field`: commands[i].parameter) and nothing of it runs.
+    """
     manager = _manager(request)
-    outcomes = await manager.execute_many(
-        [(c.entity_id, c.command, c.all_params()) for c in body.commands], actor_of(request))
+    try:
+        outcomes = await manager.execute_many(
+            [(c.entity_id, c.command, c.all_params()) for c in body.commands], actor_of(request))
+    except InvalidBatch as exc:
+        return problem_response(422, str(exc), field=exc.field)
     results: list[BatchResult] = []
     for wanted, outcome in zip(body.commands, outcomes, strict=True):
         entity_id, name = wanted.entity_id, wanted.command
@@ -124,10 +135,8 @@ async def batch_commands(body: BatchRequest, request: Request) -> BatchResponse:
             results.append(BatchResult(entity_id=entity_id, command=name, status=outcome.outcome.value,
                                        command_id=outcome.command_id, state=outcome.state if confirmed else None,
                                        reason=None if confirmed else (outcome.reason or outcome.outcome.value)))
-        elif isinstance(outcome, UnknownEntity):
-            results.append(BatchResult(entity_id=entity_id, command=name, status="not_found", reason=str(outcome)))
-        elif isinstance(outcome, InvalidCommand):
-            results.append(BatchResult(entity_id=entity_id, command=name, status="invalid", reason=str(outcome)))
+        elif isinstance(outcome, CommandBusy):
+            results.append(BatchResult(entity_id=entity_id, command=name, status="busy", reason=str(outcome)))
         else:
             results.append(BatchResult(entity_id=entity_id, command=name, status="error",
                                        reason=str(outcome) or type(outcome).__name__))
@@ -161,12 +170,13 @@ async def history(
 
 
 @router.post("/{entity_id}/commands", response_model=CommandConfirmed, dependencies=[CONTROL],
-             responses=problems(404, 409, 422, 504))
+             responses=problems(404, 409, 422, 429, 503, 504))
 async def command(request: Request, entity_id: str, body: CommandRequest) -> Any:
     """Run a command and wait for the device's confirmation.
 
     200 with the confirmed state; 409 with `reason` when refused (safety, interlock, emergency stop);
-    504 when the device did not confirm in time; 422 when the command or a value is invalid.
+    504 when the device did not confirm in time; 422 when the command or a value is invalid; 429 when the
+    caller sends faster than its rate limit, 503 when the transmit queue is full (nothing was sent).
     """
     manager = _manager(request)
     try:
@@ -175,4 +185,6 @@ async def command(request: Request, entity_id: str, body: CommandRequest) -> Any
         raise _not_found(entity_id) from None
     except InvalidCommand as exc:
         return problem_response(422, str(exc), field=getattr(exc, "field", None))
+    except CommandBusy as exc:
+        return _busy(exc)
     return _result_http(result)

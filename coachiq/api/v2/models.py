@@ -109,7 +109,7 @@ class BatchResult(BaseModel):
 
     entity_id: str
     command: str
-    status: Literal["confirmed", "timed_out", "refused", "invalid", "not_found", "error"]
+    status: Literal["confirmed", "timed_out", "refused", "busy", "error"]
     command_id: str | None = None
     state: dict[str, Any] | None = None
     reason: str | None = None
