@@ -76,7 +76,8 @@ class CanToolsFeature:
         """Build the allow-list for the coach and add the route."""
         self.policy = policy_for(ctx.core)
         router = APIRouter(include_in_schema=False)  # the core's route documents the endpoint
-        router.add_api_route(SEND_PATH, self.send, methods=["POST"], response_model=RawFrameSent, dependencies=[RAW_CAN])
+        router.add_api_route(SEND_PATH, self.send, methods=["POST"], response_model=RawFrameSent,
+                             dependencies=[RAW_CAN])
         ctx.add_router(router)
 
     async def stop(self) -> None:
