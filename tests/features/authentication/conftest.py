@@ -17,7 +17,8 @@ from tests.conftest import ServerProcess, clean_env, run_cli, start_server
 
 PASSWORDS = {"ada": "ada-admin-password-1", "otto": "otto-operator-pass-2", "vic": "vic-viewer-password-3"}
 ROLES = {"ada": "admin", "otto": "operator", "vic": "viewer"}
-AUTH_ENV = {"COACHIQ_FEATURE_AUTHENTICATION": "true", "COACHIQ_COACH": "class_a_diesel"}
+AUTH_ENV = {"COACHIQ_FEATURE_AUTHENTICATION": "true", "COACHIQ_FEATURE_CAN_TOOLS": "true",
+            "COACHIQ_COACH": "class_a_diesel"}
 
 
 def add_user(data_dir: Path, name: str, role: str, password: str) -> None:
