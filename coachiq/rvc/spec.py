@@ -231,6 +231,13 @@ def default_spec_directory() -> Path:
     return Path(__file__).resolve().parent / "spec"
 
 
+def _without_documentation(spec: DgnSpec) -> DgnSpec:
+    """The spec with only what decoding and encoding read (see SpecDatabase.load)."""
+    fields = tuple(dataclasses.replace(f, notes=None) if f.notes is not None else f for f in spec.fields)
+    return dataclasses.replace(spec, samples=(), notes=None, description="", source=None, broadcast=None,
+                               frames=None, ack=None, fields=fields)
+
+
 class SpecDatabase:
     """The validated DGN database and its compiled decoders, indexed by DGN and by name."""
 
@@ -247,8 +254,10 @@ class SpecDatabase:
     def load(cls, directory: Path | None = None, *, keep_samples_and_notes: bool = True) -> SpecDatabase:
         """Load and validate every *.yaml file in `directory` (default: the package's spec folder).
 
-        keep_samples_and_notes=False: samples and DGN notes are validated but not kept (DgnSpec.samples
-        is empty, DgnSpec.notes None); a server that only decodes and encodes needs neither.
+        keep_samples_and_notes=False: samples, notes and the other text that only documents a DGN are
+        validated but not kept: DgnSpec.samples is empty, DgnSpec.description "", DgnSpec.notes, source,
+        broadcast, frames and ack and FieldSpec.notes None. A server that only decodes and encodes reads
+        none of them; `coachiq spec`, the docs and the checks load the full database.
         """
         folder = directory if directory is not None else default_spec_directory()
         dgns: list[DgnSpec] = []
@@ -274,8 +283,9 @@ class SpecDatabase:
     def _checked(cls, dgns: list[DgnSpec], keep_samples_and_notes: bool) -> SpecDatabase:
         _check_database(dgns)
         if not keep_samples_and_notes:
-            # Samples and notes are a fifth of the database's memory and only the docs and tests read them.
-            dgns = [dataclasses.replace(spec, samples=(), notes=None) for spec in dgns]
+            # Samples and the documenting text are a good part of the database's memory; only the docs,
+            # the checks and the tests read them.
+            dgns = [_without_documentation(spec) for spec in dgns]
         return cls(dgns)
 
     def get(self, dgn: int) -> DgnSpec | None:
