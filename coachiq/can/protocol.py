@@ -105,9 +105,17 @@ def load_spec_database(spec_directory: Path | None, cache_directory: Path | None
         log.warning("ignoring the unreadable DGN database cache %s: %s", cache, exc)
         entries = None
     if entries is not None and [name for name, _ in entries] == names:
-        # One document at a time: unmarshalled, validated, dropped (keeps the peak, and so RSS, low).
-        return SpecDatabase.from_documents(((name, marshal.loads(blob)) for name, blob in entries),
-                                           keep_samples_and_notes=False)
+        # One document at a time: unmarshalled, validated, dropped with its blob (keeps the peak, and so
+        # RSS, low).
+        cached = entries
+        cached.reverse()
+
+        def unmarshal() -> Iterator[tuple[str, Any]]:
+            while cached:
+                name, blob = cached.pop()
+                yield name, marshal.loads(blob)
+
+        return SpecDatabase.from_documents(unmarshal(), keep_samples_and_notes=False)
     entries = []
     parsed: list[tuple[str, bytes]] = []
 
