@@ -8,6 +8,7 @@ import contextlib
 import gc
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -281,6 +282,42 @@ def cmd_token(args: argparse.Namespace) -> int:
     return run(args, _settings(args))
 
 
+def _add_access_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser],
+                        with_config: Callable[[argparse.ArgumentParser], None]) -> tuple[argparse.ArgumentParser, ...]:
+    """Add `user` and `token` (coachiq/features/authentication/cli.py) to the command line.
+
+    Defined here so that building the command line, for `serve` too, does not import the
+    authentication feature.
+    """
+    user = commands.add_parser("user", help="manage the people who may sign in (authentication feature)")
+    user_commands = user.add_subparsers(dest="user_command", required=True, metavar="ACTION")
+    add = user_commands.add_parser("add", help="add a user; asks for the password twice")
+    add.add_argument("name")
+    add.add_argument("--role", required=True, choices=["viewer", "operator", "admin"])
+    add.add_argument("--password-stdin", action="store_true", help="read the password from one line of stdin")
+    with_config(add)
+    with_config(user_commands.add_parser("list", help="list the users and their roles"))
+    remove = user_commands.add_parser("remove", help="remove a user and sign them out everywhere")
+    remove.add_argument("name")
+    with_config(remove)
+    passwd = user_commands.add_parser("passwd", help="set a user's password and sign them out everywhere")
+    passwd.add_argument("name")
+    passwd.add_argument("--password-stdin", action="store_true", help="read the password from one line of stdin")
+    with_config(passwd)
+
+    token = commands.add_parser("token", help="manage API tokens for Home Assistant and scripts")
+    token_commands = token.add_subparsers(dest="token_command", required=True, metavar="ACTION")
+    create = token_commands.add_parser("create", help="create a token; printed once, alone on the last line")
+    create.add_argument("--name", required=True)
+    create.add_argument("--scope", required=True, choices=["read", "control", "admin"])
+    with_config(create)
+    with_config(token_commands.add_parser("list", help="list the live tokens (never the tokens themselves)"))
+    revoke = token_commands.add_parser("revoke", help="revoke a token by id or name")
+    revoke.add_argument("which", metavar="ID_OR_NAME")
+    with_config(revoke)
+    return user, token
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every command."""
     parser = argparse.ArgumentParser(prog="coachiq", description="CoachIQ: control server for RVs on RV-C.")
@@ -346,9 +383,7 @@ def build_parser() -> argparse.ArgumentParser:
     unmapped.add_argument("--json", action="store_true", help="JSON instead of a table")
     unmapped.set_defaults(func=cmd_unmapped)
 
-    from coachiq.features.authentication.cli import add_parsers
-
-    user, token = add_parsers(commands, with_config)
+    user, token = _add_access_parsers(commands, with_config)
     user.set_defaults(func=cmd_user)
     token.set_defaults(func=cmd_token)
 

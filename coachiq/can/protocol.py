@@ -18,7 +18,7 @@ import marshal
 import os
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +45,7 @@ _CACHE_PREFIX = "dgn-database-"
 _EXPIRE_EVERY_S = 0.25  # J1939-21 timers are 0.75-1.25 s: a quarter second keeps them honest
 
 
-def _cache_key(files: list[tuple[str, bytes]]) -> str:
+def _cache_key(files: Iterable[tuple[str, bytes]]) -> str:
     # Parsed documents depend on the files' bytes, on the parser (spec.py) and on the marshal format.
     digest = hashlib.sha256(f"{sys.version_info[:2]} {marshal.version}".encode())
     digest.update(Path(spec_module.__file__ or "spec.py").read_bytes())
@@ -90,9 +90,13 @@ def load_spec_database(spec_directory: Path | None, cache_directory: Path | None
     if cache_directory is None:
         return SpecDatabase.load(spec_directory, keep_samples_and_notes=False)
     folder = spec_directory if spec_directory is not None else default_spec_directory()
-    files = [(path.name, path.read_bytes()) for path in sorted(folder.glob("*.yaml"))]
+    paths = sorted(folder.glob("*.yaml"))
+    names = [path.name for path in paths]
     try:
-        cache = cache_directory / f"{_CACHE_PREFIX}{_cache_key(files)}.marshal"
+        # The files are read one at a time here and again when parsed: holding all of them for the
+        # whole load would raise the start-up peak, and so the server's resident memory, for nothing.
+        key = _cache_key((path.name, path.read_bytes()) for path in paths)
+        cache = cache_directory / f"{_CACHE_PREFIX}{key}.marshal"
     except OSError as exc:  # the parser's source is not readable: work without the cache
         log.warning("not caching the DGN database: %s", exc)
         return SpecDatabase.load(spec_directory, keep_samples_and_notes=False)
@@ -101,19 +105,32 @@ def load_spec_database(spec_directory: Path | None, cache_directory: Path | None
     except (OSError, ValueError, EOFError, TypeError) as exc:
         log.warning("ignoring the unreadable DGN database cache %s: %s", cache, exc)
         entries = None
-    if entries is not None and [name for name, _ in entries] == [name for name, _ in files]:
-        # One document at a time: unmarshalled, validated, dropped (keeps the peak, and so RSS, low).
-        return SpecDatabase.from_documents(((name, marshal.loads(blob)) for name, blob in entries),
-                                           keep_samples_and_notes=False)
+    if entries is not None and [name for name, _ in entries] == names:
+        # One document at a time: unmarshalled, validated, dropped with its blob (keeps the peak, and so
+        # RSS, low).
+        cached = entries
+        cached.reverse()
+
+        def unmarshal() -> Iterator[tuple[str, Any]]:
+            while cached:
+                name, blob = cached.pop()
+                yield name, marshal.loads(blob)
+
+        return SpecDatabase.from_documents(unmarshal(), keep_samples_and_notes=False)
     entries = []
+    parsed: list[tuple[str, bytes]] = []
 
     def parse() -> Iterator[tuple[str, Any]]:
-        for name, data in files:
-            document = parse_spec_document(data, name)
-            entries.append((name, marshal.dumps(document)))
-            yield name, document
+        for path in paths:
+            data = path.read_bytes()
+            parsed.append((path.name, data))
+            document = parse_spec_document(data, path.name)
+            entries.append((path.name, marshal.dumps(document)))
+            yield path.name, document
 
     database = SpecDatabase.from_documents(parse(), keep_samples_and_notes=False)  # only a valid one is cached
+    if _cache_key(parsed) != key:  # a file changed between the two reads: keep no cache of a mix
+        return database
     try:
         _write_cache(cache_directory, cache, entries)
     except (OSError, ValueError) as exc:

@@ -231,6 +231,37 @@ def default_spec_directory() -> Path:
     return Path(__file__).resolve().parent / "spec"
 
 
+class _Shared:
+    """Equal fields and enumerations of a run-time database as one object each.
+
+    Of some 2300 fields about half repeat another DGN's field exactly (an instance byte, the usual
+    on/off and fault enumerations), and only a quarter of the thousand enumerations differ. Both are
+    immutable, so sharing them changes nothing a reader sees.
+    """
+
+    def __init__(self) -> None:
+        self._values: dict[tuple[tuple[int, str], ...], Mapping[int, str]] = {}
+        self._fields: dict[tuple[Any, ...], FieldSpec] = {}
+
+    def field(self, field: FieldSpec) -> FieldSpec:
+        values = None
+        if field.values is not None:
+            values = self._values.setdefault(tuple(field.values.items()), field.values)
+        key = (field.name, field.byte, field.bit, field.width, field.type, type(field.scale), field.scale,
+               type(field.offset), field.offset, field.unit, None if values is None else id(values),
+               field.special, type(field.min), field.min, type(field.max), field.max)
+        shared = self._fields.get(key)
+        if shared is None:
+            shared = dataclasses.replace(field, values=values, notes=None)
+            self._fields[key] = shared
+        return shared
+
+    def without_documentation(self, spec: DgnSpec) -> DgnSpec:
+        """The spec with only what decoding and encoding read (see SpecDatabase.load)."""
+        return dataclasses.replace(spec, samples=(), notes=None, description="", source=None, broadcast=None,
+                                   frames=None, ack=None, fields=tuple(self.field(f) for f in spec.fields))
+
+
 class SpecDatabase:
     """The validated DGN database and its compiled decoders, indexed by DGN and by name."""
 
@@ -247,14 +278,15 @@ class SpecDatabase:
     def load(cls, directory: Path | None = None, *, keep_samples_and_notes: bool = True) -> SpecDatabase:
         """Load and validate every *.yaml file in `directory` (default: the package's spec folder).
 
-        keep_samples_and_notes=False: samples and DGN notes are validated but not kept (DgnSpec.samples
-        is empty, DgnSpec.notes None); a server that only decodes and encodes needs neither.
+        keep_samples_and_notes=False: samples, notes and the other text that only documents a DGN are
+        validated but not kept: DgnSpec.samples is empty, DgnSpec.description "", DgnSpec.notes, source,
+        broadcast, frames and ack and FieldSpec.notes None. A server that only decodes and encodes reads
+        none of them; `coachiq spec`, the docs and the checks load the full database.
         """
         folder = directory if directory is not None else default_spec_directory()
-        dgns: list[DgnSpec] = []
-        for path in sorted(folder.glob("*.yaml")):
-            dgns.extend(_load_file(path))
-        return cls._checked(dgns, keep_samples_and_notes)
+        return cls.from_documents(((path.name, parse_spec_document(path.read_bytes(), path.name))
+                                   for path in sorted(folder.glob("*.yaml"))),
+                                  keep_samples_and_notes=keep_samples_and_notes)
 
     @classmethod
     def from_documents(cls, documents: Iterable[tuple[str, Any]], *,
@@ -266,16 +298,16 @@ class SpecDatabase:
         keeps only one file's document in memory.
         """
         dgns: list[DgnSpec] = []
+        shared = None if keep_samples_and_notes else _Shared()
         for file, document in documents:
-            dgns.extend(_parse_document(file, document))
-        return cls._checked(dgns, keep_samples_and_notes)
-
-    @classmethod
-    def _checked(cls, dgns: list[DgnSpec], keep_samples_and_notes: bool) -> SpecDatabase:
+            parsed = _parse_document(file, document)
+            if shared is not None:
+                # Samples and the documenting text are a good part of the database's memory; only the
+                # docs, the checks and the tests read them. Dropped file by file, so that the whole
+                # database never stands in memory with them.
+                parsed = [shared.without_documentation(spec) for spec in parsed]
+            dgns.extend(parsed)
         _check_database(dgns)
-        if not keep_samples_and_notes:
-            # Samples and notes are a fifth of the database's memory and only the docs and tests read them.
-            dgns = [dataclasses.replace(spec, samples=(), notes=None) for spec in dgns]
         return cls(dgns)
 
     def get(self, dgn: int) -> DgnSpec | None:
@@ -312,12 +344,6 @@ def parse_spec_document(data: bytes, file: str) -> Any:
         return _read_yaml(data)
     except yaml.YAMLError as exc:
         raise SpecError(file, f"is not valid YAML: {exc}") from exc
-
-
-def _load_file(path: Path) -> list[DgnSpec]:
-    with path.open("rb") as stream:
-        data = stream.read()
-    return _parse_document(path.name, parse_spec_document(data, path.name))
 
 
 def _parse_document(file: str, document: Any) -> list[DgnSpec]:

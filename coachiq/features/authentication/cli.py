@@ -128,35 +128,3 @@ def cmd_token(args: argparse.Namespace, settings: Settings) -> int:
     except ServiceStartError as exc:
         return _error(str(exc))
     return EXIT_OK
-
-
-def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser],
-                with_config: Callable[[argparse.ArgumentParser], None]) -> tuple[argparse.ArgumentParser, ...]:
-    """Add `user` and `token` to the command line; returns their parsers (the caller sets `func`)."""
-    user = commands.add_parser("user", help="manage the people who may sign in (authentication feature)")
-    user_commands = user.add_subparsers(dest="user_command", required=True, metavar="ACTION")
-    add = user_commands.add_parser("add", help="add a user; asks for the password twice")
-    add.add_argument("name")
-    add.add_argument("--role", required=True, choices=["viewer", "operator", "admin"])
-    add.add_argument("--password-stdin", action="store_true", help="read the password from one line of stdin")
-    with_config(add)
-    with_config(user_commands.add_parser("list", help="list the users and their roles"))
-    remove = user_commands.add_parser("remove", help="remove a user and sign them out everywhere")
-    remove.add_argument("name")
-    with_config(remove)
-    passwd = user_commands.add_parser("passwd", help="set a user's password and sign them out everywhere")
-    passwd.add_argument("name")
-    passwd.add_argument("--password-stdin", action="store_true", help="read the password from one line of stdin")
-    with_config(passwd)
-
-    token = commands.add_parser("token", help="manage API tokens for Home Assistant and scripts")
-    token_commands = token.add_subparsers(dest="token_command", required=True, metavar="ACTION")
-    create = token_commands.add_parser("create", help="create a token; printed once, alone on the last line")
-    create.add_argument("--name", required=True)
-    create.add_argument("--scope", required=True, choices=["read", "control", "admin"])
-    with_config(create)
-    with_config(token_commands.add_parser("list", help="list the live tokens (never the tokens themselves)"))
-    revoke = token_commands.add_parser("revoke", help="revoke a token by id or name")
-    revoke.add_argument("which", metavar="ID_OR_NAME")
-    with_config(revoke)
-    return user, token

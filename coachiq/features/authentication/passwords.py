@@ -14,9 +14,10 @@ hashes made with other parameters still verify and are re-hashed at the next sig
 from __future__ import annotations
 
 import functools
+from typing import TYPE_CHECKING
 
-from argon2 import PasswordHasher, Type
-from argon2.exceptions import InvalidHashError, VerificationError
+if TYPE_CHECKING:
+    from argon2 import PasswordHasher
 
 TIME_COST = 3
 MEMORY_COST_KIB = 32 * 1024
@@ -24,15 +25,21 @@ PARALLELISM = 2
 MIN_PASSWORD_LENGTH = 8
 MAX_PASSWORD_LENGTH = 256
 
-_hasher = PasswordHasher(time_cost=TIME_COST, memory_cost=MEMORY_COST_KIB, parallelism=PARALLELISM,
-                         hash_len=32, salt_len=16, type=Type.ID)
+@functools.cache
+def _hasher() -> PasswordHasher:
+    # argon2 (and cffi under it) is imported at the first hash or verify, not at start-up: a server
+    # without the authentication feature, or before its first sign-in, does not carry it.
+    from argon2 import PasswordHasher, Type
+
+    return PasswordHasher(time_cost=TIME_COST, memory_cost=MEMORY_COST_KIB, parallelism=PARALLELISM,
+                          hash_len=32, salt_len=16, type=Type.ID)
 
 
 @functools.cache
 def _dummy_hash() -> str:
     # Verified when the name is unknown, so that a wrong name costs as long as a wrong password.
     # Made on first need rather than at import, which would add a hash to every start-up.
-    return _hasher.hash("no such user, no such password")
+    return _hasher().hash("no such user, no such password")
 
 
 
@@ -51,15 +58,17 @@ def check_password_rules(password: str) -> None:
 def hash_password(password: str) -> str:
     """The Argon2id hash string of a password (salted; parameters included)."""
     check_password_rules(password)
-    return _hasher.hash(password)
+    return _hasher().hash(password)
 
 
 def verify_password(password_hash: str | None, password: str) -> bool:
     """True when `password` matches; with no hash (unknown user) a dummy is verified and False returned."""
     if len(password) > MAX_PASSWORD_LENGTH:
         return False
+    from argon2.exceptions import InvalidHashError, VerificationError
+
     try:
-        ok = _hasher.verify(password_hash or _dummy_hash(), password)
+        ok = _hasher().verify(password_hash or _dummy_hash(), password)
     except (VerificationError, InvalidHashError):
         return False
     return ok and password_hash is not None
@@ -67,4 +76,4 @@ def verify_password(password_hash: str | None, password: str) -> bool:
 
 def needs_rehash(password_hash: str) -> bool:
     """True when the hash was made with other parameters than today's."""
-    return _hasher.check_needs_rehash(password_hash)
+    return _hasher().check_needs_rehash(password_hash)
