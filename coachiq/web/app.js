@@ -6,6 +6,7 @@ import {
   safeStateReasons, startSafetyPolling, store,
 } from "./state.js";
 import { h } from "./ui.js";
+import { onPrefs } from "./units.js";
 import { VIEWS, mountView } from "./views.js";
 
 const main = document.getElementById("main");
@@ -25,6 +26,7 @@ function show(name, { focus = false } = {}) {
   stopAllMotion();
   current?.destroy();
   currentName = name;
+  main.dataset.view = name;
   current = mountView(name, main);
   document.title = `${VIEWS[name].title} · CoachIQ`;
   for (const link of document.querySelectorAll(".tabs a")) {
@@ -75,11 +77,31 @@ function renderSafety() {
   safe.textContent = reasons.length ? `Slides, awnings and jacks are locked out: ${reasons.join("; ")}.` : "";
 }
 
+/** Say something to a screen reader through the page's one live region. */
+export function announce(message) {
+  const box = document.getElementById("announce");
+  // Clearing first makes a repeated message heard again.
+  box.textContent = "";
+  setTimeout(() => { box.textContent = message; }, 50);
+}
+
+/** A short visual note (the live region says it to a screen reader). */
 export function toast(message, kind = "") {
   const box = document.getElementById("toasts");
-  const el = h("div", { class: `toast ${kind}`, role: kind === "error" ? "alert" : "status", text: message });
+  const el = h("div", { class: `toast ${kind}`, text: message });
   box.append(el);
+  announce(message);
   setTimeout(() => el.remove(), 6000);
+}
+
+async function sendEmergencyStop() {
+  // No confirmation: an emergency stop must take one press.
+  stopAllMotion();
+  const failed = document.getElementById("estop-failed");
+  const error = await emergencyStop();
+  failed.hidden = !error;
+  document.getElementById("estop-failed-why").textContent = error ? `(${error})` : "";
+  if (!error) toast("Emergency stop sent: everything that moves was told to stop.");
 }
 
 function confirmDialog(title, text, okLabel) {
@@ -95,22 +117,31 @@ function confirmDialog(title, text, okLabel) {
 }
 
 function wire() {
-  document.getElementById("estop").addEventListener("click", async () => {
-    // No confirmation: an emergency stop must take one press.
-    stopAllMotion();
-    const error = await emergencyStop();
-    if (error) toast(`Emergency stop failed: ${error}`, "error");
-    else toast("Emergency stop sent: everything that moves was told to stop.");
-  });
+  document.getElementById("estop").addEventListener("click", sendEmergencyStop);
+  document.getElementById("estop-retry").addEventListener("click", sendEmergencyStop);
   document.getElementById("estop-clear").addEventListener("click", async () => {
     const ok = await confirmDialog("Clear emergency stop?",
       "Slides, awnings and jacks can be moved again once the coach is parked. Make sure everyone is clear.",
       "Clear emergency stop");
     if (!ok) return;
     const error = await clearEmergencyStop();
-    toast(error ? `Could not clear: ${error}` : "Emergency stop cleared.", error ? "error" : "");
+    toast(error ? `The emergency stop is still on: the clear did not reach the coach. ${error}` : "Emergency stop cleared.",
+      error ? "error" : "");
   });
   document.getElementById("reconnect-now").addEventListener("click", reconnectNow);
+  // Units and thresholds apply everywhere at once: the view is drawn again with them.
+  onPrefs(() => show(currentName));
+  // Keyboard focus never rests under the sticky header or the bottom tab bar.
+  document.addEventListener("focusin", (ev) => {
+    const el = ev.target;
+    if (!(el instanceof Element) || el.closest(".top, .tabs")) return;
+    const r = el.getBoundingClientRect();
+    const top = document.querySelector(".top").getBoundingClientRect().bottom;
+    const tabs = document.querySelector(".tabs").getBoundingClientRect();
+    const bottom = tabs.top > top ? Math.min(tabs.top, window.innerHeight) : window.innerHeight;
+    if (r.bottom > bottom - 8) window.scrollBy(0, r.bottom - bottom + 16);
+    else if (r.top < top + 8) window.scrollBy(0, r.top - top - 16);
+  });
   window.addEventListener("hashchange", () => show(viewFromHash(), { focus: true }));
   // A hidden page cannot hold a button: stop any motion it drives.
   document.addEventListener("visibilitychange", () => {
@@ -124,12 +155,16 @@ function wire() {
   on("entity", (id) => schedule(id));
   on("command", (id) => {
     schedule(id);
-    // The card says it too, but the card may be scrolled away or on another view.
     const c = store.commands.get(id);
+    if (!c || c.status === "pending") return;
     const name = store.entities.get(id)?.name || id;
-    if (c?.status === "refused") toast(`${name}: refused. ${c.reason}`, "refused");
-    else if (c?.status === "timed_out") toast(`${name}: no confirmation from the device.`, "error");
-    else if (c && ["invalid", "not_found", "error"].includes(c.status)) toast(`${name}: ${c.reason || c.status}`, "error");
+    const text = c.status === "confirmed" ? `${name}: done.`
+      : c.status === "timed_out" ? `${name}: no confirmation from the device.`
+        : c.status === "refused" || c.status === "invalid" ? `${name}: refused. ${c.reason || ""}`
+          : `${name}: not sent. ${c.reason || c.status}`;
+    // The card tells it where the owner is looking; a toast only when the card is on another view.
+    if (c.status !== "confirmed" && !current?.cards.has(id)) toast(text, c.status === "refused" ? "refused" : "error");
+    else announce(text);
   });
   on("safety", () => {
     renderSafety();

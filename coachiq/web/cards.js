@@ -3,20 +3,24 @@
 
 import { motionBlockReason, sendCommand, store } from "./state.js";
 import {
-  fmtAgo, fmtNum, fmtPct, fmtTemp, fromDisplayTemp, h, humanize, icon, isNum, pick, setChildren, tempUnit,
-  toDisplayTemp,
+  fmtAgo, fmtCurrent, fmtField, fmtMinutes, fmtPct, fmtPower, fmtSpeed, fmtTemp, fmtVoltage, fmtVolume,
+  fromDisplayTemp, h, humanize, icon, isNum, pick, setChildren, tempStep, toDisplayTemp,
 } from "./ui.js";
+import { getPrefs } from "./units.js";
 
 // Motion is momentary: each command moves for at most MOTION_DURATION_S and is renewed while held,
 // so a lost page, a dropped Wi-Fi or a crashed phone stops the motion within that time.
 const MOTION_DURATION_S = 2;
 const MOTION_RENEW_MS = 700;
+// A screen reader activates a button with a single click and cannot hold it: such a click moves the
+// device for at most this long (renewed like a hold), and a second click or Stop ends it sooner.
+const LATCH_MAX_MS = 6000;
 const CONFIRMED_VISIBLE_MS = 4000;
 
 const COMMAND_LABELS = {
   turn_on: "Turn on", turn_off: "Turn off", toggle: "Toggle", set_brightness: "Brightness", lock: "Lock",
   unlock: "Unlock", set_mode: "Mode", set_setpoint: "Set point", set_fan: "Fan", start: "Start", stop: "Stop",
-  enable: "Enable", disable: "Disable", extend: "Extend", retract: "Retract",
+  enable: "Turn on", disable: "Turn off", extend: "Extend", retract: "Retract",
 };
 
 const has = (entity, capability) => entity.capabilities.includes(capability);
@@ -44,10 +48,10 @@ function frame(entity, iconName) {
   const head = h("div", { class: "card-head" }, icon(iconName, "card-icon"), title, badge);
   const note = h("p", { class: "sub", hidden: true });
   const body = h("div", { class: "card-body" });
-  const cmd = h("p", { class: "cmd", role: "status", "aria-live": "polite" });
+  const cmd = h("p", { class: "cmd" });
   const el = h("article", { class: "card", "data-entity": entity.id, "data-type": entity.type,
     "aria-label": entity.name }, head, note, body, cmd);
-  return { el, badge, note, body, cmd, clearTimer: 0 };
+  return { el, badge, note, body, cmd, clearTimer: 0, stopped: null };
 }
 
 function updateFrame(card, entity, badgeText, badgeKind = "off") {
@@ -81,6 +85,13 @@ function updateFrame(card, entity, badgeText, badgeKind = "off") {
 function updateCommandLine(card, entityId) {
   const c = store.commands.get(entityId);
   clearTimeout(card.clearTimer);
+  // A stop by the coach (its supervisor, or a refused renewal) outranks the command that started the motion.
+  if (card.stopped && (!c || card.stopped.at >= c.at)) {
+    card.cmd.className = "cmd refused";
+    card.cmd.dataset.status = "stopped";
+    setChildren(card.cmd, icon("alert"), card.stopped.text);
+    return;
+  }
   if (!c) {
     card.cmd.className = "cmd";
     card.cmd.replaceChildren();
@@ -101,11 +112,18 @@ function updateCommandLine(card, entityId) {
     card.clearTimer = setTimeout(() => updateCommandLine(card, entityId), left + 50);
   } else if (c.status === "timed_out") {
     setChildren(card.cmd, icon("alert"), `${what}: no confirmation from the device (timed out). ${c.reason || ""}`);
-  } else if (c.status === "refused") {
-    setChildren(card.cmd, icon("alert"), `${what} refused: ${c.reason || "no reason given"}`);
+  } else if (c.status === "refused" || c.status === "invalid") {
+    setChildren(card.cmd, icon("alert"), `${what} refused: ${sentence(c.reason || "no reason given")}`);
   } else {
     setChildren(card.cmd, icon("alert"), `${what} not sent: ${c.reason || "error"}`);
   }
+}
+
+/** "the coach is moving" -> "The coach is moving." */
+export function sentence(text) {
+  const t = String(text).trim().replace(/`/g, "");
+  const s = t.charAt(0).toUpperCase() + t.slice(1);
+  return /[.!?]$/.test(s) ? s : `${s}.`;
 }
 
 function stats(pairs) {
@@ -139,7 +157,7 @@ function readings() {
       const rows = [];
       for (const [key, value] of Object.entries(state)) {
         if (key === "instance" || value === null || value === undefined || typeof value === "object") continue;
-        rows.push(h("dt", { text: humanize(key) }), h("dd", { text: isNum(value) ? String(Math.round(value * 100) / 100) : humanize(value) }));
+        rows.push(h("dt", { text: humanize(key) }), h("dd", { text: fmtField(key, value, humanize) }));
       }
       setChildren(dl, rows.length ? rows : h("dd", { text: "No readings yet." }));
     },
@@ -153,66 +171,90 @@ function button(label, onclick, cls = "btn") {
 
 // ---- lights and on/off loads ----
 
+// The last level each dimmer was on at, so that "on" brings a light back as the owner left it.
+const LEVELS_KEY = "coachiq.levels";
+const lastLevels = (() => {
+  try {
+    return JSON.parse(localStorage.getItem(LEVELS_KEY) || "{}") || {};
+  } catch {
+    return {};
+  }
+})();
+
+function rememberLevel(id, level) {
+  if (!isNum(level) || level <= 0 || lastLevels[id] === level) return;
+  lastLevels[id] = level;
+  localStorage.setItem(LEVELS_KEY, JSON.stringify(lastLevels));
+}
+
 function onOffCard(entity, iconName) {
   const card = frame(entity, iconName);
   const big = h("div", { class: "big small" });
   const sw = h("button", { type: "button", class: "switch", role: "switch", "aria-checked": "false",
-    "aria-label": `${entity.name} on or off` });
+    "aria-label": `${entity.name}` });
+  const dimmable = has(entity, "set_brightness");
   sw.addEventListener("click", () => {
     const e = store.entities.get(entity.id);
     const on = isOn(e.state);
-    const command = has(e, on ? "turn_off" : "turn_on") ? (on ? "turn_off" : "turn_on") : "toggle";
-    sendCommand(e.id, command);
+    const level = lastLevels[e.id];
+    if (!on && dimmable && has(e, "turn_on") && isNum(level)) sendCommand(e.id, "turn_on", { brightness: level });
+    else sendCommand(e.id, has(e, on ? "turn_off" : "turn_on") ? (on ? "turn_off" : "turn_on") : "toggle");
   });
   const detail = h("div", { class: "sub" });
   card.body.append(h("div", { class: "row" }, h("div", { class: "grow" }, big, detail), sw));
   let slider = null;
   let dragging = false;
-  if (has(entity, "set_brightness")) {
-    const id = `b-${entity.id}`;
-    slider = h("input", { type: "range", min: "0", max: "100", step: "1", id,
+  // The level the owner asked for, shown until the device has answered, so the old level never flashes back.
+  let wanted = null;
+  if (dimmable) {
+    slider = h("input", { type: "range", min: "0", max: "100", step: "1", id: `b-${entity.id}`,
       "aria-label": `Brightness of ${entity.name}` });
     slider.addEventListener("pointerdown", () => { dragging = true; });
-    slider.addEventListener("input", () => { big.textContent = `${slider.value}%`; });
-    slider.addEventListener("change", () => {
+    slider.addEventListener("input", () => { big.textContent = `On · ${fmtPct(Number(slider.value))}`; });
+    slider.addEventListener("change", async () => {
       dragging = false;
-      sendCommand(entity.id, "set_brightness", { brightness: Number(slider.value) });
+      const level = Number(slider.value);
+      wanted = level;
+      const result = await sendCommand(entity.id, "set_brightness", { brightness: level });
+      if (wanted === level) wanted = null;
+      if (result.status !== "confirmed") update(store.entities.get(entity.id));
     });
     slider.addEventListener("blur", () => { dragging = false; });
     card.body.append(slider);
   }
-  return {
-    el: card.el,
-    update(e) {
-      const known = onState(e.state);
-      const on = known === true;
-      const b = pick(e.state, "brightness", "level");
-      card.el.classList.toggle("is-on", on);
-      big.textContent = known === null ? "—" : on ? (slider && isNum(b) ? `On · ${Math.round(b)}%` : "On") : "Off";
-      detail.textContent = loadDetail(e.state);
-      sw.setAttribute("aria-checked", String(on));
-      sw.disabled = !canCommand(e);
-      if (slider) {
-        slider.disabled = !canCommand(e);
-        if (!dragging && document.activeElement !== slider && isNum(b)) slider.value = String(Math.round(b));
-      }
-      // The switch shows on/off already; the badge is left for unavailable and last-known states.
-      updateFrame(card, e, "");
-    },
-  };
+  function update(e) {
+    const known = onState(e.state);
+    const on = known === true;
+    const b = pick(e.state, "brightness", "level");
+    if (dimmable && on) rememberLevel(e.id, b);
+    const level = wanted ?? b;
+    card.el.classList.toggle("is-on", on || (wanted ?? 0) > 0);
+    big.textContent = known === null && wanted === null ? "—"
+      : on || wanted > 0 ? (slider && isNum(level) ? `On · ${fmtPct(level)}` : "On") : "Off";
+    detail.textContent = loadDetail(e.state);
+    sw.setAttribute("aria-checked", String(on));
+    sw.disabled = !canCommand(e);
+    if (slider) {
+      slider.disabled = !canCommand(e);
+      if (!dragging && isNum(level)) slider.value = String(Math.round(level));
+    }
+    // The switch shows on/off already; the badge is left for unavailable and last-known states.
+    updateFrame(card, e, "");
+  }
+  return { el: card.el, update };
 }
 
 /** A short line of the readings that matter for an on/off load (water temperature, fan, current). */
 function loadDetail(st) {
   const parts = [];
   if (isNum(st.water_temperature)) parts.push(`Water ${fmtTemp(st.water_temperature)}`);
-  if (isNum(st.setpoint)) parts.push(`set to ${fmtTemp(st.setpoint)}`);
+  if (isNum(st.setpoint)) parts.push(`set to ${fmtTemp(st.setpoint, { precise: true })}`);
   if (st.mode !== undefined && st.mode !== null && st.mode !== "off") parts.push(humanize(st.mode));
   if (isNum(st.fan_speed) && st.fan_speed > 0) parts.push(`fan ${fmtPct(st.fan_speed)}`);
   if (typeof st.dome === "string") parts.push(`dome ${humanize(st.dome).toLowerCase()}`);
   if (st.running === true) parts.push("running");
   if (st.city_water === true) parts.push("city water connected");
-  if (isNum(st.current) && st.current > 0) parts.push(fmtNum(st.current, 1, "A"));
+  if (isNum(st.current) && st.current > 0) parts.push(fmtCurrent(st.current));
   return parts.join(" · ");
 }
 
@@ -244,35 +286,56 @@ function tankKind(entity) {
   return "fresh";
 }
 
-function tankCard(entity) {
+/** Whether a tank's level is worth an alert: [kind, text] or null. Thresholds are the owner's settings. */
+export function tankAlert(entity, prefs) {
+  const level = pick(entity.state, "level");
+  if (!isNum(level)) return null;
+  const kind = tankKind(entity);
+  if (kind === "waste" && level >= prefs.tankFullPct) return ["warn", "Nearly full"];
+  if (kind !== "waste" && level <= prefs.tankEmptyPct) return ["danger", "Nearly empty"];
+  return null;
+}
+
+function tankCard(entity, prefs) {
   const card = frame(entity, "tank");
   const big = h("div", { class: "big" });
+  const sub = h("div", { class: "sub" });
   const bar = h("span");
   const meter = h("div", { class: "meter", role: "meter", "aria-valuemin": "0", "aria-valuemax": "100",
     "aria-label": `${entity.name} level` }, bar);
-  card.body.append(big, meter);
+  card.body.append(big, sub, meter);
   return {
     el: card.el,
     update(e) {
-      const level = pick(e.state, "level", "level_percent", "relative_level", "percent", "fill");
+      const level = pick(e.state, "level");
       big.textContent = fmtPct(level);
+      const volume = pick(e.state, "volume_l");
+      const capacity = pick(e.state, "capacity_l");
+      sub.textContent = isNum(volume) && isNum(capacity) ? `${fmtVolume(volume)} of ${fmtVolume(capacity)}`
+        : isNum(capacity) ? `Holds ${fmtVolume(capacity)}` : "";
       const pct = isNum(level) ? Math.max(0, Math.min(100, level)) : 0;
       bar.style.setProperty("width", `${pct}%`);
       if (isNum(level)) meter.setAttribute("aria-valuenow", String(Math.round(level)));
-      const kind = tankKind(e);
-      const low = kind !== "waste" && isNum(level) && level <= 15;
-      const high = kind === "waste" && isNum(level) && level >= 80;
-      meter.classList.toggle("low", low);
-      meter.classList.toggle("high", high);
-      updateFrame(card, e, low ? "Low" : high ? "Nearly full" : "", low ? "danger" : "warn");
+      const alert = tankAlert(e, prefs());
+      meter.classList.toggle("low", alert?.[0] === "danger");
+      meter.classList.toggle("high", alert?.[0] === "warn");
+      updateFrame(card, e, alert ? alert[1] : "", alert ? alert[0] : "off");
     },
   };
+}
+
+/** A battery's time to empty (discharging) or to full, when the device reports it. */
+function batteryTime(st) {
+  const minutes = pick(st, "time_remaining_min");
+  if (!isNum(minutes)) return "—";
+  const a = pick(st, "current");
+  return isNum(a) && a < 0 ? `${fmtMinutes(minutes)} to full` : `${fmtMinutes(minutes)} left`;
 }
 
 function batteryCard(entity) {
   const card = frame(entity, "battery");
   const big = h("div", { class: "big" });
-  const s = stats([["soc", "Charge"], ["current", "Current"], ["power", "Power"], ["temp", "Temperature"]]);
+  const s = stats([["soc", "Charge"], ["current", "Current"], ["power", "Power"], ["time", "Time"], ["temp", "Temperature"]]);
   const all = readings();
   all.bind(() => store.entities.get(entity.id).state);
   card.body.append(big, s.el, all.el);
@@ -280,13 +343,14 @@ function batteryCard(entity) {
     el: card.el,
     update(e) {
       const st = e.state;
-      const v = pick(st, "voltage", "dc_voltage");
-      const a = pick(st, "current", "dc_current");
-      big.textContent = fmtNum(v, 2, "V");
-      s.set("soc", fmtPct(pick(st, "state_of_charge", "soc", "charge_percent")));
-      s.set("current", fmtNum(a, 1, "A"));
-      s.set("power", isNum(v) && isNum(a) ? fmtNum(v * a, 0, "W") : "—");
-      s.set("temp", fmtTemp(pick(st, "temperature", "battery_temperature")));
+      const v = pick(st, "voltage");
+      const a = pick(st, "current");
+      big.textContent = fmtVoltage(v);
+      s.set("soc", fmtPct(pick(st, "state_of_charge")));
+      s.set("current", fmtCurrent(a));
+      s.set("power", isNum(v) && isNum(a) ? fmtPower(v * a) : "—");
+      s.set("time", batteryTime(st));
+      s.set("temp", fmtTemp(pick(st, "temperature")));
       all.update(st);
       // RV-C DC source current is positive out of the battery (discharge), negative into it (charge).
       const charging = isNum(a) && a < -0.5;
@@ -296,12 +360,24 @@ function batteryCard(entity) {
   };
 }
 
+const GENERATOR_WORDS = { preheat: "Preheating", cranking: "Starting", running: "Running", stopping: "Stopping",
+  cooldown: "Cooling down", stopped: "Stopped", fault: "Fault" };
+
+/** The generator's status in the owner's words, and whether it runs, starts or is stopped. */
+export function generatorStatus(st) {
+  const status = pick(st, "status");
+  const text = typeof status === "string" ? GENERATOR_WORDS[status] || humanize(status) : st.running === true ? "Running" : "—";
+  return { text, running: status === "running" || (status === undefined && st.running === true),
+    starting: /^(preheat|cranking|starting|priming)$/.test(String(status)), stopped: status === "stopped",
+    fault: /fault|fail|error/i.test(String(status)) };
+}
+
 function generatorCard(entity) {
   const card = frame(entity, "generator");
   const big = h("div", { class: "big" });
-  const s = stats([["hours", "Run time"], ["voltage", "Start battery"], ["load", "Load"]]);
-  const start = button("Start", () => sendCommand(entity.id, "start"), "btn btn-primary");
-  const stop = button("Stop", () => sendCommand(entity.id, "stop"));
+  const s = stats([["load", "Load"], ["hours", "Run time"], ["voltage", "Start battery"]]);
+  const start = button("Start", () => sendCommand(entity.id, "start"), "btn");
+  const stop = button("Stop", () => sendCommand(entity.id, "stop"), "btn");
   const all = readings();
   all.bind(() => store.entities.get(entity.id).state);
   card.body.append(big, s.el, h("div", { class: "row" }, has(entity, "start") ? start : null,
@@ -310,20 +386,23 @@ function generatorCard(entity) {
     el: card.el,
     update(e) {
       const st = e.state;
-      const status = pick(st, "status", "state", "operating_status", "running");
-      const text = typeof status === "boolean" ? (status ? "Running" : "Stopped") : humanize(status ?? "—");
-      big.textContent = text;
-      const running = /running/i.test(text);
-      const starting = /start|crank|prehe|prim/i.test(text);
+      const g = generatorStatus(st);
+      big.textContent = g.text;
       const minutes = pick(st, "run_time_min");
-      s.set("hours", isNum(minutes) ? fmtNum(minutes / 60, 1, "h") : "—");
-      s.set("voltage", fmtNum(pick(st, "start_battery_voltage", "voltage"), 1, "V"));
-      s.set("load", fmtPct(pick(st, "load", "load_percent")));
-      start.disabled = !canCommand(e);
-      stop.disabled = !canCommand(e);
+      s.set("hours", isNum(minutes) ? fmtMinutes(minutes) : "—");
+      s.set("voltage", fmtVoltage(pick(st, "start_battery_voltage")));
+      // The load means something only while it runs; a stopped generator keeps its last figure for a while.
+      s.set("load", g.running ? fmtPct(pick(st, "load")) : "—");
+      const ok = canCommand(e);
+      const busy = g.running || g.starting;
+      start.disabled = !ok || busy;
+      stop.disabled = !ok || g.stopped;
+      start.className = busy ? "btn" : "btn btn-primary";
+      stop.className = busy ? "btn btn-primary" : "btn";
       all.update(st);
-      card.el.classList.toggle("is-on", running);
-      updateFrame(card, e, running ? "Running" : starting ? "Starting" : "", running ? "ok" : "warn");
+      card.el.classList.toggle("is-on", g.running);
+      // The big line says the status; the badge only flags what needs the owner's eye.
+      updateFrame(card, e, g.fault ? "Needs attention" : "", "danger");
     },
   };
 }
@@ -331,9 +410,11 @@ function generatorCard(entity) {
 function powerDeviceCard(entity) {
   const card = frame(entity, entity.type === "charger" ? "charger" : "inverter");
   const big = h("div", { class: "big" });
-  const s = stats([["power", "Power"], ["voltage", "Voltage"], ["current", "Current"], ["mode", "Mode"]]);
-  const enable = button("Turn on", () => sendCommand(entity.id, has(entity, "enable") ? "enable" : "turn_on"), "btn btn-primary");
-  const disable = button("Turn off", () => sendCommand(entity.id, has(entity, "disable") ? "disable" : "turn_off"));
+  const s = stats([["power", "Power"], ["voltage", "Voltage"], ["current", "Current"]]);
+  const onCommand = has(entity, "enable") ? "enable" : "turn_on";
+  const offCommand = has(entity, "disable") ? "disable" : "turn_off";
+  const enable = button("Turn on", () => sendCommand(entity.id, onCommand));
+  const disable = button("Turn off", () => sendCommand(entity.id, offCommand));
   const controls = has(entity, "enable") || has(entity, "turn_on");
   const all = readings();
   all.bind(() => store.entities.get(entity.id).state);
@@ -342,21 +423,31 @@ function powerDeviceCard(entity) {
     el: card.el,
     update(e) {
       const st = e.state;
-      const status = pick(st, "state", "status", "operating_state", "enabled");
-      big.textContent = typeof status === "boolean" ? (status ? "On" : "Off") : humanize(status ?? "—");
-      s.set("power", fmtNum(pick(st, "power", "output_power", "ac_power"), 0, "W"));
-      s.set("voltage", fmtNum(pick(st, "voltage", "output_voltage", "dc_voltage", "charge_voltage"), 1, "V"));
-      s.set("current", fmtNum(pick(st, "current", "output_current", "dc_current", "charge_current"), 1, "A"));
-      const mode = pick(st, "mode", "charge_mode", "algorithm");
-      s.set("mode", mode === undefined ? "—" : humanize(mode));
-      enable.disabled = !canCommand(e);
-      disable.disabled = !canCommand(e);
-      all.update(st);
+      const status = pick(st, "status", "state");
       const enabled = pick(st, "enabled");
+      big.textContent = enabled === false ? "Off" : status !== undefined ? humanize(status) : enabled === true ? "On" : "—";
+      s.set("power", fmtPower(pick(st, "power")));
+      s.set("voltage", fmtVoltage(pick(st, "voltage")));
+      s.set("current", fmtCurrent(pick(st, "current")));
+      const ok = canCommand(e);
+      // Only the button that changes something is offered; an unknown state offers both.
+      enable.disabled = !ok || enabled === true;
+      disable.disabled = !ok || enabled === false;
+      enable.className = enabled === false ? "btn btn-primary" : "btn";
+      all.update(st);
       if (st.charging === true) updateFrame(card, e, "Charging", "ok");
-      else updateFrame(card, e, enabled === true ? "On" : enabled === false ? "Off" : "", enabled ? "ok" : "off");
+      else updateFrame(card, e, enabled === false ? "Off" : "", "off");
     },
   };
+}
+
+/** Where the coach's AC comes from: shore, generator, none, or "—" when not heard. */
+export function acSource(st) {
+  const shore = pick(st, "shore_voltage");
+  const gen = pick(st, "generator_voltage");
+  // The switch prefers shore power; a live input above 90 V is the one feeding the coach.
+  return isNum(shore) && shore > 90 ? "Shore power" : isNum(gen) && gen > 90 ? "Generator"
+    : isNum(shore) || isNum(gen) ? "No AC input" : "—";
 }
 
 function transferSwitchCard(entity) {
@@ -370,16 +461,12 @@ function transferSwitchCard(entity) {
     el: card.el,
     update(e) {
       const st = e.state;
-      const shore = pick(st, "shore_voltage");
-      const gen = pick(st, "generator_voltage");
-      // The switch prefers shore power; a live input above 90 V is the one feeding the coach.
-      const source = isNum(shore) && shore > 90 ? "Shore power" : isNum(gen) && gen > 90 ? "Generator"
-        : isNum(shore) || isNum(gen) ? "No AC input" : "—";
+      const source = acSource(st);
       big.textContent = source;
-      s.set("shore", fmtNum(shore, 0, "V"));
-      s.set("generator", fmtNum(gen, 0, "V"));
-      s.set("output", fmtNum(pick(st, "output_voltage"), 0, "V"));
-      s.set("current", fmtNum(pick(st, "output_current", "shore_current", "generator_current"), 1, "A"));
+      s.set("shore", fmtVoltage(pick(st, "shore_voltage")));
+      s.set("generator", fmtVoltage(pick(st, "generator_voltage")));
+      s.set("output", fmtVoltage(pick(st, "output_voltage")));
+      s.set("current", fmtCurrent(pick(st, "output_current")));
       all.update(st);
       updateFrame(card, e, source === "No AC input" ? "No AC" : "", "warn");
     },
@@ -392,7 +479,7 @@ const DEFAULT_MODES = ["off", "cool", "heat", "auto_heat_cool", "fan_only"];
 const DEFAULT_FAN = ["auto", "on"];
 
 function setpointStepper(label, onChange) {
-  const out = h("output", { "aria-live": "polite" });
+  const out = h("span", { class: "value" });
   const minus = h("button", { type: "button", class: "btn", "aria-label": `Lower ${label}` }, icon("minus"));
   const plus = h("button", { type: "button", class: "btn", "aria-label": `Raise ${label}` }, icon("plus"));
   const el = h("div", { class: "field-group" }, h("div", { class: "sub", text: label }),
@@ -414,7 +501,7 @@ function thermostatCard(entity) {
   // Clicks on the steppers move a local target; one command goes out once the owner pauses.
   let target = null;
   let sendTimer = 0;
-  const step = () => (tempUnit() === "F" ? 1 : 0.5);
+  const step = tempStep;
   const current = () => {
     const st = store.entities.get(entity.id).state;
     return { heat: pick(st, "heat_setpoint"), cool: pick(st, "cool_setpoint") };
@@ -451,9 +538,11 @@ function thermostatCard(entity) {
     const ambient = pick(st, "ambient_temperature", "ambient", "indoor_temperature", "temperature");
     big.textContent = isNum(ambient) ? `${fmtTemp(ambient)} inside` : "—";
     const mode = pick(st, "mode", "operating_mode");
-    const fanSpeed = pick(st, "fan_speed");
+    // The air conditioner reports its own fan; the thermostat's fan_speed is only what it last asked for.
+    const acFan = pick(st, "ac_fan_speed");
+    const fanSpeed = isNum(acFan) ? acFan : pick(st, "fan_speed");
     sub.textContent = [mode !== undefined ? humanize(mode) : null,
-      isNum(fanSpeed) ? `fan ${Math.round(fanSpeed)}%` : null].filter(Boolean).join(" · ");
+      isNum(fanSpeed) ? `${isNum(acFan) ? "AC fan" : "fan"} ${fmtPct(fanSpeed)}` : null].filter(Boolean).join(" · ");
     if (document.activeElement !== modeSel && mode !== undefined) {
       if (![...modeSel.options].some((o) => o.value === mode)) modeSel.append(h("option", { value: mode, text: humanize(mode) }));
       modeSel.value = mode;
@@ -464,8 +553,8 @@ function thermostatCard(entity) {
       fanSel.value = fan;
     }
     const sp = target || current();
-    heat.out.textContent = fmtTemp(sp.heat);
-    cool.out.textContent = fmtTemp(sp.cool);
+    heat.out.textContent = fmtTemp(sp.heat, { precise: true });
+    cool.out.textContent = fmtTemp(sp.cool, { precise: true });
     const ok = canCommand(e);
     for (const c of [modeSel, fanSel, heat.minus, heat.plus, cool.minus, cool.plus]) c.disabled = !ok;
     heat.el.hidden = !isNum(sp.heat);
@@ -492,10 +581,14 @@ const MOTION_LABELS = {
 };
 
 function holdButton(entity, command, label, iconName, onProblem) {
-  const btn = h("button", { type: "button", class: "hold", "aria-label": `${label} ${entity.name} (hold)`,
-    "data-command": command }, icon(iconName), h("span", { text: `Hold to ${label.toLowerCase()}` }));
+  // The visible words start the accessible name; the device's name follows for a screen reader's list.
+  const btn = h("button", { type: "button", class: "hold", "data-command": command, "aria-pressed": "false" },
+    icon(iconName), h("span", { text: `Hold to ${label.toLowerCase()}` }),
+    h("span", { class: "visually-hidden", text: ` ${entity.name}` }));
+  let pointerOrKey = false;
   const hold = {
     timer: 0,
+    latchTimer: 0,
     holding: false,
     btn,
     start() {
@@ -509,9 +602,9 @@ function holdButton(entity, command, label, iconName, onProblem) {
     },
     async send(renewal) {
       const result = await sendCommand(entity.id, command, { duration_s: MOTION_DURATION_S }, { quiet: renewal });
-      if (hold.holding && (result.status === "refused" || result.status === "error")) {
+      if (hold.holding && ["refused", "invalid", "error", "timed_out"].includes(result.status)) {
         hold.end(false);
-        onProblem();
+        onProblem(result, renewal);
       }
     },
     end(sendStop = true) {
@@ -519,6 +612,7 @@ function holdButton(entity, command, label, iconName, onProblem) {
       hold.holding = false;
       activeHolds.delete(hold);
       clearInterval(hold.timer);
+      clearTimeout(hold.latchTimer);
       btn.classList.remove("holding");
       btn.setAttribute("aria-pressed", "false");
       // Stop at once rather than waiting for the bounded duration to run out.
@@ -528,6 +622,7 @@ function holdButton(entity, command, label, iconName, onProblem) {
   btn.addEventListener("pointerdown", (ev) => {
     if (ev.button !== 0) return;
     ev.preventDefault();
+    pointerOrKey = true;
     btn.focus();
     try {
       btn.setPointerCapture(ev.pointerId);
@@ -540,6 +635,7 @@ function holdButton(entity, command, label, iconName, onProblem) {
   btn.addEventListener("keydown", (ev) => {
     if ((ev.key === " " || ev.key === "Enter") && !ev.repeat) {
       ev.preventDefault();
+      pointerOrKey = true;
       hold.start();
     }
   });
@@ -549,10 +645,28 @@ function holdButton(entity, command, label, iconName, onProblem) {
       hold.end();
     }
   });
-  btn.addEventListener("blur", () => hold.end());
+  btn.addEventListener("blur", () => { if (!hold.latchTimer) hold.end(); });
   btn.addEventListener("contextmenu", (ev) => ev.preventDefault());
-  // A click without a hold (a screen reader's activation) must not start an endless motion.
-  btn.addEventListener("click", (ev) => ev.preventDefault());
+  btn.addEventListener("click", (ev) => {
+    ev.preventDefault();
+    // A click that follows a pointer or key hold was that hold. A click on its own (a screen reader, a
+    // switch control) starts a bounded move, and a second click stops it.
+    if (pointerOrKey) {
+      pointerOrKey = false;
+      return;
+    }
+    if (hold.holding) {
+      hold.end();
+      return;
+    }
+    hold.start();
+    if (hold.holding) {
+      hold.latchTimer = setTimeout(() => {
+        hold.latchTimer = 0;
+        hold.end();
+      }, LATCH_MAX_MS);
+    }
+  });
   return hold;
 }
 
@@ -565,29 +679,41 @@ function motionCard(entity) {
   const reason = h("p", { class: "reason", id: reasonId, hidden: true }, icon("info"), reasonText);
   const [outLabel, inLabel] = MOTION_LABELS[entity.type] || ["Extend", "Retract"];
   let rerender = () => {};
+  const stoppedByCoach = (text) => {
+    card.stopped = { text: `Stopped by the coach: ${sentence(text)}`, at: Date.now() };
+    rerender();
+  };
+  const onProblem = (result, renewal) => {
+    // A refusal of the first press is the command line's to tell; a refused renewal stopped a motion.
+    if (renewal) stoppedByCoach(result.reason || "it did not allow the motion to go on");
+    else rerender();
+  };
   const vertical = entity.type === "jack" || entity.type === "shade";
-  const outHold = has(entity, "extend") ? holdButton(entity, "extend", outLabel, vertical ? "down" : "right", () => rerender()) : null;
-  const inHold = has(entity, "retract") ? holdButton(entity, "retract", inLabel, vertical ? "up" : "left", () => rerender()) : null;
+  const outHold = has(entity, "extend") ? holdButton(entity, "extend", outLabel, vertical ? "down" : "right", onProblem) : null;
+  const inHold = has(entity, "retract") ? holdButton(entity, "retract", inLabel, vertical ? "up" : "left", onProblem) : null;
   const stopBtn = has(entity, "stop") ? button("Stop", () => {
     outHold?.end(false);
     inHold?.end(false);
     sendCommand(entity.id, "stop");
   }) : null;
-  if (stopBtn) stopBtn.setAttribute("aria-label", `Stop ${entity.name}`);
+  for (const hold of [outHold, inHold]) hold?.btn.addEventListener("pointerdown", () => { card.stopped = null; });
   card.body.append(big, s.el, h("div", { class: "row motion-row" }, inHold?.btn, stopBtn, outHold?.btn), reason);
 
   function render(e) {
     const st = e.state;
-    const motion = pick(st, "motion", "movement", "status", "state", "position_status");
-    const position = pick(st, "position", "position_percent", "extension");
+    const motion = pick(st, "motion");
+    const position = pick(st, "position");
     big.textContent = motion === undefined ? "—" : humanize(motion);
-    s.set("position", isNum(position) ? fmtPct(position) : position === undefined ? "—" : humanize(position));
+    s.set("position", isNum(position) ? fmtPct(position) : "—");
     const why = motionBlockReason(e);
     reason.hidden = !why;
     reasonText.textContent = why || "";
     for (const hold of [outHold, inHold]) {
       if (!hold) continue;
-      if (why) hold.end();
+      if (why && hold.holding) {
+        hold.end(false);
+        card.stopped = { text: `Stopped by the coach: ${sentence(why)}`, at: Date.now() };
+      }
       hold.btn.disabled = Boolean(why);
       if (why) hold.btn.setAttribute("aria-describedby", reasonId);
       else hold.btn.removeAttribute("aria-describedby");
@@ -613,7 +739,7 @@ function chassisCard(entity) {
       const brake = pick(st, "park_brake", "parking_brake", "park_brake_set");
       const vehicle = store.safety?.vehicle_state;
       big.textContent = vehicle ? humanize(vehicle) : isNum(speed) && speed > 0.5 ? "Moving" : "—";
-      s.set("speed", fmtNum(speed, 0, "km/h"));
+      s.set("speed", fmtSpeed(speed));
       s.set("brake", brake === undefined ? "—" : typeof brake === "boolean" ? (brake ? "Set" : "Released") : humanize(brake));
       const ign = pick(st, "ignition", "ignition_on", "engine_running");
       s.set("ignition", ign === undefined ? "—" : typeof ign === "boolean" ? (ign ? "On" : "Off") : humanize(ign));
@@ -634,7 +760,7 @@ function genericCard(entity) {
       const rows = [];
       for (const [key, value] of Object.entries(e.state)) {
         if (key === "instance" || value === null || typeof value === "object") continue;
-        rows.push(h("dt", { text: humanize(key) }), h("dd", { text: isNum(value) ? String(Math.round(value * 100) / 100) : humanize(value) }));
+        rows.push(h("dt", { text: humanize(key) }), h("dd", { text: fmtField(key, value, humanize) }));
       }
       setChildren(dl, rows.length ? rows : h("dd", { text: "No readings yet." }));
       updateFrame(card, e, "");
@@ -649,7 +775,7 @@ export function createCard(entity) {
     case "switch": case "pump": case "fan": case "water_heater": case "furnace":
       return has(entity, "turn_on") || has(entity, "toggle") ? onOffCard(entity, entity.type) : genericCard(entity);
     case "lock": return lockCard(entity);
-    case "tank": return tankCard(entity);
+    case "tank": return tankCard(entity, getPrefs);
     case "battery": return batteryCard(entity);
     case "generator": return generatorCard(entity);
     case "inverter": case "charger": return powerDeviceCard(entity);

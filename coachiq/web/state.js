@@ -121,15 +121,20 @@ export async function getJson(path) {
   return readJson(response);
 }
 
-/** POST a JSON body and return the parsed answer. */
-export async function postJson(path, body = {}) {
+/** POST a JSON body and return the parsed answer; `timeoutMs` gives up on a server that does not answer. */
+export async function postJson(path, body = {}, { timeoutMs = 0, method = "POST" } = {}) {
   const response = await fetch(path, {
-    method: "POST",
+    method,
     headers: { "Content-Type": "application/json", Accept: "application/json" },
     body: JSON.stringify(body),
+    signal: timeoutMs ? AbortSignal.timeout(timeoutMs) : undefined,
   });
   return readJson(response);
 }
+
+// An emergency stop that has not arrived by then has failed: the owner must use the coach's own switches.
+const ESTOP_TIMEOUT_MS = 3000;
+const CLEAR_TIMEOUT_MS = 5000;
 
 async function readJson(response) {
   let body = null;
@@ -414,21 +419,21 @@ export function startSafetyPolling() {
 /** POST emergency stop; returns null or the error message. */
 export async function emergencyStop() {
   try {
-    const body = await postJson("/api/v2/safety/emergency-stop");
+    const body = await postJson("/api/v2/safety/emergency-stop", {}, { timeoutMs: ESTOP_TIMEOUT_MS });
     if (body && typeof body === "object" && "emergency_stop" in body) setSafety(body);
-    await refreshSafety();
+    else refreshSafety();
     return null;
   } catch (err) {
-    return err.message || "The server did not answer.";
+    return err.name === "TimeoutError" ? "The server did not answer in time." : err.message || "The server did not answer.";
   }
 }
 
 /** POST emergency-stop/clear; returns null or the error message. */
 export async function clearEmergencyStop() {
   try {
-    const body = await postJson("/api/v2/safety/emergency-stop/clear");
+    const body = await postJson("/api/v2/safety/emergency-stop/clear", {}, { timeoutMs: CLEAR_TIMEOUT_MS });
     if (body && typeof body === "object" && "emergency_stop" in body) setSafety(body);
-    await refreshSafety();
+    else refreshSafety();
     return null;
   } catch (err) {
     return err.message || "The server did not answer.";

@@ -80,34 +80,12 @@ export function pick(obj, ...keys) {
   return undefined;
 }
 
-export function isNum(v) { return typeof v === "number" && Number.isFinite(v); }
-
-/** Temperature in the unit the owner chose (stored in localStorage), from degrees Celsius. */
-export function tempUnit() { return localStorage.getItem("coachiq.temp_unit") === "F" ? "F" : "C"; }
-export function toDisplayTemp(c) { return tempUnit() === "F" ? c * 9 / 5 + 32 : c; }
-export function fromDisplayTemp(t) { return tempUnit() === "F" ? (t - 32) * 5 / 9 : t; }
-export function fmtTemp(c) {
-  if (!isNum(c)) return "—";
-  return `${Math.round(toDisplayTemp(c))}°${tempUnit()}`;
-}
-export function fmtNum(v, digits = 1, unit = "") {
-  if (!isNum(v)) return "—";
-  return `${v.toFixed(digits)}${unit ? "\u202f" + unit : ""}`;
-}
-export function fmtPct(v) { return isNum(v) ? `${Math.round(v)}%` : "—"; }
-export function fmtBytes(v) {
-  if (!isNum(v)) return "—";
-  if (v >= 1048576) return `${(v / 1048576).toFixed(1)} MiB`;
-  if (v >= 1024) return `${(v / 1024).toFixed(0)} KiB`;
-  return `${v} B`;
-}
-export function fmtDuration(s) {
-  if (!isNum(s)) return "—";
-  if (s < 90) return `${Math.round(s)} s`;
-  if (s < 5400) return `${Math.round(s / 60)} min`;
-  if (s < 172800) return `${(s / 3600).toFixed(1)} h`;
-  return `${(s / 86400).toFixed(1)} days`;
-}
+// Formatting lives in units.js (one formatter per quantity); re-exported here for the views.
+export {
+  fmtBytes, fmtClock, fmtCurrent, fmtDateTime, fmtDuration, fmtField, fmtFrequency, fmtMinutes, fmtPct, fmtPower,
+  fmtSpeed, fmtTemp, fmtVoltage, fmtVolume, fromDisplayTemp, isNum, tempStep, tempUnit, toDisplayTemp,
+} from "./units.js";
+import { fmtDateTime, isNum } from "./units.js";
 
 /** A timestamp (epoch seconds, epoch ms or ISO text) as epoch milliseconds, or null. */
 export function toMillis(value) {
@@ -127,7 +105,7 @@ export function fmtAgo(value) {
   if (s < 90) return `${Math.round(s)} s ago`;
   if (s < 5400) return `${Math.round(s / 60)} min ago`;
   if (s < 172800) return `${Math.round(s / 3600)} h ago`;
-  return new Date(ms).toLocaleString();
+  return fmtDateTime(ms);
 }
 
 /** "auto_heat_cool" -> "Auto heat cool". */
