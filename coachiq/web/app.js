@@ -7,7 +7,7 @@ import {
 } from "./state.js";
 import { h } from "./ui.js";
 import { onPrefs } from "./units.js";
-import { VIEWS, mountView } from "./views.js";
+import { VIEWS, ViewContext, mountView } from "./views.js";
 
 const main = document.getElementById("main");
 let current = null;
@@ -117,6 +117,7 @@ function confirmDialog(title, text, okLabel) {
 }
 
 function wire() {
+  ViewContext.say = (text) => toast(text);
   document.getElementById("estop").addEventListener("click", sendEmergencyStop);
   document.getElementById("estop-retry").addEventListener("click", sendEmergencyStop);
   document.getElementById("estop-clear").addEventListener("click", async () => {

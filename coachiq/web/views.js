@@ -3,6 +3,7 @@
 import { acSource, createCard, generatorStatus, isOn } from "./cards.js";
 import { diagnostics } from "./diagnostics.js";
 import { empty, grid, head, kv, section } from "./layout.js";
+import { scenesSection } from "./scenes.js";
 import { settings } from "./settings.js";
 import { emergencyStopOn, getJson, motionBlockReason, safeStateReasons, sendCommand, store } from "./state.js";
 import { fmtDuration, fmtPct, fmtTemp, fmtVoltage, h, humanize, icon, isNum, pick, setChildren } from "./ui.js";
@@ -11,7 +12,9 @@ const byName = (a, b) => a.name.localeCompare(b.name, undefined, { numeric: true
 const ofTypes = (...types) => [...store.entities.values()].filter((e) => types.includes(e.type)).sort(byName);
 
 /** A view under construction: cards keyed by entity id so updates patch them in place. */
-class ViewContext {
+export class ViewContext {
+  static say = () => {};
+
   constructor(main) {
     this.main = main;
     this.cards = new Map();
@@ -46,6 +49,11 @@ class ViewContext {
       if (card && entity) card.update(entity);
     }
     for (const fn of this.extra) fn();
+  }
+
+  /** Tell the owner something (set by the page: a note on screen and in the live region). */
+  say(text) {
+    ViewContext.say(text);
   }
 
   destroy() {
@@ -161,6 +169,7 @@ function lights(ctx) {
     areas.get(e.area).push(e);
   }
   ctx.main.append(head("Lights", "Lights and switches by area"), noEntitiesYet() || "");
+  if (known() && ofTypes("light").length) ctx.main.append(scenesSection(ctx, ctx.say));
   if (known() && !loads.length) ctx.main.append(empty("No lights are mapped in this coach."));
   for (const [area, list] of [...areas.entries()].sort((a, b) => a[0].localeCompare(b[0]))) {
     const areaLights = list.filter((e) => e.type === "light" && (e.capabilities.includes("turn_off")));

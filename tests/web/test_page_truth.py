@@ -6,6 +6,7 @@ Each test drives the real page in Chromium against the simulated coach (one shar
 
 from __future__ import annotations
 
+import contextlib
 import re
 import time
 from collections.abc import Callable, Iterator
@@ -13,12 +14,10 @@ from typing import Any
 
 import pytest
 
-from tests.web.browser import TIMEOUT_MS, Coach, Tab, screenshot, show, watch_errors
+from tests.web.browser import TIMEOUT_MS, Coach, Tab, screenshot, show
 
-try:
+with contextlib.suppress(ImportError):  # the browser fixture reports a missing playwright
     from playwright.sync_api import Browser, BrowserContext, Page, Route, WebSocketRoute, expect
-except ImportError:  # the browser fixture reports it
-    pass
 
 
 def _wait_for(predicate: Callable[[], bool], timeout: float = 15, what: str = "condition") -> None:
@@ -276,7 +275,8 @@ def test_names_match_the_visible_text_and_there_is_one_live_region(tab: Tab) -> 
         return seen && !name.includes(seen);
     }).map((b) => b.getAttribute('aria-label') + ' / ' + b.innerText)""")
     assert mismatched == []
-    live = page.evaluate("document.querySelectorAll('[aria-live]:not([aria-live=off]), [role=status], [role=log]').length")
+    live = page.evaluate("document.querySelectorAll("
+                         "'[aria-live]:not([aria-live=off]), [role=status], [role=log], output').length")
     assert live == 1
 
 
@@ -289,7 +289,8 @@ def test_touch_targets_are_large_and_focus_is_never_under_the_bars(tab: Tab) -> 
             .filter((el) => el.offsetParent !== null)
             .map((el) => [el, el.getBoundingClientRect()])
             .filter(([, r]) => r.width < 44 || r.height < 44)
-            .map(([el, r]) => `${el.tagName} ${el.getAttribute('aria-label') || el.textContent.trim()} ${r.width}x${r.height}`)""")
+            .map(([el, r]) => `${el.tagName} ${el.getAttribute('aria-label') || el.textContent.trim()}`
+                + ` ${r.width}x${r.height}`)""")
         assert small == [], f"{view}: {small}"
     show(page, "lights")
     page.locator("main h1").focus()
@@ -303,7 +304,8 @@ def test_touch_targets_are_large_and_focus_is_never_under_the_bars(tab: Tab) -> 
             const r = el.getBoundingClientRect();
             const top = document.querySelector('.top').getBoundingClientRect().bottom;
             const bottom = document.querySelector('.tabs').getBoundingClientRect().top;
-            return r.top < top - 1 || r.bottom > bottom + 1 ? `${el.tagName} ${el.textContent.trim()} ${r.top}-${r.bottom}` : null;
+            const under = r.top < top - 1 || r.bottom > bottom + 1;
+            return under ? `${el.tagName} ${el.textContent.trim()} ${r.top}-${r.bottom}` : null;
         }""")
         if where:
             hidden.append(where)

@@ -7,15 +7,14 @@ sizes, light and dark, go to test-artifacts/screenshots/ for a person to look at
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 
 from tests.web.browser import SCREENSHOTS, SIZES, TIMEOUT_MS, VIEWS, Coach, Tab, axe_violations, show, watch_errors
 from tests.web.browser import screenshot as _screenshot
 
-try:
+with contextlib.suppress(ImportError):  # the browser fixture reports a missing playwright
     from playwright.sync_api import Browser, expect
-except ImportError:  # the browser fixture reports it
-    pass
 
 FIRST_LOAD_BUDGET = 100 * 1024
 _show = show
