@@ -5,8 +5,7 @@ import {
   clearEmergencyStop, connect, emergencyStop, emergencyStopOn, loadEntities, on, reconnectNow, refreshSafety,
   safeStateReasons, startSafetyPolling, store,
 } from "./state.js";
-import { h } from "./ui.js";
-import { onPrefs } from "./units.js";
+import { h, onPrefs } from "./ui.js";
 import { VIEWS, ViewContext, mountView } from "./views.js";
 
 const main = document.getElementById("main");
@@ -50,6 +49,14 @@ function flush() {
   fullRefresh = false;
   pendingIds = new Set();
   current.refresh(ids);
+  markFirstValues();
+}
+
+// The moment the owner first sees the coach's values (measured by the browser tests against the budget).
+function markFirstValues() {
+  if (store.entities.size && !performance.getEntriesByName("coachiq:first-values").length) {
+    performance.mark("coachiq:first-values");
+  }
 }
 
 function renderLink() {
@@ -151,7 +158,10 @@ function wire() {
   });
   window.addEventListener("pagehide", stopAllMotion);
 
-  on("entities", () => show(currentName || viewFromHash()));
+  on("entities", () => {
+    show(currentName || viewFromHash());
+    markFirstValues();
+  });
   on("values", () => schedule());
   on("entity", (id) => schedule(id));
   on("command", (id) => {

@@ -4,9 +4,8 @@
 import { motionBlockReason, sendCommand, store } from "./state.js";
 import {
   fmtAgo, fmtCurrent, fmtField, fmtMinutes, fmtPct, fmtPower, fmtSpeed, fmtTemp, fmtVoltage, fmtVolume,
-  fromDisplayTemp, h, humanize, icon, isNum, pick, setChildren, tempStep, toDisplayTemp,
+  fromDisplayTemp, getPrefs, h, humanize, icon, isNum, pick, setChildren, tempStep, toDisplayTemp,
 } from "./ui.js";
-import { getPrefs } from "./units.js";
 
 // Motion is momentary: each command moves for at most MOTION_DURATION_S and is renewed while held,
 // so a lost page, a dropped Wi-Fi or a crashed phone stops the motion within that time.

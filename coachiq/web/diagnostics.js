@@ -1,7 +1,7 @@
 // The technician's view: server health in detail, the CAN bus, and devices heard but not mapped.
 // Kept off the owner's views; reached from System.
 
-import { empty, head, kv, section, statusBadge, table } from "./layout.js";
+import { empty, head, kv, section, statusBadge, table } from "./views.js";
 import { getJson } from "./state.js";
 import { fmtBytes, fmtDuration, h, isNum, setChildren } from "./ui.js";
 

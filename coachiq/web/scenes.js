@@ -1,6 +1,6 @@
 // "All lights off" and lighting scenes: saved on the coach's server from the current lights, run with one tap.
 
-import { empty, section } from "./layout.js";
+import { empty, section } from "./views.js";
 import { getJson, postJson, sendCommand, store } from "./state.js";
 import { h, isNum, setChildren } from "./ui.js";
 

@@ -1,8 +1,7 @@
 // The owner's settings: units, clock, and the thresholds of the alerts the page raises.
 
-import { head, section } from "./layout.js";
-import { h } from "./ui.js";
-import { getPrefs, setPrefs } from "./units.js";
+import { head, section } from "./views.js";
+import { getPrefs, h, setPrefs } from "./ui.js";
 
 function choice(id, label, key, options) {
   const select = h("select", { id }, options.map(([value, text]) => h("option", { value, text })));

@@ -106,6 +106,17 @@ function scheduleEntityRefresh() {
 
 /** GET /api/v2/entities: the first paint does not wait for the WebSocket, and new entities are picked up. */
 export async function loadEntities({ initial = false } = {}) {
+  // The server puts the list as it was when it sent the page into the page itself: no wait for a request.
+  const embedded = initial ? document.getElementById("entity-snapshot") : null;
+  if (embedded) {
+    embedded.remove();
+    try {
+      replaceEntities(JSON.parse(embedded.textContent).entities);
+      return;
+    } catch {
+      // A damaged block: fetch the list instead.
+    }
+  }
   try {
     const body = await getJson("/api/v2/entities");
     // The first load must not overwrite a WebSocket snapshot that arrived before it.

@@ -1,12 +1,45 @@
 // The views. Each view builds its cards once and is told which entities changed.
 
 import { acSource, createCard, generatorStatus, isOn } from "./cards.js";
-import { diagnostics } from "./diagnostics.js";
-import { empty, grid, head, kv, section } from "./layout.js";
-import { scenesSection } from "./scenes.js";
-import { settings } from "./settings.js";
 import { emergencyStopOn, getJson, motionBlockReason, safeStateReasons, sendCommand, store } from "./state.js";
 import { fmtDuration, fmtPct, fmtTemp, fmtVoltage, h, humanize, icon, isNum, pick, setChildren } from "./ui.js";
+
+// ---- building blocks every view uses (the lazily loaded views import them from here) ----
+
+export function head(title, subtitle) {
+  return h("div", { class: "view-head" }, h("h1", { text: title, tabindex: "-1" }), subtitle ? h("p", { text: subtitle }) : null);
+}
+
+export function section(title, content, ...actions) {
+  const id = `s-${title.toLowerCase().replace(/[^a-z0-9]+/g, "-")}`;
+  return h("section", { class: "section", "aria-labelledby": id },
+    h("div", { class: "section-head" }, h("h2", { id, text: title }), ...actions), content);
+}
+
+export function grid(cards, compact = false) {
+  return cards.length ? h("div", { class: compact ? "grid compact" : "grid" }, cards) : null;
+}
+
+export function empty(text) {
+  return h("p", { class: "empty", text });
+}
+
+/** A table in a scrollable region that a keyboard can reach and a screen reader can name. */
+export function table(label, headers, rows) {
+  return h("div", { class: "table-wrap", tabindex: "0", role: "region", "aria-label": label }, h("table", {},
+    h("thead", {}, h("tr", {}, headers.map((t) => h("th", { scope: "col", text: t })))),
+    h("tbody", {}, rows.map((r) => h("tr", {}, r.map((c) => h("td", {}, c)))))));
+}
+
+export function statusBadge(status) {
+  const kind = /^(healthy|running|ok|up|ready|connected)$/i.test(status) ? "ok"
+    : /^(disabled|pending|unavailable)$/i.test(status) ? "off" : /degraded|starting/i.test(status) ? "warn" : "danger";
+  return h("span", { class: `badge badge-${kind}`, text: humanize(status) });
+}
+
+export function kv(pairs) {
+  return h("dl", { class: "kv" }, pairs.filter(Boolean).flatMap(([k, v]) => [h("dt", { text: k }), h("dd", {}, v)]));
+}
 
 const byName = (a, b) => a.name.localeCompare(b.name, undefined, { numeric: true });
 const ofTypes = (...types) => [...store.entities.values()].filter((e) => types.includes(e.type)).sort(byName);
@@ -20,6 +53,7 @@ export class ViewContext {
     this.cards = new Map();
     this.extra = [];
     this.timers = [];
+    this.live = true;
   }
 
   card(entity) {
@@ -57,6 +91,7 @@ export class ViewContext {
   }
 
   destroy() {
+    this.live = false;
     for (const t of this.timers) clearInterval(t);
   }
 }
@@ -169,7 +204,12 @@ function lights(ctx) {
     areas.get(e.area).push(e);
   }
   ctx.main.append(head("Lights", "Lights and switches by area"), noEntitiesYet() || "");
-  if (known() && ofTypes("light").length) ctx.main.append(scenesSection(ctx, ctx.say));
+  if (known() && ofTypes("light").length) {
+    // Scenes load on first use, off the first page load's path.
+    const slot = h("div");
+    ctx.main.append(slot);
+    import("./scenes.js").then((m) => slot.replaceWith(m.scenesSection(ctx, ctx.say)));
+  }
   if (known() && !loads.length) ctx.main.append(empty("No lights are mapped in this coach."));
   for (const [area, list] of [...areas.entries()].sort((a, b) => a[0].localeCompare(b[0]))) {
     const areaLights = list.filter((e) => e.type === "light" && (e.capabilities.includes("turn_off")));
@@ -295,8 +335,9 @@ export const VIEWS = {
   power: { title: "Power", build: power },
   motion: { title: "Slides", build: motion },
   system: { title: "System", build: system },
-  settings: { title: "Settings", build: (ctx) => settings(ctx) },
-  diagnostics: { title: "Diagnostics", build: (ctx) => diagnostics(ctx) },
+  // Seldom opened: loaded when first shown, off the first page load's path.
+  settings: { title: "Settings", build: (ctx) => import("./settings.js").then((m) => ctx.live && m.settings(ctx)) },
+  diagnostics: { title: "Diagnostics", build: (ctx) => import("./diagnostics.js").then((m) => ctx.live && m.diagnostics(ctx)) },
 };
 
 /** Mount a view into `main`; returns its context for updates. */

@@ -14,7 +14,8 @@ from typing import Any
 
 import pytest
 
-from tests.web.browser import TIMEOUT_MS, Coach, Tab, screenshot, show
+from coachiq.web import CONTENT_SECURITY_POLICY, WEB_DIR
+from tests.web.page.browser import TIMEOUT_MS, Coach, Tab, screenshot, show
 
 with contextlib.suppress(ImportError):  # the browser fixture reports a missing playwright
     from playwright.sync_api import Browser, BrowserContext, Page, Route, WebSocketRoute, expect
@@ -80,6 +81,11 @@ def offline_page(browser: Browser, coach: Coach) -> Iterator[tuple[Page, Link]]:
 def test_a_page_that_never_reached_the_coach_shows_nothing_as_safe_or_empty(offline_page: tuple[Page, Link],
                                                                             coach: Coach) -> None:
     page, _ = offline_page
+    # The page as a cached shell has it (the server's page carries the coach's values in it).
+    shell = (WEB_DIR / "index.html").read_bytes()
+    page.route(coach.url + "/", lambda route: route.fulfill(
+        body=shell, content_type="text/html; charset=utf-8",
+        headers={"Content-Security-Policy": CONTENT_SECURITY_POLICY}))
     page.goto(coach.url + "/#/dashboard")
     expect(page.locator("#link-status")).to_have_class(re.compile(r"\bdown\b"))
     expect(page.locator("main")).to_contain_text("Waiting for the coach")

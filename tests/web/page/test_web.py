@@ -10,8 +10,8 @@ from __future__ import annotations
 import contextlib
 import shutil
 
-from tests.web.browser import SCREENSHOTS, SIZES, TIMEOUT_MS, VIEWS, Coach, Tab, axe_violations, show, watch_errors
-from tests.web.browser import screenshot as _screenshot
+from tests.web.page.browser import SCREENSHOTS, SIZES, TIMEOUT_MS, VIEWS, Coach, Tab, axe_violations, show, watch_errors
+from tests.web.page.browser import screenshot as _screenshot
 
 with contextlib.suppress(ImportError):  # the browser fixture reports a missing playwright
     from playwright.sync_api import Browser, expect

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import start_server
-from tests.web.browser import CHROMIUM, CHROMIUM_ARGS, COACH_ENV, TIMEOUT_MS, Coach, Tab, unavailable, watch_errors
+from tests.web.page.browser import CHROMIUM, CHROMIUM_ARGS, COACH_ENV, TIMEOUT_MS, Coach, Tab, unavailable, watch_errors
 
 try:
     from playwright.sync_api import Browser, expect, sync_playwright
@@ -16,7 +16,7 @@ except ImportError:  # reported by the fixture below: a failure in CI, a skip el
     sync_playwright = None  # type: ignore[assignment]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def coach(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Coach]:
     data_dir = tmp_path_factory.mktemp("web") / "data"
     server = start_server(data_dir, env=COACH_ENV)
@@ -28,7 +28,7 @@ def coach(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Coach]:
         running.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Browser]:
     if sync_playwright is None:
         unavailable("playwright is not installed (pip install playwright==1.65.2)")

@@ -20,7 +20,7 @@ from tests.conftest import ServerProcess, start_server
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--no-first-run", "--disable-sync"]
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
+SCREENSHOTS = Path(__file__).resolve().parents[3] / "test-artifacts" / "screenshots"
 VIEWS = ["dashboard", "lights", "climate", "power", "motion", "system", "settings", "diagnostics"]
 SIZES = {"phone": (390, 844), "tablet": (820, 1180)}
 TIMEOUT_MS = 10_000

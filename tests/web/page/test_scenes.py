@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 
-from tests.web.browser import Coach, Tab, show
+from tests.web.page.browser import Coach, Tab, show
 
 with contextlib.suppress(ImportError):  # the browser fixture reports a missing playwright
     from playwright.sync_api import expect
