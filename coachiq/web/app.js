@@ -67,6 +67,9 @@ function renderLink() {
   text.textContent = store.link === "live" ? "Live" : store.link === "down" ? "Offline" : "Connecting…";
   const banner = document.getElementById("conn-banner");
   banner.hidden = store.link !== "down";
+  // The saved copy of the page (service worker) opened without the coach: say so first.
+  document.getElementById("offline-banner").hidden =
+    store.link === "live" || !document.documentElement.hasAttribute("data-offline-copy");
   if (store.link === "down") {
     const s = Math.max(0, Math.ceil((store.nextRetryAt - Date.now()) / 1000));
     document.getElementById("conn-banner-text").textContent =
@@ -199,3 +202,8 @@ loadEntities({ initial: true });
 refreshSafety();
 connect();
 startSafetyPolling();
+// The saved copy for the home screen (service workers need https or the device itself, not plain http).
+if ("serviceWorker" in navigator && window.isSecureContext) {
+  window.addEventListener("load", () => navigator.serviceWorker.register("/sw.js")
+    .catch((err) => console.warn("the page cannot be kept for offline use:", err)));
+}

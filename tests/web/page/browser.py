@@ -56,6 +56,9 @@ class Coach:
     def post(self, path: str, body: dict[str, Any] | None = None) -> httpx.Response:
         return httpx.post(self.url + path, json=body or {}, timeout=10)
 
+    def get_raw(self, path: str) -> httpx.Response:
+        return httpx.get(self.url + path, timeout=10)
+
     def get(self, path: str) -> Any:
         response = httpx.get(self.url + path, timeout=10)
         response.raise_for_status()
