@@ -56,6 +56,8 @@ function flush() {
 function markFirstValues() {
   if (store.entities.size && !performance.getEntriesByName("coachiq:first-values").length) {
     performance.mark("coachiq:first-values");
+    // The alerts bell follows the first values, off the first load's path.
+    import("./alerts.js").then((m) => m.startAlerts((text) => toast(text, "alert")));
   }
 }
 

@@ -56,6 +56,7 @@ const ICONS = {
   up: "M5 15l7-7 7 7",
   down: "M5 9l7 7 7-7",
   device: "M5 4h14v16H5zM9 8h6M9 12h6M9 16h3",
+  bell: "M6 16V11a6 6 0 0 1 12 0v5l2 2H4zM10 21h4",
 };
 
 /** An inline SVG icon by name (decorative: hidden from assistive technology). */

@@ -1,0 +1,51 @@
+"""What an owner expects beyond the cards: settings applied everywhere, alerts as a bell with a list, history."""
+
+from __future__ import annotations
+
+import contextlib
+import re
+
+from tests.web.page.browser import Tab, screenshot, show
+
+with contextlib.suppress(ImportError):  # the browser fixture reports a missing playwright
+    from playwright.sync_api import expect
+
+
+def test_units_chosen_in_settings_apply_everywhere(tab: Tab) -> None:
+    page = tab.page
+    show(page, "settings")
+    page.get_by_label("Temperatures in").select_option("F")
+    page.get_by_label("Tank volumes in").select_option("gal")
+    show(page, "dashboard")
+    fresh = page.locator("article[data-entity='tank.fresh']")
+    expect(fresh).to_contain_text(re.compile(r"75\s?gal of 100\s?gal"))  # 285 L of 380 L
+    expect(page.locator("a.tile", has_text="Front zone")).to_contain_text("°F")
+    show(page, "climate")
+    expect(page.locator("article[data-type=thermostat] .stepper .value").first).to_contain_text("°F")
+    show(page, "settings")
+    page.get_by_label("Temperatures in").select_option("C")
+    page.get_by_label("Tank volumes in").select_option("L")
+    show(page, "dashboard")
+    expect(fresh).to_contain_text(re.compile(r"285\s?L of 380\s?L"))
+    assert tab.errors == []
+
+
+def test_alerts_follow_the_thresholds_in_settings_and_show_as_a_bell(tab: Tab) -> None:
+    page = tab.page
+    bell = page.locator("#alerts-bell")
+    expect(bell).to_have_attribute("aria-label", "Alerts: none")
+    show(page, "settings")
+    empty_at = page.get_by_label("Fresh water or LPG nearly empty at (%)")
+    empty_at.fill("78")
+    empty_at.press("Enter")
+    expect(bell).to_have_attribute("aria-label", "Alerts: 1")  # fresh water at 75 %; LPG at 80 % is above
+    bell.click()
+    dialog = page.locator("#alerts-dialog")
+    expect(dialog).to_be_visible()
+    expect(dialog).to_contain_text("Fresh water: nearly empty")
+    screenshot(page, "phone-light-alerts")
+    dialog.get_by_role("button", name="Close").click()
+    empty_at.fill("15")
+    empty_at.press("Enter")
+    expect(bell).to_have_attribute("aria-label", "Alerts: none")
+    assert tab.errors == []
