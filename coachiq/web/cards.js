@@ -4,7 +4,7 @@
 import { motionBlockReason, sendCommand, store } from "./state.js";
 import {
   fmtAgo, fmtCurrent, fmtField, fmtMinutes, fmtPct, fmtPower, fmtSpeed, fmtTemp, fmtVoltage, fmtVolume,
-  fromDisplayTemp, getPrefs, h, humanize, icon, isNum, pick, setChildren, tempStep, toDisplayTemp,
+  fromDisplayTemp, getPrefs, h, humanize, icon, isNum, pick, setChildren, tempStep, toDisplayTemp, toMillis,
 } from "./ui.js";
 
 // Motion is momentary: each command moves for at most MOTION_DURATION_S and is renewed while held,
@@ -123,6 +123,23 @@ export function sentence(text) {
   const t = String(text).trim().replace(/`/g, "");
   const s = t.charAt(0).toUpperCase() + t.slice(1);
   return /[.!?]$/.test(s) ? s : `${s}.`;
+}
+
+/** Sparklines of some readings (history.js loads after the first values), fed with live values as they come. */
+function historyStrip(entity, fields) {
+  const slot = h("div");
+  let charts = [];
+  import("./history.js").then((m) => {
+    charts = fields.map(([field, label, format]) => m.historyChart(entity.id, field, label, format));
+    slot.replaceChildren(...charts.map((c) => c.el));
+  });
+  return {
+    el: slot,
+    push(e) {
+      const ms = toMillis(e.updated_at);
+      if (ms !== null) for (const c of charts) c.push(ms / 1000, e.state[c.field]);
+    },
+  };
 }
 
 function stats(pairs) {
@@ -302,10 +319,12 @@ function tankCard(entity, prefs) {
   const bar = h("span");
   const meter = h("div", { class: "meter", role: "meter", "aria-valuemin": "0", "aria-valuemax": "100",
     "aria-label": `${entity.name} level` }, bar);
-  card.body.append(big, sub, meter);
+  const past = historyStrip(entity, [["level", "Level", fmtPct]]);
+  card.body.append(big, sub, meter, past.el);
   return {
     el: card.el,
     update(e) {
+      past.push(e);
       const level = pick(e.state, "level");
       big.textContent = fmtPct(level);
       const volume = pick(e.state, "volume_l");
@@ -337,10 +356,12 @@ function batteryCard(entity) {
   const s = stats([["soc", "Charge"], ["current", "Current"], ["power", "Power"], ["time", "Time"], ["temp", "Temperature"]]);
   const all = readings();
   all.bind(() => store.entities.get(entity.id).state);
-  card.body.append(big, s.el, all.el);
+  const past = historyStrip(entity, [["voltage", "Voltage", fmtVoltage], ["state_of_charge", "Charge", fmtPct]]);
+  card.body.append(big, s.el, past.el, all.el);
   return {
     el: card.el,
     update(e) {
+      past.push(e);
       const st = e.state;
       const v = pick(st, "voltage");
       const a = pick(st, "current");
@@ -530,9 +551,11 @@ function thermostatCard(entity) {
   const setpoints = h("div", { class: "setpoints" }, heat.el, cool.el);
   const all = readings();
   all.bind(() => store.entities.get(entity.id).state);
-  card.body.append(big, sub, controls, has(entity, "set_setpoint") ? setpoints : null, all.el);
+  const past = historyStrip(entity, [["ambient_temperature", "Temperature", (c) => fmtTemp(c, { precise: true })]]);
+  card.body.append(big, sub, controls, has(entity, "set_setpoint") ? setpoints : null, past.el, all.el);
 
   function render(e) {
+    past.push(e);
     const st = e.state;
     const ambient = pick(st, "ambient_temperature", "ambient", "indoor_temperature", "temperature");
     big.textContent = isNum(ambient) ? `${fmtTemp(ambient)} inside` : "—";

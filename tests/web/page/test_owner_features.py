@@ -49,3 +49,22 @@ def test_alerts_follow_the_thresholds_in_settings_and_show_as_a_bell(tab: Tab) -
     empty_at.press("Enter")
     expect(bell).to_have_attribute("aria-label", "Alerts: none")
     assert tab.errors == []
+
+
+def test_history_sparklines_come_from_the_server_and_expand_to_a_chart(tab: Tab) -> None:
+    page = tab.page
+    show(page, "power")
+    card = page.locator("article[data-entity='battery.house']")
+    toggle = card.get_by_role("button", name="Voltage history")
+    expect(toggle).to_have_attribute("aria-expanded", "false")
+    # The simulated battery has been reporting since the server started: the line has points.
+    expect(card.locator(".history").first).not_to_have_class(re.compile("no-data"))
+    assert card.locator(".spark .spark-line").first.get_attribute("d").count("L") >= 1
+    toggle.click()
+    expect(toggle).to_have_attribute("aria-expanded", "true")
+    chart = card.locator(".chart-box").first
+    expect(chart).to_be_visible()
+    expect(chart).to_contain_text(re.compile(r"\d+\.\d\d\s?V high"))
+    expect(chart).to_contain_text("now")
+    screenshot(page, "phone-light-power-history")
+    assert tab.errors == []

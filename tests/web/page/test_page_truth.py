@@ -66,7 +66,7 @@ class Link:
 
 @pytest.fixture
 def offline_page(browser: Browser, coach: Coach) -> Iterator[tuple[Page, Link]]:
-    context = browser.new_context(viewport={"width": 390, "height": 844})
+    context = browser.new_context(viewport={"width": 390, "height": 844}, service_workers="block")
     link = Link(context, cut=True)
     page = context.new_page()
     page.set_default_timeout(TIMEOUT_MS)
@@ -103,7 +103,7 @@ def test_a_page_that_never_reached_the_coach_shows_nothing_as_safe_or_empty(offl
 
 
 def test_interlocks_read_unknown_once_the_link_is_lost(browser: Browser, coach: Coach) -> None:
-    context = browser.new_context(viewport={"width": 390, "height": 844})
+    context = browser.new_context(viewport={"width": 390, "height": 844}, service_workers="block")
     try:
         link = Link(context)
         page = context.new_page()
