@@ -142,6 +142,26 @@ function historyStrip(entity, fields) {
   };
 }
 
+/** Controls beyond on/off (controls.js, loaded after the first values); kept in step with the card. */
+function lateControls(entity) {
+  const slot = h("div");
+  let controls = null;
+  let last = null;
+  import("./controls.js").then((m) => {
+    controls = m.deviceControls(entity);
+    if (!controls) return;
+    slot.replaceWith(controls.el);
+    controls.update(last || store.entities.get(entity.id));
+  });
+  return {
+    el: slot,
+    update(e) {
+      last = e;
+      controls?.update(e);
+    },
+  };
+}
+
 function stats(pairs) {
   const dl = h("dl", { class: "stats" });
   const cells = new Map();
@@ -238,6 +258,8 @@ function onOffCard(entity, iconName) {
     slider.addEventListener("blur", () => { dragging = false; });
     card.body.append(slider);
   }
+  const more = ["water_heater", "fan", "furnace"].includes(entity.type) ? lateControls(entity) : null;
+  if (more) card.body.append(more.el);
   function update(e) {
     const known = onState(e.state);
     const on = known === true;
@@ -248,6 +270,7 @@ function onOffCard(entity, iconName) {
     big.textContent = known === null && wanted === null ? "—"
       : on || wanted > 0 ? (slider && isNum(level) ? `On · ${fmtPct(level)}` : "On") : "Off";
     detail.textContent = loadDetail(e.state);
+    more?.update(e);
     sw.setAttribute("aria-checked", String(on));
     sw.disabled = !canCommand(e);
     if (slider) {
@@ -552,10 +575,12 @@ function thermostatCard(entity) {
   const all = readings();
   all.bind(() => store.entities.get(entity.id).state);
   const past = historyStrip(entity, [["ambient_temperature", "Temperature", (c) => fmtTemp(c, { precise: true })]]);
-  card.body.append(big, sub, controls, has(entity, "set_setpoint") ? setpoints : null, past.el, all.el);
+  const more = lateControls(entity);
+  card.body.append(big, sub, controls, has(entity, "set_setpoint") ? setpoints : null, more.el, past.el, all.el);
 
   function render(e) {
     past.push(e);
+    more.update(e);
     const st = e.state;
     const ambient = pick(st, "ambient_temperature", "ambient", "indoor_temperature", "temperature");
     big.textContent = isNum(ambient) ? `${fmtTemp(ambient)} inside` : "—";

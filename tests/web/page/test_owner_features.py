@@ -68,3 +68,40 @@ def test_history_sparklines_come_from_the_server_and_expand_to_a_chart(tab: Tab)
     expect(chart).to_contain_text("now")
     screenshot(page, "phone-light-power-history")
     assert tab.errors == []
+
+
+def _state(tab: Tab, entity_id: str) -> dict[str, object]:
+    state: dict[str, object] = tab.page.evaluate(
+        "id => fetch('/api/v2/entities/' + id).then((r) => r.json()).then((e) => e.state)", entity_id)
+    return state
+
+
+def test_water_heater_roof_fan_furnace_and_ac_fan_have_their_controls(tab: Tab) -> None:
+    page = tab.page
+    show(page, "climate")
+    heater = page.locator("article[data-entity='water_heater.main']")
+    heater.get_by_label("Heat with").select_option("electric")
+    expect(heater.locator(".cmd")).to_contain_text("confirmed")
+    assert _state(tab, "water_heater.main")["mode"] == "electric"
+    before = _state(tab, "water_heater.main")["setpoint"]
+    heater.get_by_role("button", name="Raise water temperature").click()
+    expect(heater.locator(".cmd")).to_contain_text("Set point: confirmed")
+    assert _state(tab, "water_heater.main")["setpoint"] == before + 1  # type: ignore[operator]
+    fan = page.locator("article[data-entity='fan.galley']")
+    fan.get_by_label("Fan speed").fill("60")
+    expect(fan.locator(".cmd")).to_contain_text("confirmed")
+    assert _state(tab, "fan.galley")["fan_speed"] == 60.0
+    expect(fan.locator(".value-inline")).to_have_text(re.compile(r"60\s?%"))
+    furnace = page.locator("article[data-entity='furnace.main']")
+    expect(furnace.get_by_label("Circulation fan")).to_be_visible()
+    furnace.get_by_label("Mode").select_option("manual")
+    expect(furnace.locator(".cmd")).to_contain_text("Mode: confirmed")
+    assert _state(tab, "furnace.main")["mode"] == "manual"
+    furnace.get_by_label("Mode").select_option("automatic")
+    expect(furnace.locator(".cmd")).to_contain_text("Mode: confirmed")
+    zone = page.locator("article[data-entity='thermostat.front']")
+    zone.get_by_label("Fan speed").fill("50")
+    expect(zone.locator(".cmd")).to_contain_text("confirmed")
+    assert _state(tab, "thermostat.front")["fan_speed"] == 50.0
+    screenshot(page, "phone-light-climate-controls")
+    assert tab.errors == []
