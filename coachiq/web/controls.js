@@ -1,5 +1,5 @@
 // The full controls of devices that report more than on and off: water heater (set temperature, gas or
-// electric), roof fans (speed, automatic), furnace (mode, circulation fan) and the air conditioner's fan.
+// electric), roof fans (speed, automatic, direction, lid), furnace (mode, circulation fan) and the air conditioner's fan.
 // Loaded after the first values; each control shows what the device confirmed, and while a command is
 // on its way, what the owner asked for (never the old value flashing back).
 
@@ -10,6 +10,9 @@ const WATER_MODES = [["off", "Off"], ["combustion", "Gas"], ["electric", "Electr
   ["automatic", "Automatic"]];
 const FURNACE_MODES = [["automatic", "Automatic"], ["manual", "Manual"]];
 const ROOF_FAN_MODES = [["auto", "Automatic"], ["forced_on", "Always on"]];
+const ROOF_FAN_DIRECTIONS = [["air_out", "Air out (exhaust)"], ["air_in", "Air in (intake)"]];
+const ROOF_FAN_LID = [["closed", "Closed"], ["quarter_open", "¼ open"], ["half_open", "½ open"],
+  ["three_quarters_open", "¾ open"], ["open", "Open"]];
 const WATER_RANGE_C = [30, 75];
 
 const canCommand = (e) => store.link === "live" && e.available;
@@ -106,6 +109,8 @@ export function deviceControls(entity) {
   } else if (entity.type === "fan" && caps.has("set_fan")) {
     parts.push(slider(entity, "Fan speed", "set_fan", "speed", "fan_speed"));
     parts.push(select(entity, "Fan", ROOF_FAN_MODES, "set_fan", "mode", "fan_mode"));
+    parts.push(select(entity, "Direction", ROOF_FAN_DIRECTIONS, "set_fan", "direction", "air_direction"));
+    parts.push(select(entity, "Lid", ROOF_FAN_LID, "set_fan", "dome", "dome"));
   } else if (entity.type === "furnace") {
     if (caps.has("set_mode")) parts.push(select(entity, "Mode", FURNACE_MODES, "set_mode", "mode", "mode"));
     if (caps.has("set_fan")) parts.push(slider(entity, "Circulation fan", "set_fan", "speed", "fan_speed"));

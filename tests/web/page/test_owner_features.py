@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+import time
 
 from tests.web.page.browser import Tab, screenshot, show
 
@@ -76,6 +77,15 @@ def _state(tab: Tab, entity_id: str) -> dict[str, object]:
     return state
 
 
+def _wait_state(tab: Tab, entity_id: str, key: str, value: object, timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if _state(tab, entity_id).get(key) == value:
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"{entity_id} {key} never became {value!r}")
+
+
 def test_water_heater_roof_fan_furnace_and_ac_fan_have_their_controls(tab: Tab) -> None:
     page = tab.page
     show(page, "climate")
@@ -92,6 +102,11 @@ def test_water_heater_roof_fan_furnace_and_ac_fan_have_their_controls(tab: Tab) 
     expect(fan.locator(".cmd")).to_contain_text("confirmed")
     assert _state(tab, "fan.galley")["fan_speed"] == 60.0
     expect(fan.locator(".value-inline")).to_have_text(re.compile(r"60\s?%"))
+    fan.get_by_label("Direction").select_option("air_in")
+    _wait_state(tab, "fan.galley", "air_direction", "air_in")
+    fan.get_by_label("Lid").select_option("half_open")
+    _wait_state(tab, "fan.galley", "dome", "half_open")
+    expect(fan.locator(".cmd")).to_contain_text("Fan: confirmed")
     furnace = page.locator("article[data-entity='furnace.main']")
     expect(furnace.get_by_label("Circulation fan")).to_be_visible()
     furnace.get_by_label("Mode").select_option("manual")
