@@ -638,9 +638,13 @@ function holdButton(entity, command, label, iconName, onProblem) {
     latchTimer: 0,
     holding: false,
     btn,
+    // The entity's report time when the device first confirmed this hold: a later report of "stopped"
+    // means the device stopped while still held.
+    confirmedStamp: undefined,
     start() {
       if (hold.holding || btn.disabled) return;
       hold.holding = true;
+      hold.confirmedStamp = undefined;
       activeHolds.add(hold);
       btn.classList.add("holding");
       btn.setAttribute("aria-pressed", "true");
@@ -649,6 +653,9 @@ function holdButton(entity, command, label, iconName, onProblem) {
     },
     async send(renewal) {
       const result = await sendCommand(entity.id, command, { duration_s: MOTION_DURATION_S }, { quiet: renewal });
+      if (hold.holding && result.status === "confirmed" && hold.confirmedStamp === undefined) {
+        hold.confirmedStamp = store.entities.get(entity.id)?.updated_at ?? null;
+      }
       if (hold.holding && ["refused", "invalid", "error", "timed_out"].includes(result.status)) {
         hold.end(false);
         onProblem(result, renewal);
@@ -750,9 +757,15 @@ function motionCard(entity) {
     const st = e.state;
     const motion = pick(st, "motion");
     const position = pick(st, "position");
+    const movingNow = typeof motion === "string" && /extend|retract|moving|lower|rais|up$|down$/i.test(motion);
     big.textContent = motion === undefined ? "—" : humanize(motion);
     s.set("position", isNum(position) ? fmtPct(position) : "—");
     const why = motionBlockReason(e);
+    // The coach's supervisor stops the device before the page hears why: a reason that follows soon after
+    // a stop is the stop's reason.
+    if (why && card.stopped?.byDevice && Date.now() - card.stopped.at < 3000) {
+      card.stopped = { text: `Stopped by the coach: ${sentence(why)}`, at: card.stopped.at };
+    }
     reason.hidden = !why;
     reasonText.textContent = why || "";
     for (const hold of [outHold, inHold]) {
@@ -765,9 +778,17 @@ function motionCard(entity) {
       if (why) hold.btn.setAttribute("aria-describedby", reasonId);
       else hold.btn.removeAttribute("aria-describedby");
     }
+    // Held, and the device reports it stopped by itself (end of travel, its own lock): say so, and stop asking.
+    for (const hold of [outHold, inHold]) {
+      if (hold?.holding && hold.confirmedStamp !== undefined && e.updated_at !== hold.confirmedStamp
+          && motion === "stopped") {
+        hold.end();
+        card.stopped = { text: "Stopped by the device: it reports it is not moving (end of travel, or its own lock).",
+          at: Date.now(), byDevice: true };
+      }
+    }
     if (stopBtn) stopBtn.disabled = store.link !== "live";
-    const moving = typeof motion === "string" && /extend|retract|moving|lower|rais|up$|down$/i.test(motion);
-    updateFrame(card, e, moving ? "Moving" : why ? "Locked out" : "Ready", moving ? "warn" : why ? "off" : "ok");
+    updateFrame(card, e, movingNow ? "Moving" : why ? "Locked out" : "Ready", movingNow ? "warn" : why ? "off" : "ok");
   }
   rerender = () => render(store.entities.get(entity.id));
   return { el: card.el, update: render };

@@ -382,10 +382,9 @@ function settleCommand(id, msg) {
   pending.delete(id);
   clearTimeout(entry.timer);
   const result = { status, reason: msg.reason || msg.detail || "", state: msg.state || null };
-  if (status === "confirmed" && msg.state && store.entities.has(entry.entityId)) {
-    Object.assign(store.entities.get(entry.entityId).state, msg.state);
-    emit("entity", entry.entityId);
-  }
+  // The confirmed state is not applied here: the status that confirmed the command also comes as an
+  // update, in order with the device's later reports, while a result applied late would put back a state
+  // the device has already left (a shade that confirmed "extending" and then stopped).
   if (!entry.quiet || status !== "confirmed") recordCommand(entry.entityId, entry.command, result);
   if (status === "refused") scheduleSafetyRefresh();
   entry.resolve(result);

@@ -380,3 +380,22 @@ def test_cards_keep_their_height_and_a_dimmer_keeps_its_level(tab: Tab, coach: C
     assert _state(coach, "light.bedroom_ceiling")["brightness"] == 40.0
     assert card.bounding_box()["height"] == height
     assert tab.errors == []
+
+
+def test_a_device_that_stops_under_a_held_button_is_said_to_have_stopped(tab: Tab, coach: Coach) -> None:
+    page = tab.page
+    show(page, "motion")
+    shade = page.locator("article[data-entity='shade.windshield']")
+    lower = shade.locator("button.hold[data-command=extend]")
+    try:
+        assert coach.post("/api/v2/sim/chassis", {"moving": True, "park_brake": False}).status_code == 200
+        lower.hover()
+        page.mouse.down()
+        # While the coach drives, the simulated windshield shade takes the command and does not move.
+        expect(shade.locator(".cmd")).to_contain_text("Stopped by the device")
+        expect(shade.locator(".cmd")).not_to_contain_text("confirmed")
+        expect(lower).to_have_attribute("aria-pressed", "false")
+    finally:
+        page.mouse.up()
+        assert coach.post("/api/v2/sim/chassis", {"moving": False, "park_brake": True}).status_code == 200
+    assert _state(coach, "shade.windshield")["motion"] == "stopped"
