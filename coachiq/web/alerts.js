@@ -4,11 +4,10 @@
 
 import { acSource, generatorStatus, tankAlert } from "./cards.js";
 import { on, store } from "./state.js";
-import { fmtPct, getPrefs, h, icon, isNum, onPrefs, pick, setChildren } from "./ui.js";
+import { fmtPct, getPrefs, h, icon, isNum, onPrefs, pick, setChildren, toast } from "./ui.js";
 
 let current = [];
 let sawShore = false;
-let say = () => {};
 
 /** The alerts that hold now, each {key, text, kind}. */
 export function activeAlerts(prefs = getPrefs()) {
@@ -49,9 +48,8 @@ function render(bell, count, list) {
     : h("p", { class: "empty", text: "No alerts. You are told here when a tank is nearly full or empty, the house battery is low, shore power is lost or the generator reports a fault." }));
 }
 
-/** Put the bell in the header and keep its list current; `tell` shows and announces a new alert. */
-export function startAlerts(tell) {
-  say = tell;
+/** Put the bell in the header and keep its list current; a new alert is shown and announced once. */
+export function startAlerts() {
   const count = h("span", { class: "bell-count", hidden: true });
   const bell = h("button", { type: "button", id: "alerts-bell", class: "icon-link bell", "aria-haspopup": "dialog",
     "aria-controls": "alerts-dialog" }, icon("bell"), count);
@@ -68,7 +66,7 @@ export function startAlerts(tell) {
     frame = 0;
     const next = activeAlerts();
     const before = new Set(current.map((a) => a.key));
-    for (const a of next) if (!before.has(a.key)) say(a.text);
+    for (const a of next) if (!before.has(a.key)) toast(a.text, "alert");
     current = next;
     render(bell, count, list);
   };

@@ -5,8 +5,8 @@ import {
   clearEmergencyStop, connect, emergencyStop, emergencyStopOn, loadEntities, on, reconnectNow, refreshSafety,
   safeStateReasons, startSafetyPolling, store,
 } from "./state.js";
-import { h, onPrefs } from "./ui.js";
-import { VIEWS, ViewContext, mountView } from "./views.js";
+import { announce, onPrefs, toast } from "./ui.js";
+import { VIEWS, mountView } from "./views.js";
 
 const main = document.getElementById("main");
 let current = null;
@@ -57,7 +57,7 @@ function markFirstValues() {
   if (store.entities.size && !performance.getEntriesByName("coachiq:first-values").length) {
     performance.mark("coachiq:first-values");
     // The alerts bell follows the first values, off the first load's path.
-    import("./alerts.js").then((m) => m.startAlerts((text) => toast(text, "alert")));
+    import("./alerts.js").then((m) => m.startAlerts());
   }
 }
 
@@ -89,23 +89,6 @@ function renderSafety() {
   safe.textContent = reasons.length ? `Slides, awnings and jacks are locked out: ${reasons.join("; ")}.` : "";
 }
 
-/** Say something to a screen reader through the page's one live region. */
-export function announce(message) {
-  const box = document.getElementById("announce");
-  // Clearing first makes a repeated message heard again.
-  box.textContent = "";
-  setTimeout(() => { box.textContent = message; }, 50);
-}
-
-/** A short visual note (the live region says it to a screen reader). */
-export function toast(message, kind = "") {
-  const box = document.getElementById("toasts");
-  const el = h("div", { class: `toast ${kind}`, text: message });
-  box.append(el);
-  announce(message);
-  setTimeout(() => el.remove(), 6000);
-}
-
 async function sendEmergencyStop() {
   // No confirmation: an emergency stop must take one press.
   stopAllMotion();
@@ -129,7 +112,6 @@ function confirmDialog(title, text, okLabel) {
 }
 
 function wire() {
-  ViewContext.say = (text) => toast(text);
   document.getElementById("estop").addEventListener("click", sendEmergencyStop);
   document.getElementById("estop-retry").addEventListener("click", sendEmergencyStop);
   document.getElementById("estop-clear").addEventListener("click", async () => {

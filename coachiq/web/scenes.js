@@ -2,7 +2,7 @@
 
 import { empty, section } from "./views.js";
 import { getJson, postJson, sendCommand, store } from "./state.js";
-import { h, isNum, setChildren } from "./ui.js";
+import { h, isNum, setChildren, toast as say } from "./ui.js";
 
 const lights = () => [...store.entities.values()].filter((e) => e.type === "light");
 const isLightOn = (e) => e.state.on === true;
@@ -26,7 +26,7 @@ function currentLights() {
 }
 
 /** The section with "All lights off", the saved scenes and a way to save the current lights as one. */
-export function scenesSection(ctx, say) {
+export function scenesSection(ctx) {
   const list = h("div", { class: "scene-list" }, empty("Loading scenes…"));
   const off = h("button", { type: "button", class: "btn btn-primary", id: "all-lights-off" }, "All lights off");
   off.addEventListener("click", async () => {

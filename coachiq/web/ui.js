@@ -275,3 +275,22 @@ export function setChildren(el, ...children) {
   el.replaceChildren();
   append(el, children);
 }
+
+// ---- telling the owner ----
+
+/** Say something to a screen reader through the page's one live region. */
+export function announce(message) {
+  const box = document.getElementById("announce");
+  // Clearing first makes a repeated message heard again.
+  box.textContent = "";
+  setTimeout(() => { box.textContent = message; }, 50);
+}
+
+/** A short visual note (the live region says it to a screen reader). */
+export function toast(message, kind = "") {
+  const box = document.getElementById("toasts");
+  const el = h("div", { class: `toast ${kind}`, text: message });
+  box.append(el);
+  announce(message);
+  setTimeout(() => el.remove(), 6000);
+}

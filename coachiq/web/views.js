@@ -45,9 +45,7 @@ const byName = (a, b) => a.name.localeCompare(b.name, undefined, { numeric: true
 const ofTypes = (...types) => [...store.entities.values()].filter((e) => types.includes(e.type)).sort(byName);
 
 /** A view under construction: cards keyed by entity id so updates patch them in place. */
-export class ViewContext {
-  static say = () => {};
-
+class ViewContext {
   constructor(main) {
     this.main = main;
     this.cards = new Map();
@@ -83,11 +81,6 @@ export class ViewContext {
       if (card && entity) card.update(entity);
     }
     for (const fn of this.extra) fn();
-  }
-
-  /** Tell the owner something (set by the page: a note on screen and in the live region). */
-  say(text) {
-    ViewContext.say(text);
   }
 
   destroy() {
@@ -208,7 +201,7 @@ function lights(ctx) {
     // Scenes load on first use, off the first page load's path.
     const slot = h("div");
     ctx.main.append(slot);
-    import("./scenes.js").then((m) => slot.replaceWith(m.scenesSection(ctx, ctx.say)));
+    import("./scenes.js").then((m) => slot.replaceWith(m.scenesSection(ctx)));
   }
   if (known() && !loads.length) ctx.main.append(empty("No lights are mapped in this coach."));
   for (const [area, list] of [...areas.entries()].sort((a, b) => a[0].localeCompare(b[0]))) {
