@@ -129,7 +129,9 @@ function motionSummary() {
   const moving = movers.filter((e) => /extending|retracting/.test(String(e.state.motion))).length;
   if (store.link !== "live" || !store.safety) return ["Unknown", "Not connected to the coach"];
   if (emergencyStopOn()) return ["Locked out", "Emergency stop is on"];
-  const why = movers.length ? motionBlockReason(movers[0]) : null;
+  // The tile speaks for slides and awnings: their interlock, not the jacks' (which also need the engine off).
+  const slideOrAwning = movers.find((e) => e.type !== "jack");
+  const why = slideOrAwning ? motionBlockReason(slideOrAwning) : null;
   if (moving) return ["Moving", `${moving} moving`];
   return why ? ["Locked out", why] : ["Ready", "Parked, brake set"];
 }
