@@ -298,7 +298,7 @@ function system(ctx) {
   const coachBox = h("div", { class: "card" }, h("p", { class: "sub", text: "Loading…" }));
   const alertsBox = h("div", { class: "card" }, h("p", { class: "sub", text: "Loading…" }));
   ctx.main.append(head("System"), section("Coach", coachBox), section("Alerts", alertsBox),
-    h("p", {}, h("a", { href: "#/settings", class: "btn" }, "Settings: units and alerts"), " ",
+    h("p", { class: "link-row" }, h("a", { href: "#/settings", class: "btn" }, "Settings: units and alerts"),
       h("a", { href: "#/diagnostics", class: "btn" }, "Diagnostics")));
   ctx.every(5000, async () => {
     let health = null;
