@@ -133,9 +133,9 @@ export async function getJson(path) {
 }
 
 /** POST a JSON body and return the parsed answer; `timeoutMs` gives up on a server that does not answer. */
-export async function postJson(path, body = {}, { timeoutMs = 0, method = "POST" } = {}) {
+export async function postJson(path, body = {}, { timeoutMs = 0 } = {}) {
   const response = await fetch(path, {
-    method,
+    method: "POST",
     headers: { "Content-Type": "application/json", Accept: "application/json" },
     body: JSON.stringify(body),
     signal: timeoutMs ? AbortSignal.timeout(timeoutMs) : undefined,
