@@ -6,7 +6,7 @@ import contextlib
 import re
 import time
 
-from tests.web.page.browser import Tab, screenshot, show
+from tests.web.page.browser import Tab, axe_violations, screenshot, show
 
 with contextlib.suppress(ImportError):  # the browser fixture reports a missing playwright
     from playwright.sync_api import expect
@@ -45,6 +45,7 @@ def test_alerts_follow_the_thresholds_in_settings_and_show_as_a_bell(tab: Tab) -
     expect(dialog).to_be_visible()
     expect(dialog).to_contain_text("Fresh water: nearly empty")
     screenshot(page, "phone-light-alerts")
+    assert axe_violations(page) == []
     dialog.get_by_role("button", name="Close").click()
     empty_at.fill("15")
     empty_at.press("Enter")
@@ -68,6 +69,7 @@ def test_history_sparklines_come_from_the_server_and_expand_to_a_chart(tab: Tab)
     expect(chart).to_contain_text(re.compile(r"\d+\.\d\d\s?V high"))
     expect(chart).to_contain_text("now")
     screenshot(page, "phone-light-power-history")
+    assert axe_violations(page) == []
     assert tab.errors == []
 
 
@@ -119,4 +121,5 @@ def test_water_heater_roof_fan_furnace_and_ac_fan_have_their_controls(tab: Tab) 
     expect(zone.locator(".cmd")).to_contain_text("confirmed")
     assert _state(tab, "thermostat.front")["fan_speed"] == 50.0
     screenshot(page, "phone-light-climate-controls")
+    assert axe_violations(page) == []
     assert tab.errors == []
