@@ -31,7 +31,13 @@ def test_the_saved_copy_opens_offline_and_says_so(browser: Browser, coach: Coach
         expect(page.locator("#link-status")).to_have_class("link-status live")
         page.wait_for_function("() => navigator.serviceWorker.controller !== null", timeout=TIMEOUT_MS)
         context.set_offline(True)
-        page.reload()
+        saved = page.reload()
+        # The saved copy runs under the server's policy, and keeps neither the values nor who signed in.
+        assert saved is not None and saved.from_service_worker
+        assert "connect-src 'self'" in saved.headers["content-security-policy"]
+        assert saved.headers["x-content-type-options"] == "nosniff"
+        kept = page.evaluate("async () => (await (await caches.match('/')).text())")
+        assert "data-offline-copy" in kept and "-snapshot" not in kept
         expect(page.locator("#offline-banner")).to_be_visible()
         expect(page.locator("#offline-banner")).to_contain_text("You are offline")
         expect(page.locator("main")).to_contain_text("Waiting for the coach")
