@@ -51,11 +51,20 @@ def _sign_in(page: Page, url: str, name: str) -> None:
 def test_sign_in_view_before_anything_loads(browser: Browser, coach: AuthServer) -> None:
     errors: list[str] = []
     page = _page(browser, errors)
+    asked: list[str] = []
+    page.on("request", lambda request: asked.append(request.url))
+    page.on("websocket", lambda socket: asked.append(socket.url))
     try:
         page.goto(coach.url + "/")
         expect(page.locator("#sign-in-form")).to_be_visible()
         expect(page.locator("#pair-form")).to_be_visible()
         expect(page.locator(".tabs")).to_be_hidden()
+        # Nothing of the coach is asked for: no entity list (nor is it in the page), safety, stream.
+        page.wait_for_load_state("load")
+        coach_data = [u for u in asked if re.search(r"/api/v2/(?!access$|auth/)", u)]
+        assert coach_data == [], coach_data
+        assert page.locator("#entity-snapshot").count() == 0
+        assert page.locator("article[data-entity]").count() == 0
         form = page.locator("#sign-in-form")
         form.get_by_label("Name").fill("ada")
         form.get_by_label("Password").fill("not the password")
