@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import os
 import signal
 import socket
@@ -28,10 +29,15 @@ COACHIQ = [sys.executable, "-m", "coachiq.cli"]
 
 
 async def wait_for(condition: Callable[[], Any], timeout: float = 5.0, step: float = 0.01) -> Any:
-    """Poll `condition` in the event loop until it is truthy and return it; fail after `timeout` s."""
+    """Poll `condition` in the event loop until it is truthy and return it; fail after `timeout` s.
+
+    `condition` may be a coroutine function (an async health check, a database query): it is awaited.
+    """
     deadline = time.monotonic() + timeout
     while True:
         value = condition()
+        if inspect.isawaitable(value):
+            value = await value
         if value:
             return value
         if time.monotonic() > deadline:

@@ -11,6 +11,8 @@ import pytest
 from coachiq.db.manager import Revisions
 from tests.conftest import clean_env, run_cli, start_server
 
+HEAD = Revisions.scan().head
+
 
 def test_db_upgrade_current_and_backup(tmp_path: Path) -> None:
     env = clean_env(COACHIQ_DATA_DIR=str(tmp_path / "data"))
@@ -18,14 +20,13 @@ def test_db_upgrade_current_and_backup(tmp_path: Path) -> None:
     assert current.returncode == 0 and "none (no schema yet)" in current.stdout
     upgrade = run_cli("db", "upgrade", env=env)
     assert upgrade.returncode == 0, upgrade.stderr
-    head = Revisions.scan().head
-    assert f"database at revision {head}" in upgrade.stdout
+    assert f"database at revision {HEAD}" in upgrade.stdout
     current = run_cli("db", "current", env=env)
-    assert f"revision {head} (up to date)" in current.stdout
+    assert f"revision {HEAD} (up to date)" in current.stdout
     backup = run_cli("db", "backup", str(tmp_path / "copy.db"), env=env)
     assert backup.returncode == 0, backup.stderr
     with sqlite3.connect(tmp_path / "copy.db") as conn:
-        assert conn.execute("SELECT version_num FROM alembic_version").fetchone() == (head,)
+        assert conn.execute("SELECT version_num FROM alembic_version").fetchone() == (HEAD,)
     again = run_cli("db", "backup", str(tmp_path / "copy.db"), env=env)
     assert again.returncode == 1 and "choose a new file name" in again.stderr
 

@@ -44,6 +44,12 @@ class Plan:
     transmissions: tuple[Transmission, ...]
     expect: Mapping[str, Any] = field(default_factory=dict)
     duration_s: float | None = None  # motion commands: how long the motion may run before it must be renewed
+    repeat_s: float | None = None  # held motion whose device needs the frame repeated (leveling manual mode)
+    # A pause before the last transmission (a device that needs time to act on the first ones), and frames
+    # to send `followup_after_s` after the last one unless another command for the entity comes first.
+    settle_s: float = 0.0
+    followup: tuple[Transmission, ...] = ()
+    followup_after_s: float = 0.0
 
 
 def matches(expect: Mapping[str, Any], values: Mapping[str, Any]) -> bool:
@@ -336,6 +342,13 @@ def _shade(config: EntityConfig, command: Command, params: Mapping[str, Any], st
                 {"motion": "extending" if lower else "retracting"}, duration)
 
 
+def _leveling(config: EntityConfig, command: Command, params: Mapping[str, Any], state: Mapping[str, Any]
+              ) -> Plan:
+    from coachiq.entities import leveling  # leveling builds on this module's Plan
+
+    return leveling.plan(config, command, params, state)
+
+
 def _read_only(config: EntityConfig, command: Command, params: Mapping[str, Any], state: Mapping[str, Any]) -> Plan:
     raise InvalidCommand(f"{config.id} is read-only", field="command")
 
@@ -345,5 +358,5 @@ _PLANNERS = {
     "charger": _charger, "inverter": _inverter, "thermostat": _thermostat, "furnace": _furnace,
     "water_heater": _water_heater, "water_pump": _water_pump, "roof_fan": _roof_fan, "generator": _generator,
     "awning": _awning, "shade": _shade, "tank": _read_only, "dc_source": _read_only,
-    "transfer_switch": _read_only, "chassis": _read_only,
+    "transfer_switch": _read_only, "chassis": _read_only, "leveling": _leveling,
 }

@@ -29,7 +29,8 @@ from coachiq.core.errors import ConfigError
 from coachiq.core.events import EventBus
 from coachiq.core.service import Health, ServiceStartError, Status
 from coachiq.core.tasks import cancel_all, sleep_aligned
-from coachiq.entities.commands import Plan, matches, plan
+from coachiq.entities.commands import Plan, Transmission, matches, plan
+from coachiq.entities.leveling import ManualHold
 from coachiq.entities.mapping import CoachMapping, EntityConfig, load_coach
 from coachiq.entities.model import (
     POSITION_CRITICAL_TYPES,
@@ -58,6 +59,8 @@ __all__ = ["UPDATE_TOPIC", "Entity", "EntityManager", "InvalidCommand", "Unknown
 log = logging.getLogger(__name__)
 
 UPDATE_TOPIC = "entity.update"
+# Changes the plan of a command (entity config, command name, planned frames) -> the plan to carry out.
+PlanAdapter = Callable[[EntityConfig, str, Plan], Plan]
 MAX_UNMAPPED = 1000  # distinct (DGN, instance, source) kept; a flood of junk cannot grow memory
 _ECHO_POLL_S = 0.02
 
@@ -82,7 +85,8 @@ class _Unmapped:
 class Entity:
     """One device of the coach as the owner sees it: configuration plus live state."""
 
-    __slots__ = ("config", "heard_keys", "last_heard", "last_sample", "ring", "state", "waiters")
+    __slots__ = ("config", "followup", "generation", "heard_keys", "last_heard", "last_sample", "ring", "state",
+                 "waiters")
 
     def __init__(self, config: EntityConfig, ring_size: int) -> None:
         """State starts empty and unavailable until the device is heard (or restored, still unavailable)."""
@@ -93,6 +97,10 @@ class Entity:
         self.last_sample = 0.0
         self.ring: deque[tuple[float, dict[str, Any]]] = deque(maxlen=ring_size)
         self.waiters: list[_Waiter] = []
+        # Each command for the device takes the next generation; an older command still sending stops before
+        # its next frame, so raced commands never interleave an "opposite off" with a stale "on".
+        self.generation = 0
+        self.followup: asyncio.Task[None] | None = None
 
     @property
     def id(self) -> str:
@@ -159,9 +167,11 @@ class EntityManager:
         self._index: dict[int, dict[int | None, list[Entity]]] = {}
         self._instance_byte: dict[int, int] = {}
         self._unmapped: dict[tuple[int, int | None, int], _Unmapped] = {}
+        self._adapters: list[PlanAdapter] = []
         self._unsubscribe: Callable[[], None] | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._background: set[asyncio.Task[Any]] = set()
+        self._holds = ManualHold(self._send_step, self._still_held)
         state.attach_actuator(self)
 
     # --- life cycle -----------------------------------------------------------------------------
@@ -202,6 +212,8 @@ class EntityManager:
             self._unsubscribe()
             self._unsubscribe = None
         await cancel_all(self._tasks)
+        await self._holds.stop()
+        await cancel_all([e.followup for e in self.entities.values() if e.followup is not None])
         await self.settle()
 
     async def health(self) -> Health:
@@ -419,6 +431,17 @@ class EntityManager:
 
     # --- commands -------------------------------------------------------------------------------
 
+    def add_plan_adapter(self, adapter: PlanAdapter) -> Callable[[], None]:
+        """Let `adapter(config, command, plan)` change every plan from now on (a feature for a family of
+        devices that departs from plain RV-C); returns a function that removes it."""
+        self._adapters.append(adapter)
+
+        def remove() -> None:
+            if adapter in self._adapters:
+                self._adapters.remove(adapter)
+
+        return remove
+
     async def execute(self, entity_id: str, command: str, params: Mapping[str, Any] | None, actor: str,
                       client_id: str | None = None) -> CommandResult:
         """Validate, gate, send once and wait for the echo.
@@ -439,6 +462,8 @@ class EntityManager:
             raise InvalidCommand("parameters must be an object", field="params")
         try:
             steps = plan(entity.config, command, params, entity.state.values)
+            for adapter in list(self._adapters):
+                steps = adapter(entity.config, command, steps)
         except InvalidCommand as exc:
             self._audit(actor, command, entity_id, "invalid", exc.message)
             raise
@@ -450,6 +475,7 @@ class EntityManager:
         if steps.duration_s is not None:
             # Registered before sending: if the echo is lost the motion is still stopped when it runs out.
             self.safety.motion_started(entity_id, command, steps.duration_s, client_id, actor)
+            self._holds.hold(entity_id, steps)
         elif entity.position_critical and command == Command.STOP:
             self.safety.motion_stopped(entity_id)
         result = await self._run(entity, steps, command_id, command)
@@ -481,11 +507,14 @@ class EntityManager:
         entity.waiters.append(waiter)
         try:
             try:
-                for step in steps.transmissions:
-                    await self.rvc.send(step.dgn, step.values, instance=step.instance)
+                if not await self._send_plan(entity, steps):
+                    return CommandResult(command_id, entity.id, command, Outcome.REFUSED,
+                                         reason="superseded by a newer command for this device before it was sent "
+                                                "in full")
             except (CanTransmitError, EncodeError, ValueError, KeyError) as exc:
                 reason = f"could not transmit: {exc}"
                 return CommandResult(command_id, entity.id, command, Outcome.REFUSED, reason=reason)
+            self._holds.sent(entity.id)  # a held motion repeats its frame a full gap after this send
             deadline = loop.time() + self.command_timeout
             while not waiter.future.done():
                 remaining = deadline - loop.time()
@@ -503,6 +532,43 @@ class EntityManager:
         return CommandResult(command_id, entity.id, command, Outcome.TIMED_OUT,
                              reason=f"no status from the device confirmed {command} within "
                                     f"{self.command_timeout:g} s")
+
+    async def _send_plan(self, entity: Entity, steps: Plan) -> bool:
+        """Send the plan's frames in order; False when a newer command for the entity superseded it.
+
+        No lock: a stop must never wait behind another command's pause. The check of the generation and
+        the queueing of the next frame happen without a suspension in between (the CAN service queues
+        synchronously, first in first out within a priority), so a superseded command sends nothing more.
+        """
+        entity.generation += 1
+        mine = entity.generation
+        if entity.followup is not None:  # a newer command replaces what the last one still had to send
+            entity.followup.cancel()
+            entity.followup = None
+        last = len(steps.transmissions) - 1
+        for index, step in enumerate(steps.transmissions):
+            if index == last and index > 0 and steps.settle_s > 0:
+                await asyncio.sleep(steps.settle_s)
+            if entity.generation != mine:
+                return False
+            await self.rvc.send(step.dgn, step.values, instance=step.instance)
+        if steps.followup and entity.generation == mine:
+            entity.followup = asyncio.get_running_loop().create_task(
+                self._send_followup(entity, steps, mine), name=f"followup-{entity.id}")
+        return True
+
+    async def _send_followup(self, entity: Entity, steps: Plan, generation: int) -> None:
+        await asyncio.sleep(steps.followup_after_s)
+        for step in steps.followup:
+            if entity.generation != generation:
+                return
+            try:
+                await self.rvc.send(step.dgn, step.values, instance=step.instance)
+            except (CanTransmitError, EncodeError, ValueError, KeyError) as exc:
+                log.warning("%s: could not send the follow-up %s: %s", entity.id, step.values.get("command"), exc)
+                return
+        if entity.followup is asyncio.current_task():
+            entity.followup = None
 
     def _audit(self, actor: str, action: str, target: str, result: str, reason: str) -> None:
         # Written in the background so the command path does not wait for the disk; stop() waits for it.
@@ -522,6 +588,18 @@ class EntityManager:
         task.add_done_callback(self._background.discard)
         return task
 
+
+    # --- held manual motion (leveling) ------------------------------------------------------------
+
+    async def _send_step(self, entity_id: str, step: Transmission) -> None:
+        """One repetition of a held command of `entity_id` (ManualHold)."""
+        await self.rvc.send(step.dgn, step.values, instance=step.instance)
+
+    def _still_held(self, entity_id: str) -> bool:
+        """A held motion goes on while it is registered (not stopped, not run out) and still allowed."""
+        entity = self.entities.get(entity_id)
+        motion = self.safety.motions.get(entity_id)
+        return entity is not None and motion is not None and self.safety.check(entity, motion.command) is None
 
 def _epoch(value: datetime | None) -> float | None:
     return None if value is None else value.timestamp()

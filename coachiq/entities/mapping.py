@@ -73,10 +73,16 @@ FAMILIES: Mapping[str, DeviceFamily] = {f.name: f for f in (
                  _cmds(C.TURN_ON, C.TURN_OFF, C.SET_FAN)),
     DeviceFamily("generator", (EntityType.GENERATOR,), ("GENERATOR_STATUS_1",), "GENERATOR_COMMAND",
                  _cmds(C.START, C.STOP)),
-    DeviceFamily("motor_pair", (EntityType.SLIDE, EntityType.JACK), _DIMMER_STATUS, _DIMMER_COMMAND, _MOTION),
+    # Awnings and shades also come as two DC loads (extend, retract) on multiplex systems such as Firefly.
+    DeviceFamily("motor_pair", (EntityType.SLIDE, EntityType.JACK, EntityType.AWNING, EntityType.SHADE), _DIMMER_STATUS,
+                 _DIMMER_COMMAND, _MOTION),
     DeviceFamily("awning", (EntityType.AWNING,), ("AWNING_STATUS",), "AWNING_COMMAND", _MOTION),
     DeviceFamily("shade", (EntityType.SHADE,), ("WINDOW_SHADE_CONTROL_STATUS",), "WINDOW_SHADE_CONTROL_COMMAND",
                  _MOTION),
+    DeviceFamily("leveling", (EntityType.JACK,),
+                 ("LEVELING_CONTROL_STATUS", "LEVELING_JACK_STATUS", "LEVELING_SENSOR_STATUS"),
+                 "LEVELING_CONTROL_COMMAND",
+                 _cmds(C.AUTO_LEVEL, C.RETRACT_ALL, C.EXTEND, C.RETRACT, C.STOP, C.CLEAR_ERROR), stale_s=5.0),
     DeviceFamily("chassis", (EntityType.CHASSIS,), ("CHASSIS_MOBILITY_STATUS",), None, frozenset(), stale_s=5.0),
 )}
 
@@ -93,6 +99,9 @@ DEFAULT_FAMILY: Mapping[EntityType, str] = {
 
 # Families whose DGNs have no instance field: the mapping must leave `instance` out.
 NO_INSTANCE = frozenset({"water_pump", "generator", "chassis", "motor_pair"})
+# Families whose instance is optional: a leveling system's `instance` is its level sensor's, left out for
+# a single-sensor system (the sensor then reports 255, "no instance").
+OPTIONAL_INSTANCE = frozenset({"leveling"})
 
 _KEYS = {"id", "name", "area", "type", "device", "instance", "source_address", "group", "stale_s",
          "capabilities", "extend_instance", "retract_instance", "max_duration_s", "on_mode"}
@@ -125,9 +134,11 @@ class EntityConfig:
 
     @property
     def status_instances(self) -> tuple[int | None, ...]:
-        """The instances this entity's status frames carry (two for a motor pair)."""
+        """The instances this entity's status frames carry (two for a motor pair or a leveling system)."""
         if self.device == "motor_pair":
             return (self.extend_instance, self.retract_instance)
+        if self.device == "leveling" and self.instance is not None:
+            return (None, self.instance)  # controller statuses carry none; the level sensor carries its own
         return (self.instance,)
 
     def to_json(self) -> dict[str, Any]:
@@ -359,6 +370,8 @@ def _entity(check: _Checker, keys: tuple[Any, ...], item: Any, default_stale: fl
         if device in NO_INSTANCE:
             if instance is not None:
                 check.problem((*keys, "instance"), f"{family.status_dgns[0]} has no instance: leave it out")
+        elif instance is None and device in OPTIONAL_INSTANCE:
+            pass
         elif instance is None:
             check.problem(keys, f"`instance` is missing: the RV-C instance of its {family.status_dgns[0]}")
         else:

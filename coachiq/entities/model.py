@@ -60,9 +60,15 @@ class Command(StrEnum):
     DISABLE = "disable"
     EXTEND = "extend"
     RETRACT = "retract"
+    AUTO_LEVEL = "auto_level"
+    RETRACT_ALL = "retract_all"
+    CLEAR_ERROR = "clear_error"
 
 
-MOTION_COMMANDS = frozenset({Command.EXTEND, Command.RETRACT})
+# Commands that can set a position-critical device moving (clearing a leveling error lets the controller
+# act again): they pass the interlocks. Stop never does.
+MOTION_COMMANDS = frozenset({Command.EXTEND, Command.RETRACT, Command.AUTO_LEVEL, Command.RETRACT_ALL,
+                             Command.CLEAR_ERROR})
 
 
 class Outcome(StrEnum):

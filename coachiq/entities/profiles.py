@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from coachiq.entities import leveling
 from coachiq.entities.mapping import EntityConfig
 
 Values = Mapping[str, Any]
@@ -177,7 +178,7 @@ FOLDERS: Mapping[str, Folder] = {
     "tank": _tank, "dc_source": _dc_source, "charger": _charger, "inverter": _inverter,
     "transfer_switch": _transfer_switch, "thermostat": _thermostat, "furnace": _furnace,
     "water_heater": _water_heater, "water_pump": _water_pump, "roof_fan": _roof_fan, "generator": _generator,
-    "awning": _awning, "shade": _shade, "chassis": _chassis,
+    "awning": _awning, "shade": _shade, "chassis": _chassis, "leveling": leveling.fold,
 }
 
 

@@ -42,6 +42,8 @@ IMPLEMENTATIONS: Mapping[str, str] = {
     "authentication": "coachiq.features.authentication:AuthenticationFeature",
     "j1939": "coachiq.features.j1939:J1939Feature",
     "spartan_k2": "coachiq.features.spartan_k2:SpartanK2Feature",
+    "diagnostics": "coachiq.features.diagnostics:DiagnosticsFeature",
+    "firefly": "coachiq.features.firefly:FireflyFeature",
 }
 
 SHIPPED_KEYS = {"enabled", "depends_on", "safety_classification", "safe_state_action", "description", "settings"}

@@ -8,6 +8,8 @@ Protocol of /api/v2/ws (JSON text messages):
   every change. Subscribing again replaces the subscription and sends a new snapshot.
 - client `{"type": "command", "id", "entity_id", "command", ...params}` -> server
   `{"type": "command_result", "id", "command_id", "status", "state" | "reason"}`.
+- server, to every client: events of features, e.g. `{"type": "diagnostics", "codes": [...]}` when
+  a trouble code changes.
 - client `{"type": "unsubscribe"}`, `{"type": "ping"}`; anything malformed -> `{"type": "error",
   "reason"}` and the socket stays open.
 
@@ -363,6 +365,13 @@ class RealtimeHub:
             and (wanted_areas is None or entity.area in wanted_areas))
 
     # --- a client session -----------------------------------------------------------------------
+
+    def broadcast(self, message: dict[str, Any]) -> None:
+        """Send `message` to every connected client, whatever it subscribed to (feature events such as
+        `{"type": "diagnostics", ...}`); a client that does not read is dropped as for any reply."""
+        for client in list(self.clients.values()):
+            if not client.closed:
+                client.say(message)
 
     async def serve(self, websocket: WebSocket) -> None:
         """Run one client's session until it disconnects or is dropped."""

@@ -65,6 +65,7 @@ class Chassis(DeviceModel):
                 self.gear = "park"
                 self.ignition = self.engine_running = False
         world.engine_running = self.engine_running
+        world.park_brake_set = self.park_brake
         return (self.speed > 0, self.gear, self.engine_running) != before
 
     @property

@@ -37,7 +37,10 @@ from coachiq.rvc import Codec, EncodeError, SpecDatabase, compose_id, dgn_and_so
 from coachiq.sim.chassis import Chassis
 from coachiq.sim.climate import Furnace, RoofFan, Thermostat
 from coachiq.sim.devices import DeviceKind, SimDevice, devices_for
+from coachiq.sim.faults import FaultTable
+from coachiq.sim.firefly import FireflyDimmer, FireflyPair
 from coachiq.sim.j1939 import J1939Node, j1939_nodes
+from coachiq.sim.leveling import LevelingController
 from coachiq.sim.loads import AcLoad, DcLoad, Lock
 from coachiq.sim.model import DeviceModel, World
 from coachiq.sim.motion import Awning, MotorPair, Shade
@@ -60,8 +63,9 @@ _MODELS: Mapping[DeviceKind, type[DeviceModel]] = {
     DeviceKind.CHARGER: Charger, DeviceKind.INVERTER: Inverter, DeviceKind.TRANSFER_SWITCH: TransferSwitch,
     DeviceKind.THERMOSTAT: Thermostat, DeviceKind.FURNACE: Furnace, DeviceKind.WATER_HEATER: WaterHeater,
     DeviceKind.WATER_PUMP: WaterPump, DeviceKind.ROOF_FAN: RoofFan, DeviceKind.GENERATOR: Generator,
-    DeviceKind.SLIDE: MotorPair, DeviceKind.JACK: MotorPair, DeviceKind.AWNING: Awning, DeviceKind.SHADE: Shade,
-    DeviceKind.CHASSIS: Chassis,
+    DeviceKind.SLIDE: MotorPair, DeviceKind.LEVELING: LevelingController, DeviceKind.AWNING: Awning,
+    DeviceKind.SHADE: Shade, DeviceKind.CHASSIS: Chassis, DeviceKind.FIREFLY_DIMMER: FireflyDimmer,
+    DeviceKind.FIREFLY_PAIR: FireflyPair,
 }
 
 # Step order within a tick: producers of shared quantities before their consumers (generator before the
@@ -137,6 +141,7 @@ class SimulatedCoach:
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
+        self.faults = FaultTable()
         self.frames_sent = 0
         self.commands_handled = 0
         self.send_errors = 0
@@ -236,6 +241,17 @@ class SimulatedCoach:
         self._wake.set()
         return self.chassis_state()
 
+    def set_fault(self, entity_id: str, spn: int, fmi: int, active: bool, red: bool = False) -> None:
+        """Make device `entity_id` report (or stop reporting) a trouble code, at once.
+
+        KeyError for an unknown device, ValueError for an SPN or FMI out of range.
+        """
+        model = self.devices.get(entity_id)
+        if model is None:
+            raise KeyError(f"no simulated device {entity_id!r}: choose one of {', '.join(sorted(self.devices))}")
+        if self.faults.set(entity_id, spn, fmi, active, red):
+            self._send_status(model, time.monotonic())
+
     def set_shore_power(self, connected: bool) -> None:
         """Plug in or unplug shore power."""
         self.world.shore_connected = connected
@@ -334,7 +350,8 @@ class SimulatedCoach:
             if j1939_bus is None or j1939_codec is None:
                 return
             bus, codec = j1939_bus, j1939_codec
-        for index, (dgn_name, values) in enumerate(model.status()):
+        frames = [*model.status(), *self.faults.frames(model.spec.entity_id, model.spec.kind)]
+        for index, (dgn_name, values) in enumerate(frames):
             if isinstance(values, bytes):  # a payload built by the model itself (DM1)
                 self._send_raw(bus, codec, dgn_name, source, values)
             else:

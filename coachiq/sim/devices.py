@@ -10,8 +10,10 @@ Conventions used by the simulated nodes:
   where it claims 0x8C).
 - DC dimmer and relay outputs, slide and jack motors are outputs of DC_DIMMER_STATUS_3 / COMMAND_2;
   their instances are unique across the coach because DC_DIMMER_COMMAND_2 is a broadcast.
-- Leveling jacks are motor pairs like slides: the DGN database has no LEVELING_* DGNs.
-- A motor pair (slide, jack) has an extend output and a retract output. Energising one runs the motor;
+- Leveling is one hydraulic leveling controller (LEVELING_* DGNs, RV-C 6.13) with four jacks and a level
+  sensor. The document's default addresses (0x51-0x53) are taken here by the water heater and the
+  thermostats, so it plays at 0x68.
+- A motor pair (slide) has an extend output and a retract output. Energising one runs the motor;
   the output drops by itself at the end of travel (limit switch) or when its command duration expires.
 - DC_DIMMER_COMMAND_2's ramp_time is the time of the whole change, in seconds (0 or not available: the
   dimmer's own ramp, 2 s from 0 to 100 %).
@@ -56,9 +58,11 @@ class DeviceKind(StrEnum):
     GENERATOR = "generator"
     SLIDE = "slide"  # motor pair on two DC relay outputs
     AWNING = "awning"
-    JACK = "jack"  # motor pair on two DC relay outputs
+    LEVELING = "leveling"  # leveling controller: entity type jack
     SHADE = "shade"
     CHASSIS = "chassis"
+    FIREFLY_DIMMER = "firefly_dimmer"  # entity type light, dimmable, on a Firefly multiplex system
+    FIREFLY_PAIR = "firefly_pair"  # an awning or shade as two Firefly DC loads (extend, retract)
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,7 +71,7 @@ class SimDevice:
 
     entity_id:        "<type>.<snake_name>", the id the server's mapping gives it
     instance:         the RV-C instance of its status and command DGNs (None: the DGNs have none)
-    extend_instance / retract_instance: the two relay outputs of a motor pair (slide, jack)
+    extend_instance / retract_instance: the two relay outputs of a motor pair (slide)
     status_dgns:      what the node broadcasts for this device, by DGN name
     command_dgn:      the DGN it obeys (None: read-only)
     group:            DC dimmer group byte the node reports (0xFF: no group)
@@ -105,6 +109,7 @@ SHADE_NODE = 0x64
 AWNING_NODE = 0x65
 ROOF_FAN_NODE = 0x66
 WATER_PUMP_NODE = 0x67
+LEVELING_NODE = 0x68  # leveling controller (the document's 0x51-0x53 are taken in this coach)
 TANK_NODE = 0x48
 HOUSE_BATTERY_NODE = 0x49
 CHASSIS_BATTERY_NODE = 0x4A
@@ -119,7 +124,6 @@ CHASSIS_NODE = 0x47
 _DIMMER = ("DC_DIMMER_STATUS_3",)
 _DIMMER_CMD = "DC_DIMMER_COMMAND_2"
 _SLIDE_TRAVEL_S = 12.0
-_JACK_TRAVEL_S = 8.0
 _AWNING_TRAVEL_S = 15.0
 
 
@@ -134,8 +138,7 @@ def _relay(slug: str, name: str, area: str, instance: int) -> SimDevice:
 
 def _motor_pair(kind: DeviceKind, slug: str, name: str, area: str, extend: int, retract: int,
                 travel_s: float) -> SimDevice:
-    prefix = "slide" if kind is DeviceKind.SLIDE else "jack"
-    return SimDevice(kind, f"{prefix}.{slug}", name, area, RELAY_NODE, None, _DIMMER, _DIMMER_CMD,
+    return SimDevice(kind, f"slide.{slug}", name, area, RELAY_NODE, None, _DIMMER, _DIMMER_CMD,
                      extend_instance=extend, retract_instance=retract, travel_s=travel_s)
 
 
@@ -215,10 +218,9 @@ def _class_a_diesel() -> tuple[SimDevice, ...]:
                     _SLIDE_TRAVEL_S),
     ]
     jacks = [
-        _motor_pair(DeviceKind.JACK, "front_left", "Front left jack", "exterior", 50, 51, _JACK_TRAVEL_S),
-        _motor_pair(DeviceKind.JACK, "front_right", "Front right jack", "exterior", 52, 53, _JACK_TRAVEL_S),
-        _motor_pair(DeviceKind.JACK, "rear_left", "Rear left jack", "exterior", 54, 55, _JACK_TRAVEL_S),
-        _motor_pair(DeviceKind.JACK, "rear_right", "Rear right jack", "exterior", 56, 57, _JACK_TRAVEL_S),
+        SimDevice(DeviceKind.LEVELING, "jack.leveling", "Leveling jacks", "exterior", LEVELING_NODE, None,
+                  ("LEVELING_CONTROL_STATUS", "LEVELING_JACK_STATUS", "LEVELING_SENSOR_STATUS"),
+                  "LEVELING_CONTROL_COMMAND"),
     ]
     extras = [
         _thermostat("front", "Front zone", "living_room", 1, THERMOSTAT_NODES[0]),
@@ -257,9 +259,29 @@ def _travel_trailer() -> tuple[SimDevice, ...]:
     return (*lights, *extras, *_common_tail(awning_instance=1))
 
 
+def _firefly_coach() -> tuple[SimDevice, ...]:
+    # Instances after public owner notes: a Firefly coach's awning on DC loads 24 (extend) and 25 (retract).
+    lights = [SimDevice(DeviceKind.FIREFLY_DIMMER, f"light.{slug}", name, area, LIGHTING_NODE, instance, _DIMMER,
+                        _DIMMER_CMD) for slug, name, area, instance in (
+        ("living_room", "Living room", "living_room", 17), ("galley", "Galley", "galley", 18),
+        ("bedroom", "Bedroom", "bedroom", 19))]
+
+    def pair(entity_id: str, name: str, area: str, extend: int, retract: int, travel_s: float) -> SimDevice:
+        return SimDevice(DeviceKind.FIREFLY_PAIR, entity_id, name, area, RELAY_NODE, None, _DIMMER, _DIMMER_CMD,
+                         extend_instance=extend, retract_instance=retract, travel_s=travel_s)
+
+    pairs = [pair("awning.patio", "Patio awning", "exterior", 24, 25, _AWNING_TRAVEL_S),
+             pair("shade.windshield", "Windshield shade", "cab", 30, 31, 10.0),
+             pair("shade.living_room", "Living room shade", "living_room", 32, 33, 8.0)]
+    chassis = SimDevice(DeviceKind.CHASSIS, "chassis.main", "Chassis", "cab", CHASSIS_NODE, None,
+                        ("CHASSIS_MOBILITY_STATUS",), None)
+    return (*lights, *pairs, _tank("fresh", "Fresh water", 0, 300), chassis)
+
+
 COACHES: Mapping[str, tuple[SimDevice, ...]] = {
     "class_a_diesel": _class_a_diesel(),
     "travel_trailer": _travel_trailer(),
+    "firefly_coach": _firefly_coach(),
 }
 
 

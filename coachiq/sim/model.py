@@ -33,6 +33,7 @@ class World:
     house_voltage: float = 12.8
     chassis_battery_v: float = 12.7
     engine_running: bool = False
+    park_brake_set: bool = True  # the chassis's park brake, read by the leveling controller's lockout
     fresh_draw_l_per_s: float = 0.0  # water the pump takes from the fresh tank
     lpg_draw_l_per_s: float = 0.0  # LPG the burners take, summed each tick
     heat_demand: dict[int, bool] = field(default_factory=dict)  # thermostat zone -> calls for heat

@@ -19,7 +19,8 @@ const CONFIRMED_VISIBLE_MS = 4000;
 const COMMAND_LABELS = {
   turn_on: "Turn on", turn_off: "Turn off", toggle: "Toggle", set_brightness: "Brightness", lock: "Lock",
   unlock: "Unlock", set_mode: "Mode", set_setpoint: "Set point", set_fan: "Fan", start: "Start", stop: "Stop",
-  enable: "Turn on", disable: "Turn off", extend: "Extend", retract: "Retract",
+  enable: "Turn on", disable: "Turn off", extend: "Extend", retract: "Retract", auto_level: "Auto level",
+  retract_all: "Retract all", clear_error: "Clear error",
 };
 
 const has = (entity, capability) => entity.capabilities.includes(capability);
@@ -41,19 +42,23 @@ export function isOn(state) {
 
 // ---- the frame every card shares ----
 
-function frame(entity, iconName) {
+/** The frame of a card; `el` is the article to build into (a card whose module loads later keeps its place). */
+export function frame(entity, iconName, el = h("article")) {
   const badge = h("span", { class: "badge" });
   const title = h("h3", { text: entity.name });
   const head = h("div", { class: "card-head" }, icon(iconName, "card-icon"), title, badge);
   const note = h("p", { class: "sub", hidden: true });
   const body = h("div", { class: "card-body" });
   const cmd = h("p", { class: "cmd" });
-  const el = h("article", { class: "card", "data-entity": entity.id, "data-type": entity.type,
-    "aria-label": entity.name }, head, note, body, cmd);
+  el.className = "card";
+  el.dataset.entity = entity.id;
+  el.dataset.type = entity.type;
+  el.setAttribute("aria-label", entity.name);
+  el.append(head, note, body, cmd);
   return { el, badge, note, body, cmd, clearTimer: 0, stopped: null };
 }
 
-function updateFrame(card, entity, badgeText, badgeKind = "off") {
+export function updateFrame(card, entity, badgeText, badgeKind = "off") {
   card.el.classList.toggle("unavailable", !entity.available);
   card.el.classList.toggle("stale", entity.stale);
   if (!entity.available) {
@@ -162,7 +167,7 @@ function lateControls(entity) {
   };
 }
 
-function stats(pairs) {
+export function stats(pairs) {
   const dl = h("dl", { class: "stats" });
   const cells = new Map();
   for (const [key, label] of pairs) {
@@ -201,7 +206,7 @@ function readings() {
   };
 }
 
-function button(label, onclick, cls = "btn") {
+export function button(label, onclick, cls = "btn") {
   return h("button", { type: "button", class: cls, onclick }, label);
 }
 
@@ -627,11 +632,13 @@ const MOTION_LABELS = {
   slide: ["Extend", "Retract"], awning: ["Extend", "Retract"], jack: ["Lower", "Raise"], shade: ["Lower", "Raise"],
 };
 
-function holdButton(entity, command, label, iconName, onProblem) {
+/** A button that moves while held: `params` go with every renewal (e.g. which jack); `name` ends its
+ * accessible name (the device's name by default). */
+export function holdButton(entity, command, label, iconName, onProblem, params = {}, name = entity.name) {
   // The visible words start the accessible name; the device's name follows for a screen reader's list.
   const btn = h("button", { type: "button", class: "hold", "data-command": command, "aria-pressed": "false" },
     icon(iconName), h("span", { text: `Hold to ${label.toLowerCase()}` }),
-    h("span", { class: "visually-hidden", text: ` ${entity.name}` }));
+    h("span", { class: "visually-hidden", text: ` ${name}` }));
   let pointerOrKey = false;
   const hold = {
     timer: 0,
@@ -652,7 +659,7 @@ function holdButton(entity, command, label, iconName, onProblem) {
       hold.timer = setInterval(() => hold.send(true), MOTION_RENEW_MS);
     },
     async send(renewal) {
-      const result = await sendCommand(entity.id, command, { duration_s: MOTION_DURATION_S }, { quiet: renewal });
+      const result = await sendCommand(entity.id, command, { ...params, duration_s: MOTION_DURATION_S }, { quiet: renewal });
       if (hold.holding && result.status === "confirmed" && hold.confirmedStamp === undefined) {
         hold.confirmedStamp = store.entities.get(entity.id)?.updated_at ?? null;
       }
@@ -796,13 +803,14 @@ function motionCard(entity) {
   return { el: card.el, update: render };
 }
 
-/** The Chassis card is in chassis.js, loaded when a chassis card is first built (off the first view's path). */
-function chassisCard(entity) {
+/** A card whose module is loaded when the card is first built (off the first view's path): an empty article
+ * in its place at once, filled by `build(module, entity, el)` when the module arrives. */
+function lateCard(entity, load, build) {
   const el = h("article", { class: "card", "data-entity": entity.id, "data-type": entity.type, "aria-label": entity.name });
   let card = null;
   let last = entity;
-  import("./chassis.js").then((m) => {
-    card = m.chassisCard(last, el);
+  load().then((m) => {
+    card = build(m, last, el);
     card.update(last);
   });
   return {
@@ -847,8 +855,10 @@ export function createCard(entity) {
     case "inverter": case "charger": return powerDeviceCard(entity);
     case "transfer_switch": return transferSwitchCard(entity);
     case "thermostat": return thermostatCard(entity);
-    case "slide": case "awning": case "jack": case "shade": return motionCard(entity);
-    case "chassis": return chassisCard(entity);
+    case "jack": return has(entity, "auto_level")
+      ? lateCard(entity, () => import("./leveling.js"), (m, e, el) => m.levelingCard(e, el)) : motionCard(entity);
+    case "slide": case "awning": case "shade": return motionCard(entity);
+    case "chassis": return lateCard(entity, () => import("./chassis.js"), (m, e, el) => m.chassisCard(e, el));
     default: return genericCard(entity);
   }
 }

@@ -1,5 +1,5 @@
-// The technician's view: server health in detail, the CAN bus, and devices heard but not mapped.
-// Kept off the owner's views; reached from System.
+// The technician's view: trouble codes by device (when the diagnostics feature runs), server health in
+// detail, the CAN bus, and devices heard but not mapped. Kept off the owner's views; reached from System.
 
 import { empty, head, kv, section, statusBadge, table } from "./views.js";
 import { getJson } from "./state.js";
@@ -14,8 +14,11 @@ export function diagnostics(ctx) {
   const healthBox = h("div", { class: "card" }, h("p", { class: "sub", text: "Loading…" }));
   const canBox = h("div", { class: "card" }, h("p", { class: "sub", text: "Loading…" }));
   const unmappedBox = h("div", { class: "card" }, h("p", { class: "sub", text: "Loading…" }));
-  ctx.main.append(head("Diagnostics", "For a technician: the server, the CAN bus and unmapped devices."),
-    section("Server", healthBox), section("CAN bus", canBox), section("Unmapped devices", unmappedBox));
+  // Filled by troublecodes.js, which is fetched only once the server says the diagnostics feature runs.
+  const codesSlot = h("div");
+  let codesLoaded = false;
+  ctx.main.append(head("Diagnostics", "For a technician: trouble codes, the server, the CAN bus and unmapped devices."),
+    codesSlot, section("Server", healthBox), section("CAN bus", canBox), section("Unmapped devices", unmappedBox));
 
   ctx.every(5000, async () => {
     let health;
@@ -26,6 +29,10 @@ export function diagnostics(ctx) {
     } catch (err) {
       setChildren(healthBox, empty(`Health is not available: ${err.message}`));
       return;
+    }
+    if (!codesLoaded && health.features?.diagnostics?.status === "running") {
+      codesLoaded = true;
+      import("./troublecodes.js").then((mod) => ctx.live && mod.troubleCodes(ctx, codesSlot));
     }
     const m = health.system_metrics || {};
     const rows = (obj) => Object.entries(obj || {}).map(([name, c]) => [[h("strong", { text: name }),

@@ -359,6 +359,9 @@ function handleMessage(msg) {
     case "safety":
       setSafety(msg);
       break;
+    case "diagnostics":
+      emit("diagnostics", msg);
+      break;
     case "error":
       if (msg.id && pending.has(msg.id)) settleCommand(msg.id, { status: "refused", reason: pick(msg, "reason", "detail", "message") });
       break;

@@ -85,7 +85,11 @@ class ViewContext {
 
   destroy() {
     this.live = false;
-    for (const t of this.timers) clearInterval(t);
+    // Timers are interval ids; a function is an unsubscribe to call (a view's event listener).
+    for (const t of this.timers) {
+      if (typeof t === "function") t();
+      else clearInterval(t);
+    }
   }
 }
 

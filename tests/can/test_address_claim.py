@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 
 import can
@@ -129,7 +128,7 @@ async def test_two_claimers_on_one_virtual_bus(channel: str, peer: can.BusABC) -
     await loser.start()
     try:
         await wait_for(lambda: loser.link("house").claimer.state is ClaimState.CANNOT_CLAIM)
-        await asyncio.sleep(CLAIM_SETTLE_S + 0.05)
+        await wait_for(lambda: winner.link("house").claimer.state is not ClaimState.CLAIMING, timeout=2)
         assert winner.link("house").claimer.can_transmit(time.monotonic())
         assert winner.link("house").claimer.address == 0x8C
         health = await loser.health()

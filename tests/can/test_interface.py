@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import sys
 import threading
 import time
 
 import can
 import pytest
 
-from coachiq.can.address_claim import CLAIM_SETTLE_S
+from coachiq.can.address_claim import ClaimState
 from coachiq.can.interface import (
     BACKOFF_MAX_S,
     BACKOFF_START_S,
@@ -20,7 +21,7 @@ from coachiq.can.interface import (
 )
 from coachiq.core.alerts import AlertManager, Priority
 from coachiq.core.metrics import Metrics
-from coachiq.core.service import Status
+from coachiq.core.service import Health, Status
 from tests.can.conftest import FaultInjector, house, received, wait_for
 
 DIMMER_ID = (6 << 26) | (0x1FEDA << 8) | 0x8E
@@ -29,9 +30,21 @@ PROPRIETARY_A = 0x1EF00  # destination-specific (PDU1)
 
 async def started(service: CanInterfaceService, settle: bool = True) -> CanInterfaceService:
     await service.start()
-    if settle:
-        await asyncio.sleep(CLAIM_SETTLE_S + 0.02)
+    if settle:  # our address claim stands once 250 ms pass without contention: wait until it does
+        await wait_for(lambda: all(link.claimer.state is ClaimState.CLAIMED for link in service.links.values()),
+                       timeout=2)
     return service
+
+
+def _reader_waiting(name: str) -> bool:
+    """True while the receive thread `name` waits inside the bus's blocking recv (a queue wait)."""
+    thread = next((t for t in threading.enumerate() if t.name == name), None)
+    frame = sys._current_frames().get(thread.ident) if thread is not None and thread.ident else None
+    while frame is not None:
+        if frame.f_code.co_name == "_recv_internal":
+            return True
+        frame = frame.f_back
+    return False
 
 
 async def test_frames_from_the_bus_reach_the_pipeline_and_repeats_are_dropped(
@@ -164,6 +177,11 @@ async def test_receive_fault_reconnects_with_backoff_and_raises_a_p1(channel: st
         await service.stop()
 
 
+async def _degraded(service: CanInterfaceService) -> Health | None:
+    health = await service.health()
+    return health if health.status is Status.DEGRADED else None
+
+
 def test_default_backoff_is_one_second_doubling_to_thirty() -> None:
     assert (BACKOFF_START_S, BACKOFF_MAX_S) == (1.0, 30.0)
 
@@ -171,9 +189,9 @@ def test_default_backoff_is_one_second_doubling_to_thirty() -> None:
 async def test_no_traffic_is_degraded(channel: str) -> None:
     service = await started(CanInterfaceService([house(channel)], no_traffic_s=0.1), settle=False)
     try:
-        await asyncio.sleep(0.15)
-        health = await service.health()
-        assert health.status is Status.DEGRADED and "no traffic for" in health.detail
+        assert (await service.health()).status is Status.HEALTHY  # just opened: no traffic yet is normal
+        health = await wait_for(lambda: _degraded(service), timeout=2)
+        assert "no traffic for" in health.detail
     finally:
         await service.stop()
 
@@ -229,7 +247,7 @@ async def test_two_interfaces_are_independent(channel: str) -> None:
 async def test_closing_a_virtual_bus_wakes_its_reader_at_once(channel: str) -> None:
     # Its reader waits up to a second for a frame; closing must not wait that long.
     service = await started(CanInterfaceService([house(channel)]), settle=False)
-    await asyncio.sleep(0.05)  # the reader is blocked in recv
+    await wait_for(lambda: _reader_waiting("can-house-rx"))
     began = time.monotonic()
     await service.stop()
     assert time.monotonic() - began < 0.5

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import can
 import pytest
 
-from coachiq.can.address_claim import CLAIM_SETTLE_S
+from coachiq.can.address_claim import ClaimState
 from coachiq.can.interface import CanInterfaceService
 from coachiq.can.pipeline import RvcFrame
 from coachiq.can.protocol import FRAME_TOPIC, RvcProtocolService
@@ -106,9 +105,10 @@ async def test_broadcast_multi_packet_message_is_reassembled(
 
 async def test_request_to_send_is_answered_with_clear_to_send(
         stack: tuple[CanInterfaceService, RvcProtocolService, list[RvcFrame]], peer: can.BusABC) -> None:
-    _can_service, _rvc, _frames = stack
-    await asyncio.sleep(CLAIM_SETTLE_S + 0.02)
-    await received(peer, 0.05)
+    can_service, _rvc, _frames = stack
+    link = can_service.link("house")
+    await wait_for(lambda: link.claimer.state is ClaimState.CLAIMED, timeout=2)
+    await received(peer, 0.05)  # the address claim
     rts = bytes((16, 20, 0, 3, 0xFF, 0xEB, 0xFE, 0x00))  # 20 bytes of DGN 0xFEEB in 3 packets
     peer.send(can.Message(arbitration_id=(7 << 26) | (0xEC8C << 8) | 0x44, data=rts))
     answers = await received(peer, 0.2, pf=0xEC)

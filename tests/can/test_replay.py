@@ -12,7 +12,7 @@ import pytest
 from coachiq.can import replay as replay_module
 from coachiq.can.interface import CanInterfaceService
 from coachiq.can.replay import RECORD, play, replay_log
-from tests.can.conftest import house
+from tests.can.conftest import house, wait_for
 
 
 def test_play_writes_one_record_per_extended_frame_with_its_channel(tmp_path: Path) -> None:
@@ -93,10 +93,7 @@ async def test_cancelling_the_replay_stops_the_player(tmp_path: Path, channel: s
     await service.start()
     try:
         task = asyncio.create_task(replay_log(service, log, speed=1))  # 100 s of log
-        for _ in range(200):
-            if service.link("house").stats.rx_frames:
-                break
-            await asyncio.sleep(0.01)
+        await wait_for(lambda: service.link("house").stats.rx_frames)
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task

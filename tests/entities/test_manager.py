@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from pathlib import Path
 from typing import Any
@@ -176,7 +175,6 @@ async def test_unmapped_traffic_is_listed_with_a_suggestion(tmp_path: Path) -> N
     # The generic coach maps lights 1-8: the diesel coach's lights 9-12 and most devices stay unmapped.
     coach = await start_coach(tmp_path / "data", coach="class_a_diesel", mapping="generic")
     try:
-        await asyncio.sleep(0.3)
         rows = await wait_for(lambda: [r for r in coach.core.entities.unmapped()
                                        if r["name"] == "DC_DIMMER_STATUS_3" and r["instance"] == 12])
         row = rows[0]

@@ -13,7 +13,7 @@ from coachiq.sim.devices import COACHES
 
 
 def test_shipped_coaches_load() -> None:
-    assert shipped_coaches() == ["class_a_diesel", "generic", "spartan_k2", "travel_trailer"]
+    assert shipped_coaches() == ["class_a_diesel", "firefly_coach", "generic", "spartan_k2", "travel_trailer"]
     generic = load_coach("generic")
     assert {"light.light_1", "tank.fresh", "tank.grey", "tank.black", "battery.house", "chassis.main"} \
         <= set(generic.entities)
@@ -36,10 +36,13 @@ def test_shipped_mapping_matches_the_simulated_coach(coach: str) -> None:
             assert config.instance == device.instance, entity_id
 
 
-def test_class_a_has_four_slides_jacks_and_an_awning() -> None:
+def test_class_a_has_four_slides_a_leveling_system_and_an_awning() -> None:
     mapping = load_coach("class_a_diesel")
     kinds = [c.type for c in mapping.entities.values()]
-    assert kinds.count(EntityType.SLIDE) == 4 and kinds.count(EntityType.JACK) == 4
+    assert kinds.count(EntityType.SLIDE) == 4 and kinds.count(EntityType.JACK) == 1
+    leveling = mapping.entities["jack.leveling"]
+    assert leveling.device == "leveling" and leveling.command_dgn == "LEVELING_CONTROL_COMMAND"
+    assert leveling.capabilities == {"auto_level", "retract_all", "extend", "retract", "stop", "clear_error"}
     assert kinds.count(EntityType.AWNING) == 1
     slide = mapping.entities["slide.living_room"]
     assert slide.capabilities == {"extend", "retract", "stop"} and slide.max_duration_s == 30
@@ -123,4 +126,4 @@ def test_invalid_yaml_and_wrong_shapes(tmp_path: Path) -> None:
 def test_unknown_coach_names_the_known_ones() -> None:
     with pytest.raises(ConfigError) as caught:
         coach_path("spaceship")
-    assert "class_a_diesel, generic, spartan_k2, travel_trailer" in caught.value.problems[0]
+    assert "class_a_diesel, firefly_coach, generic, spartan_k2, travel_trailer" in caught.value.problems[0]

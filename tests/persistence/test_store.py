@@ -89,7 +89,7 @@ async def main(folder):
             store.add_history("counter", counter, {"value": counter})
         await store.flush()
         print(counter, flush=True)
-        await asyncio.sleep(0.02)
+        await asyncio.sleep(0.02)  # a pause between bursts, so the kill can land between or within flushes
 
 asyncio.run(main(sys.argv[1]))
 '''

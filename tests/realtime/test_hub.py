@@ -27,7 +27,7 @@ from coachiq.core.events import EventBus
 from coachiq.entities.model import CommandResult, EntityUpdate, Outcome, Source
 from coachiq.realtime import hub as hub_module
 from coachiq.realtime.hub import RealtimeHub
-from tests.conftest import free_port
+from tests.conftest import free_port, wait_for
 
 
 @dataclass
@@ -101,8 +101,9 @@ async def setup() -> AsyncIterator[Setup]:
                                            ws="websockets-sansio"))
     server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]
     task = asyncio.create_task(server.serve())
-    while not server.started:
-        await asyncio.sleep(0.01)
+    await wait_for(lambda: server.started or task.done(), timeout=10)
+    if task.done():
+        task.result()  # the server failed to start: say why
     try:
         yield Setup(f"ws://127.0.0.1:{port}/ws", hub, table, watcher)
     finally:
@@ -179,10 +180,7 @@ async def test_commands_over_the_socket(setup: Setup) -> None:
     assert (entity_id, command, params) == ("light.galley", "set_brightness", {"brightness": 40})
     assert setup.table.commands[1][2] == {"duration_s": 5}
     # The client that started motion is gone: the state manager hears of it.
-    for _ in range(100):
-        if setup.watcher.gone:
-            break
-        await asyncio.sleep(0.01)
+    await wait_for(lambda: setup.watcher.gone, timeout=2)
     assert setup.watcher.gone == [client_id]
 
 
@@ -274,16 +272,12 @@ async def test_a_client_that_does_not_read_is_dropped_without_slowing_the_bus(
             began = time.perf_counter()
             setup.table.update("light.galley", {"blob": big, "n": n})
             slowest = max(slowest, time.perf_counter() - began)
-            await asyncio.sleep(0.01)
+            await asyncio.sleep(0.01)  # paces the producer, as a bus does; the client reads nothing
             if setup.hub.dropped_clients:
                 break
         assert setup.hub.dropped_clients == 1
         assert slowest < 0.005  # publishing never waited for the client
-        for _ in range(200):
-            if not setup.hub.clients:
-                break
-            await asyncio.sleep(0.01)
-        assert setup.hub.clients == {}
+        await wait_for(lambda: not setup.hub.clients, timeout=2)
     finally:
         writer.close()
 

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from coachiq.can.address_claim import ClaimState
 from coachiq.can.interface import CanInterfaceService
 from coachiq.can.pipeline import RvcFrame
 from coachiq.can.protocol import FRAME_TOPIC, RvcProtocolService
@@ -20,6 +21,7 @@ from coachiq.settings import CanInterfaceSettings
 from coachiq.sim.coach import SimulatedCoach
 from coachiq.sim.devices import CHASSIS_NODE, GENERATOR_NODE, LIGHTING_NODE, RELAY_NODE
 from coachiq.sim.motion import MotorPair
+from tests.conftest import wait_for
 from tests.sim.conftest import Listener
 
 GALLEY = 3  # light.galley_ceiling's dimmer instance
@@ -65,13 +67,14 @@ async def test_ramp_brightness_uses_the_ramp_time(real_time_sim: SimulatedCoach,
     assert 0.3 < done.at - start < 1.0
     listener.send("DC_DIMMER_COMMAND_2", {"instance": GALLEY, "command": "ramp_down"})
     await listener.wait_for("DC_DIMMER_STATUS_3", dimmer(GALLEY, last_command="ramp_down"))
-    await asyncio.sleep(0.3)
+    await listener.wait_for("DC_DIMMER_STATUS_3", lambda v: v["instance"] == GALLEY
+                            and v["brightness"] is not None and v["brightness"] < 45)  # the ramp is under way
     listener.send("DC_DIMMER_COMMAND_2", {"instance": GALLEY, "command": "stop"})
     stopped = await listener.wait_for("DC_DIMMER_STATUS_3", dimmer(GALLEY, last_command="stop"))
     held = stopped.decoded.values["brightness"]
     assert isinstance(held, float)
     assert 0 < held < 50  # stop holds the level the ramp had reached
-    await asyncio.sleep(0.3)
+    await asyncio.sleep(0.3)  # proves a negative: for a while after the stop the level does not move
     level = real_time_sim.devices["light.galley_ceiling"].output.level  # type: ignore[attr-defined]
     assert round(level * 2) / 2 == held
 
@@ -117,7 +120,7 @@ async def test_motor_pair_interlocks_and_stops(sim: SimulatedCoach, listener: Li
     listener.send("DC_DIMMER_COMMAND_2", {"instance": LIVING_SLIDE_EXTEND, "desired_level": 100.0,
                                           "command": "on_duration", "duration": 30})
     await listener.wait_for("DC_DIMMER_STATUS_3", dimmer(LIVING_SLIDE_EXTEND, load_status="on"))
-    await asyncio.sleep(0.3)
+    await wait_for(lambda: slide.position >= 10)  # part of the way out
     listener.send("DC_DIMMER_COMMAND_2", {"instance": LIVING_SLIDE_RETRACT, "desired_level": 100.0,
                                           "command": "on_duration", "duration": 30})
     await listener.wait_for("DC_DIMMER_STATUS_3", dimmer(LIVING_SLIDE_RETRACT, load_status="on"))
@@ -128,7 +131,7 @@ async def test_motor_pair_interlocks_and_stops(sim: SimulatedCoach, listener: Li
     await listener.wait_for("DC_DIMMER_STATUS_3", dimmer(LIVING_SLIDE_RETRACT, load_status="off"))
     position = slide.position
     assert 0 < position < 100
-    await asyncio.sleep(0.3)
+    await asyncio.sleep(0.3)  # proves a negative: a few scheduler ticks later the stopped slide has not moved
     assert slide.position == position
 
 
@@ -165,16 +168,18 @@ async def test_chassis_reports_parked_then_moving_then_parked(sim: SimulatedCoac
 
 
 async def test_nodes_broadcast_periodically(sim: SimulatedCoach, listener: Listener) -> None:
-    await asyncio.sleep(2.2)
-    listener.drain()
+    expected = {"DC_DIMMER_STATUS_3", "THERMOSTAT_STATUS_1", "DC_SOURCE_STATUS_1", "GENERATOR_STATUS_1",
+                "AWNING_STATUS", "DOOR_STATUS"}
+
+    def heard_enough() -> bool:
+        listener.drain()
+        tanks = [h for h in listener.heard if h.decoded.name == "TANK_STATUS" and h.decoded.instance == 0]
+        return len(tanks) >= 2 and expected <= {h.decoded.name for h in listener.heard}  # tanks: about once a second
+
+    await wait_for(heard_enough, timeout=4)
     times = [h.at for h in listener.heard if h.decoded.name == "CHASSIS_MOBILITY_STATUS"]
     gaps = [b - a for a, b in itertools.pairwise(times)]
     assert len(times) >= 5 and max(gaps) <= 0.5  # mobility status every 100-500 ms
-    tanks = [h for h in listener.heard if h.decoded.name == "TANK_STATUS" and h.decoded.instance == 0]
-    assert len(tanks) >= 2  # about once a second
-    names = {h.decoded.name for h in listener.heard}
-    assert {"DC_DIMMER_STATUS_3", "THERMOSTAT_STATUS_1", "DC_SOURCE_STATUS_1", "GENERATOR_STATUS_1",
-            "AWNING_STATUS", "DOOR_STATUS"} <= names
     assert all(not h.decoded.errors for h in listener.heard)
 
 
@@ -192,7 +197,7 @@ async def test_stop_leaves_nothing_running(channel: str, codec: Codec) -> None:
     await coach.start()
     assert coach.running
     assert [thread for thread in threading.enumerate() if thread.name.startswith("sim-")]
-    await asyncio.sleep(0.2)
+    await wait_for(lambda: coach.frames_sent > 0)  # broadcasting: the scheduler is running
     await coach.stop()
     assert not coach.running
     assert asyncio.all_tasks() == tasks
@@ -215,18 +220,14 @@ async def test_the_servers_rvc_service_hears_and_commands_the_coach(sim: Simulat
     await can_service.start()
     await rvc.start()
     try:
-        deadline = time.monotonic() + 3.0
-        while not any(f.decoded.name == "TANK_STATUS" for f in frames) and time.monotonic() < deadline:
-            await asyncio.sleep(0.02)
-        await asyncio.sleep(0.3)  # the server's address claim settles before it may send
+        await wait_for(lambda: any(f.decoded.name == "TANK_STATUS" for f in frames), timeout=3)
+        # The server's address claim must stand before it may send.
+        await wait_for(lambda: can_service.link("house").claimer.state is ClaimState.CLAIMED, timeout=2)
         await rvc.send("DC_DIMMER_COMMAND_2", {"desired_level": 100.0, "command": "set_level"}, instance=GALLEY)
-        while time.monotonic() < deadline + 2.0:
-            echo = [f for f in frames if not f.own and f.decoded.name == "DC_DIMMER_STATUS_3"
-                    and f.decoded.instance == GALLEY and f.decoded.values["load_status"] == "on"]
-            if echo:
-                break
-            await asyncio.sleep(0.01)
-        assert echo and echo[0].source_address == LIGHTING_NODE
+        echo = await wait_for(lambda: [f for f in frames if not f.own and f.decoded.name == "DC_DIMMER_STATUS_3"
+                                       and f.decoded.instance == GALLEY and f.decoded.values["load_status"] == "on"],
+                              timeout=2)
+        assert echo[0].source_address == LIGHTING_NODE
         assert not [f for f in frames if f.decoded.errors]
     finally:
         await rvc.stop()

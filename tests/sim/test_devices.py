@@ -30,7 +30,7 @@ def test_devices_use_known_dgns_and_unique_addresses(coach: str, codec: Codec) -
             command = codec.spec_for(device.command_dgn)
             assert command.kind == "command"
             assert command.confirmed_by in device.status_dgns
-            if device.kind in (DeviceKind.SLIDE, DeviceKind.JACK):
+            if device.kind in (DeviceKind.SLIDE, DeviceKind.FIREFLY_PAIR):
                 routes[(device.command_dgn, device.extend_instance)] += 1
                 routes[(device.command_dgn, device.retract_instance)] += 1
             else:
@@ -42,7 +42,7 @@ def test_devices_use_known_dgns_and_unique_addresses(coach: str, codec: Codec) -
 def test_class_a_has_what_the_issue_lists() -> None:
     kinds = Counter(d.kind for d in devices_for("class_a_diesel"))
     assert kinds[DeviceKind.SLIDE] == 4
-    assert kinds[DeviceKind.JACK] == 4
+    assert kinds[DeviceKind.LEVELING] == 1
     assert kinds[DeviceKind.THERMOSTAT] == 2
     assert kinds[DeviceKind.DIMMER] + kinds[DeviceKind.RELAY_LIGHT] == 12
     assert {DeviceKind.AWNING, DeviceKind.GENERATOR, DeviceKind.INVERTER, DeviceKind.CHARGER,
@@ -62,7 +62,7 @@ def test_travel_trailer_is_smaller() -> None:
 
 
 def test_motor_pairs_have_both_outputs() -> None:
-    pairs = [d for coach in COACHES.values() for d in coach if d.kind in (DeviceKind.SLIDE, DeviceKind.JACK)]
+    pairs = [d for coach in COACHES.values() for d in coach if d.kind is DeviceKind.SLIDE]
     assert pairs
     for device in pairs:
         assert isinstance(device, SimDevice)

@@ -13,7 +13,7 @@ from fastapi import FastAPI
 from coachiq.api.problems import install_problem_handlers
 from coachiq.api.v2.sim import router
 from coachiq.sim.coach import SimulatedCoach
-from tests.conftest import free_port
+from tests.conftest import free_port, wait_for
 from tests.sim.conftest import Listener
 
 
@@ -24,8 +24,9 @@ async def serve(app: FastAPI) -> AsyncIterator[str]:
                                            access_log=False))
     server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign]
     task = asyncio.create_task(server.serve())
-    while not server.started:
-        await asyncio.sleep(0.01)
+    await wait_for(lambda: server.started or task.done(), timeout=10)
+    if task.done():
+        task.result()  # the server failed to start: say why
     try:
         yield f"http://127.0.0.1:{port}"
     finally:

@@ -6,10 +6,19 @@ import asyncio
 import time
 from pathlib import Path
 
-from coachiq.core.alerts import Priority
-from coachiq.entities.model import Outcome
+import pytest
+
+from coachiq.core.alerts import AlertManager, Priority
+from coachiq.core.metrics import Metrics
+from coachiq.core.services import CoreServices
+from coachiq.entities.model import EntityType, Outcome
+from coachiq.sim.coach import SimulatedCoach
+from coachiq.sim.devices import COACHES, DeviceKind
 from coachiq.state.manager import VehicleState
-from tests.entities.conftest import Coach, start_coach, stop_coach, wait_for
+from tests.entities.conftest import Coach, coach_settings, start_coach, stop_coach, stop_sim, unique_channel, wait_for
+
+NO_CHASSIS = "class_a_diesel_without_chassis"
+SHORT_STALE_S = 0.6  # chassis data older than this is stale (5 s by default); the chassis sends every 0.2 s
 
 
 async def test_parked_coach_allows_a_slide_and_the_snapshot_says_why(coach: Coach) -> None:
@@ -48,35 +57,78 @@ async def test_park_brake_and_engine_interlocks(coach: Coach) -> None:
     coach.sim.set_chassis(park_brake=True, ignition=True)
     coach.sim.chassis.engine_running = True
     await wait_for(lambda: (coach.core.state.chassis.get("engine_speed") or 0) > 0)
-    jack = await coach.core.entities.execute("jack.front_left", "extend", {"duration_s": 1}, actor="test")
+    jack = await coach.core.entities.execute("jack.leveling", "extend", {"jack": "left_front", "duration_s": 1},
+                                             actor="test")
     assert jack.outcome is Outcome.REFUSED and "engine" in jack.reason
-    stop = await coach.core.entities.execute("jack.front_left", "stop", {}, actor="test")
+    stop = await coach.core.entities.execute("jack.leveling", "stop", {}, actor="test")
     assert stop.outcome is Outcome.CONFIRMED  # stop is never refused
 
 
-async def test_unknown_vehicle_state_is_unsafe(coach: Coach) -> None:
-    state = coach.core.state
-    later = time.time() + state.chassis_stale_s + 1
-    assert state.vehicle_state(later) == VehicleState.UNKNOWN
-    assert any("stale" in r for r in state.reasons(later))
-    state.chassis_heard = None
-    state._chassis_id = None
-    result = await coach.core.entities.execute("slide.bedroom", "extend", {"duration_s": 1}, actor="test")
-    # The next chassis frame may already have arrived; either way the answer names the chassis data.
-    if result.outcome is Outcome.REFUSED:
+@pytest.fixture
+def chassis_unplugged(monkeypatch: pytest.MonkeyPatch) -> str:
+    """A simulated coach like the Class A but without its chassis node: nothing sends mobility status."""
+    devices = tuple(d for d in COACHES["class_a_diesel"] if d.kind is not DeviceKind.CHASSIS)
+    monkeypatch.setitem(COACHES, NO_CHASSIS, devices)  # type: ignore[index]
+    return NO_CHASSIS
+
+
+async def test_a_coach_whose_chassis_never_broadcast_refuses_a_slide(tmp_path: Path, chassis_unplugged: str) -> None:
+    channel = unique_channel()
+    core = CoreServices(coach_settings(tmp_path / "data", channel), AlertManager(), Metrics())
+    await core.start()
+    sim = SimulatedCoach(channel, chassis_unplugged, codec=core.rvc.codec)
+    await sim.start()
+    try:
+        entities, state = core.entities, core.state
+        # The slide's node is on the bus and answers: only the missing chassis can refuse the command.
+        await wait_for(lambda: entities.entities["slide.bedroom"].state.available)
+        assert state.vehicle_state() == VehicleState.UNKNOWN
+        assert "no chassis data received" in state.reasons()
+        result = await entities.execute("slide.bedroom", "extend", {"duration_s": 1}, actor="test")
+        assert result.outcome is Outcome.REFUSED, result
         assert "chassis" in result.reason
+        assert "slide.bedroom" not in state.motions
+        stop = await entities.execute("slide.bedroom", "stop", {}, actor="test")
+        assert stop.outcome is Outcome.CONFIRMED  # the node is alive; stop is never refused
+    finally:
+        await stop_sim(sim)
+        await core.stop()
+
+
+async def test_a_slide_is_refused_once_the_chassis_falls_silent(tmp_path: Path, chassis_unplugged: str) -> None:
+    coach = await start_coach(tmp_path / "data", chassis_stale_s=SHORT_STALE_S)
+    try:
+        entities, state = coach.core.entities, coach.core.state
+        await wait_for(lambda: state.motion_refusal(EntityType.SLIDE) is None)  # parked: a slide may move
+        # The chassis node goes quiet (unplugged, blown fuse) while every other node keeps running.
+        await stop_sim(coach.sim)
+        coach.sim = SimulatedCoach(coach.channel, chassis_unplugged, codec=coach.core.rvc.codec)
+        await coach.sim.start()
+        await wait_for(lambda: state.vehicle_state() == VehicleState.UNKNOWN, timeout=SHORT_STALE_S + 5)
+        assert any("chassis data is stale" in r for r in state.reasons())
+        await wait_for(lambda: entities.entities["slide.bedroom"].state.available)
+        result = await entities.execute("slide.bedroom", "extend", {"duration_s": 1}, actor="test")
+        assert result.outcome is Outcome.REFUSED, result
+        assert "chassis" in result.reason
+        assert entities.entities["slide.bedroom"].state.values.get("motion") != "extending"
+        stop = await entities.execute("slide.bedroom", "stop", {}, actor="test")
+        assert stop.outcome is Outcome.CONFIRMED
+    finally:
+        await stop_coach(coach)
 
 
 async def test_motion_runs_out_unless_renewed(coach: Coach) -> None:
-    entities = coach.core.entities
+    entities, state = coach.core.entities, coach.core.state
     slide = entities.entities["slide.bedroom"]
-    first = await entities.execute("slide.bedroom", "extend", {"duration_s": 0.6}, actor="test", client_id="c")
+    first = await entities.execute("slide.bedroom", "extend", {"duration_s": 0.3}, actor="test", client_id="c")
     assert first.outcome is Outcome.CONFIRMED
-    await asyncio.sleep(0.4)
-    renewed = await entities.execute("slide.bedroom", "extend", {"duration_s": 0.6}, actor="test", client_id="c")
+    first_deadline = state.motions["slide.bedroom"].deadline
+    renewed = await entities.execute("slide.bedroom", "extend", {"duration_s": 1.0}, actor="test", client_id="c")
     assert renewed.outcome is Outcome.CONFIRMED
-    await asyncio.sleep(0.4)
-    assert slide.state.values["motion"] == "extending"  # 0.8 s after the first command: renewed
+    assert state.motions["slide.bedroom"].deadline > first_deadline + 0.5
+    # Time passing is what is tested: the first duration runs out, plus a few supervisor rounds.
+    await asyncio.sleep(first_deadline - time.monotonic() + 0.3)
+    assert slide.state.values["motion"] == "extending"  # renewed: still moving past the first deadline
     await wait_for(lambda: slide.state.values["motion"] == "stopped", timeout=3)
     assert "slide.bedroom" not in coach.core.state.motions
     await coach.core.state.settle()
@@ -141,13 +193,12 @@ async def test_can_interface_down_is_safe_state(coach: Coach) -> None:
     from coachiq.can.interface import LinkState
 
     link = coach.core.can.links["house"]
-    link.state = LinkState.DOWN  # what the CAN service does when the adapter vanishes
-    try:
-        assert "CAN interface 'house' is down" in coach.core.state.reasons()
-        refused = await coach.core.entities.execute("slide.galley", "extend", {}, actor="test")
-        assert refused.outcome is Outcome.REFUSED and "CAN interface" in refused.reason
-    finally:
-        link.state = LinkState.UP
+    assert link.bus is not None
+    link.bus.shutdown()  # the adapter goes away under the reader: its next receive fails
+    await wait_for(lambda: link.state is LinkState.DOWN, timeout=3)
+    assert "CAN interface 'house' is down" in coach.core.state.reasons()
+    refused = await coach.core.entities.execute("slide.galley", "extend", {}, actor="test")
+    assert refused.outcome is Outcome.REFUSED and "CAN interface" in refused.reason
 
 
 async def test_a_coach_that_starts_to_roll_stops_a_moving_slide(coach: Coach) -> None:

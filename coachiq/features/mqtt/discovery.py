@@ -174,6 +174,8 @@ def _ha_values(config: EntityConfig, values: Mapping[str, Any]) -> dict[str, Any
         return {"shore_power": None if volts is None else _on_off(volts > 0)}
     if device == "chassis":
         return {"park_brake": _on_off(values.get("park_brake")), "ignition": _on_off(values.get("ignition"))}
+    if device == "leveling":
+        return {"level": _on_off(values.get("level")), "stored": _on_off(values.get("stored"))}
     return {}
 
 
@@ -238,6 +240,9 @@ _SENSORS: Mapping[str, tuple[tuple[str, str, str | None, str | None, str | None]
     "chassis": (("speed_kmh", "speed", "speed", "km/h", "measurement"),
                 ("engine_rpm", "engine speed", None, "rpm", "measurement"),
                 ("gear", "gear", None, None, None)),
+    # A leveling system is read-only here: its modes and held manual motion belong on the page.
+    "leveling": (("pitch", "pitch", None, "°", "measurement"), ("roll", "roll", None, "°", "measurement"),
+                 ("mode", "mode", None, None, None)),
 }
 # Binary sensors: (ha key, name suffix, device_class) by device family.
 _BINARY: Mapping[str, tuple[tuple[str, str, str | None], ...]] = {
@@ -246,6 +251,7 @@ _BINARY: Mapping[str, tuple[tuple[str, str, str | None], ...]] = {
     "charger": (("charging", "charging", "battery_charging"),),
     "transfer_switch": (("shore_power", "shore power", "plug"),),
     "chassis": (("park_brake", "park brake", None), ("ignition", "ignition", "power")),
+    "leveling": (("level", "level", None), ("stored", "jacks stored", None)),
 }
 
 

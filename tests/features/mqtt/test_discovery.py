@@ -58,7 +58,8 @@ def test_every_config_is_valid_for_home_assistant(coach: str) -> None:
     assert found.device["model"] and found.device["manufacturer"] == "CoachIQ" and found.device["sw_version"] == "1.2.3"
     for config in entities:
         components = {a.component for a in found.for_entity(config)}
-        assert EXPECTED_COMPONENT[config.type] in components, config.id
+        expected = "sensor" if config.device == "leveling" else EXPECTED_COMPONENT[config.type]
+        assert expected in components, config.id
 
 
 def test_unique_ids_do_not_depend_on_names_or_order() -> None:
@@ -168,7 +169,7 @@ def test_generic_command_topic() -> None:
 def test_position_critical_covers() -> None:
     assert is_position_critical(config_of("slide.galley"))
     assert is_position_critical(config_of("awning.patio"))
-    assert is_position_critical(config_of("jack.front_left"))
+    assert is_position_critical(config_of("jack.leveling"))
     assert is_position_critical(config_of("shade.windshield"))  # it can block the driver's view
     assert not is_position_critical(config_of("shade.living_room"))
     assert not is_position_critical(config_of("light.porch"))
@@ -197,6 +198,19 @@ def test_state_templates_render_what_home_assistant_expects(entity_id: str, valu
     assert render(main.config[key], payload) == expected
     availability = main.config["availability"][1]
     assert render(availability["value_template"], payload) == "online"
+
+
+def test_leveling_system_is_read_only_sensors() -> None:
+    config = config_of("jack.leveling")
+    found, _ = discovery("class_a_diesel")
+    announced = {a.object_id: a for a in found.for_entity(config)}
+    assert {a.component for a in announced.values()} == {"sensor", "binary_sensor"}  # nothing to command
+    payload = json.dumps(state_payload(config, {"pitch": -1.2, "roll": 0.5, "mode": "store", "level": False,
+                                                "stored": True}, True, 1.0)).encode()
+    assert render(announced["jack_leveling_pitch"].config["value_template"], payload) == "-1.2"
+    assert render(announced["jack_leveling_mode"].config["value_template"], payload) == "store"
+    assert render(announced["jack_leveling_level"].config["value_template"], payload) == "OFF"
+    assert render(announced["jack_leveling_stored"].config["value_template"], payload) == "ON"
 
 
 def test_light_state_is_home_assistant_json_schema() -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import shutil
 
+from tests.e2e.conftest import wait_for
 from tests.web.page.browser import SCREENSHOTS, SIZES, TIMEOUT_MS, VIEWS, Coach, Tab, axe_violations, show, watch_errors
 from tests.web.page.browser import screenshot as _screenshot
 
@@ -114,14 +115,12 @@ def test_holding_a_slide_button_moves_it_and_releasing_stops_it(tab: Tab, coach:
     page.mouse.down()
     try:
         expect(extend).to_have_class("hold holding")
-        page.wait_for_function(
-            "id => fetch('/api/v2/entities/' + id).then(r => r.json()).then(e => e.state.motion === 'extending')",
-            arg=entity_id, timeout=TIMEOUT_MS)
+        # Polled from here: page.wait_for_function does not wait for a promise, so a fetch() inside it
+        # would be true at once.
+        wait_for(lambda: coach.get(f"/api/v2/entities/{entity_id}")["state"]["motion"] == "extending")
     finally:
         page.mouse.up()
-    page.wait_for_function(
-        "id => fetch('/api/v2/entities/' + id).then(r => r.json()).then(e => e.state.motion === 'stopped')",
-        arg=entity_id, timeout=TIMEOUT_MS)
+    wait_for(lambda: coach.get(f"/api/v2/entities/{entity_id}")["state"]["motion"] == "stopped")
     expect(extend).not_to_have_class("hold holding")
 
 
