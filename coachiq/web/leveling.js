@@ -57,7 +57,7 @@ export function levelingCard(entity, el) {
   const stop = button("Stop", () => { endHolds(); sendCommand(entity.id, "stop"); }, "btn btn-danger");
   const clear = button("Clear error", () => sendCommand(entity.id, "clear_error"));
   for (const [el, label] of [[auto, "Auto level"], [store_, "Retract all jacks"], [stop, "Stop the leveling jacks"],
-    [clear, "Clear the leveling error"]]) el.setAttribute("aria-label", label);
+    [clear, "Clear error of the leveling jacks"]]) el.setAttribute("aria-label", label);
   const gated = [auto, store_, clear];
 
   const tiles = new Map();

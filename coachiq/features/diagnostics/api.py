@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from coachiq.api.roles import requires
@@ -85,7 +85,7 @@ def build_router(feature: DiagnosticsFeature) -> APIRouter:
             device["codes"].append(view["id"])
         return DiagnosticsOut(active=active, history=history, devices=list(devices.values()))
 
-    @router.post("/clear-history", response_model=ClearOut, dependencies=[Depends(may_clear_history)])
+    @router.post("/clear-history", response_model=ClearOut, dependencies=[may_clear_history])
     async def clear_history(body: ClearIn, request: Request) -> ClearOut:
         """Mark every previously active code cleared (active codes stay: their nodes still report them)."""
         del body

@@ -5,7 +5,6 @@ cleared from the page."""
 from __future__ import annotations
 
 import contextlib
-
 from collections.abc import Iterator
 from pathlib import Path
 
