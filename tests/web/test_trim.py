@@ -29,7 +29,8 @@ def test_comments_and_indentation_go_strings_templates_and_regexes_stay() -> Non
     assert "a comment line" not in out and "trailing comment" not in out and "doc comment" not in out
     assert '"http://coach/*not a comment*/"' in out
     assert "/\\/\\/[a-z/]+/g, half = 6 / 2 / 1;" in out
-    assert "`line one\n    // kept: inside a template\n  ${items.map((i) => `<${i}>`).join(\"\")}   indented end`" in out
+    template = "`line one\n    // kept: inside a template\n  ${items.map((i) => `<${i}>`).join(\"\")}   indented end`"
+    assert template in out
     assert "return /^x{2}$/.test(a) ? 'it\\'s /* fine */' : a;" in out
     assert "\n  " not in out.replace("\n    // kept", "").replace("\n  ${items", "")
     assert trim_js(out) == out
