@@ -41,7 +41,7 @@ class _Fault:
 
 def dm_rv_values(dsa: int, spn: int, fmi: int, *, red: bool, yellow: bool, occurrences: int | None) -> dict[str, Any]:
     """Field values of one DM_RV (the codec builds the payload); SPN split as RV-C Table 3.2.5.5."""
-    return {"operating_state": "on", "activity": "active",
+    return {"operating_state": "on", "activity": "active" if (red or yellow) else "standby",
             "yellow_lamp": "on" if yellow else "off", "red_lamp": "on" if red else "off", "dsa": dsa,
             "spn_msb": (spn >> 11) & 0xFF, "spn_isb": (spn >> 3) & 0xFF, "spn_lsb": spn & 0x7,
             "fmi": FMI_LABELS.get(fmi, fmi), "occurrence_count": occurrences, "dsa_extension": None,

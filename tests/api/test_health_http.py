@@ -21,7 +21,7 @@ def test_health_endpoints(server_process: ServerProcess) -> None:
     assert report["status"] == "healthy"
     assert set(report["core_services"]) >= {"database", "persistence", "can"}
     assert report["features"]["api_docs"]["status"] == "running"
-    assert report["features"]["firefly"]["status"] == "unavailable"
+    assert report["features"]["notifications"]["status"] == "unavailable"
     system = report["system_metrics"]
     assert system["db_revision"] == Revisions.scan().head and system["db_size_bytes"] > 0 and system["rss_bytes"] > 0
     metrics = httpx.get(base + "/metrics")

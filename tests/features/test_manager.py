@@ -78,8 +78,8 @@ features:
 
 
 def test_unavailable_feature_cannot_be_enabled() -> None:
-    with pytest.raises(ConfigError, match="'firefly' is not available in this version"):
-        load_feature_config(environ={"COACHIQ_FEATURE_FIREFLY": "true"})
+    with pytest.raises(ConfigError, match="'notifications' is not available in this version"):
+        load_feature_config(environ={"COACHIQ_FEATURE_NOTIFICATIONS": "true"})
 
 
 def test_user_file_and_environment_override(tmp_path: Path) -> None:
