@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fastapi import FastAPI
+from starlette.middleware.gzip import GZipMiddleware
 
 from coachiq import __version__
 from coachiq.api.health import router as health_router
@@ -34,6 +35,9 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.add_middleware(SecurityMiddleware, policy=AccessPolicy.for_server(
         settings.host, settings.allowed_hosts, settings.allowed_origins),
         missing_origin=missing_origin_policy(runtime.access))
+    # Outermost: JSON answers (entity lists, history, diagnostics) are compressed for a client that asks
+    # for it; the page's own files arrive already compressed and pass through as they are.
+    app.add_middleware(GZipMiddleware, minimum_size=1024, compresslevel=6)
     # A path with a trailing slash is not redirected: that redirect's Location is built from the Host header.
     app.router.redirect_slashes = False
     install_problem_handlers(app)

@@ -20,6 +20,7 @@ WATER_SETPOINT_RANGE = (30.0, 75.0)
 _THERMOSTAT_MODES = ("off", "cool", "heat", "auto_heat_cool", "fan_only", "aux_heat", "window_defrost_dehumidify")
 _WATER_HEATER_MODES = ("off", "combustion", "electric", "gas_electric", "automatic")
 _FURNACE_MODES = ("automatic", "manual")
+_ROOF_FAN_DOME = ("closed", "quarter_open", "half_open", "three_quarters_open", "open")
 _GENERATOR_STARTING = frozenset({"preheat", "cranking", "priming", "running"})
 
 
@@ -298,11 +299,22 @@ def _roof_fan(config: EntityConfig, command: Command, params: Mapping[str, Any],
         _only(params, (), command)
         on = command is Command.TURN_ON
         return Plan(frame({"system_status": "on" if on else "off"}), {"on": on})
-    _only(params, ("speed", "mode"), command)
+    _only(params, ("speed", "mode", "direction", "dome"), command)
+    if len(params) != 1:
+        raise InvalidCommand("set_fan on a roof fan takes one of `speed`, `mode`, `direction` or `dome`",
+                             field=next(iter(params), "speed"))
     if "speed" in params:
         speed = _number(params, "speed", 0, 100, " %")
         return Plan(frame({"system_status": "on", "fan_mode": "forced_on", "speed_mode": "manual",
                            "fan_speed": speed}), {"fan_speed": speed})
+    # ROOF_FAN_COMMAND_1 byte 3 carries the wind direction switch and the dome position; fields left out
+    # are sent as "not available", which leaves the fan's other settings as they are.
+    if "direction" in params:
+        direction = _choice(params, "direction", ("air_out", "air_in"))
+        return Plan(frame({"air_direction": direction}), {"air_direction": direction})
+    if "dome" in params:
+        dome = _choice(params, "dome", _ROOF_FAN_DOME)
+        return Plan(frame({"dome_position": dome}), {"dome": dome})
     mode = _choice(params, "mode", ("auto", "forced_on"))
     return Plan(frame({"system_status": "on", "fan_mode": mode}), {"fan_mode": mode})
 

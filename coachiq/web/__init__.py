@@ -5,12 +5,20 @@ The page is plain HTML, CSS and JavaScript modules with no build step. Each file
 example, are never shadowed by the page. Files are read once, kept in memory with a gzip copy, and
 served with an ETag and `Cache-Control: no-cache`: a browser revalidates each file with a cheap 304,
 and an upgraded server never leaves a stale page mixing old and new modules.
+
+The page itself (index.html) carries the coach's entity list as it is at the moment of the request, in a
+JSON data block, so that the owner sees values one round trip sooner on a slow link; and, in another,
+the answer of GET /api/v2/access (is sign-in needed, who is asking), so that the page knows whether to
+show the coach or the sign-in view without a request. Both are taken by requests through the whole
+application with the caller's own cookies and authorization, so the list is embedded only when the
+caller could have read it anyway: with authentication on, never before sign-in.
 """
 
 from __future__ import annotations
 
 import gzip
 import hashlib
+import json
 import mimetypes
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -18,6 +26,15 @@ from pathlib import Path
 
 from fastapi import FastAPI, Request, Response
 from starlette.routing import Route
+from starlette.types import Message
+
+from coachiq.web.trim import trim_css, trim_js
+
+ENTITY_LIST_PATH = "/api/v2/entities"
+ACCESS_PATH = "/api/v2/access"
+SNAPSHOT_MARK = b"</body>"
+_FORWARDED_HEADERS = {b"cookie", b"authorization"}
+_SNAPSHOT_MAX_BYTES = 512 * 1024
 
 WEB_DIR = Path(__file__).resolve().parent
 _SERVED_SUFFIXES = {".html", ".js", ".css", ".svg", ".ico", ".png", ".webmanifest", ".json"}
@@ -42,6 +59,12 @@ class StaticFile:
 
 def _load(path: Path) -> StaticFile:
     body = path.read_bytes()
+    # What the browser needs of a script or style sheet: comments and indentation are a fifth of what
+    # would be sent of the first view, even gzipped (the files in this folder keep them for readers).
+    if path.suffix == ".js":
+        body = trim_js(body.decode()).encode()
+    elif path.suffix == ".css":
+        body = trim_css(body.decode()).encode()
     media_type = _TYPES.get(path.suffix) or mimetypes.guess_type(path.name)[0] or "application/octet-stream"
     compressed = gzip.compress(body, compresslevel=9, mtime=0)
     # Compression pays only for text of some size; a tiny or binary file goes as it is.
@@ -78,6 +101,60 @@ def _etag_matches(header: str | None, etag: str) -> bool:
     return "*" in candidates or etag in candidates
 
 
+async def _get_as_caller(request: Request, path: str) -> bytes | None:
+    """GET `path` through the whole app as the caller; the JSON body, or None if not 200."""
+    scope = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET", "scheme": "http",
+        "path": path, "raw_path": path.encode(), "query_string": b"", "root_path": "",
+        "headers": [(k, v) for k, v in request.scope.get("headers", []) if k in _FORWARDED_HEADERS]
+        + [(b"accept", b"application/json"), (b"host", request.headers.get("host", "coach").encode())],
+        "client": request.scope.get("client"), "server": request.scope.get("server"),
+        "app": request.app, "state": {},
+    }
+    status = 0
+    chunks: list[bytes] = []
+
+    async def receive() -> Message:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: Message) -> None:
+        nonlocal status
+        if message["type"] == "http.response.start":
+            status = message["status"]
+        elif message["type"] == "http.response.body":
+            chunks.append(message.get("body", b""))
+
+    await request.app(scope, receive, send)
+    body = b"".join(chunks)
+    if status != 200 or len(body) > _SNAPSHOT_MAX_BYTES:
+        return None
+    return body
+
+
+def _signed_out(access: bytes) -> bool:
+    """Whether an answer of GET /api/v2/access says sign-in is needed and the caller is not signed in."""
+    try:
+        answer = json.loads(access)
+    except ValueError:
+        return True
+    return not isinstance(answer, dict) or (answer.get("authentication") is not False and not answer.get("user"))
+
+
+def _data_block(block_id: str, data: bytes) -> bytes:
+    # "</" inside the data block would end it early; JSON allows "<\/" for it.
+    return (b'<script type="application/json" id="' + block_id.encode() + b'">' + data.replace(b"</", b"<\\/")
+            + b"</script>\n")
+
+
+def _with_snapshot(page: bytes, access: bytes | None, snapshot: bytes | None) -> bytes:
+    blocks = b""
+    if access is not None:
+        blocks += _data_block("access-snapshot", access)
+    if snapshot is not None:
+        blocks += _data_block("entity-snapshot", snapshot)
+    return page.replace(SNAPSHOT_MARK, blocks + SNAPSHOT_MARK, 1)
+
+
 def _responder(static: StaticFile, is_page: bool) -> Callable[[Request], Awaitable[Response]]:
     async def serve(request: Request) -> Response:
         headers = {"Cache-Control": "no-cache", "ETag": static.etag, "Vary": "Accept-Encoding",
@@ -85,6 +162,20 @@ def _responder(static: StaticFile, is_page: bool) -> Callable[[Request], Awaitab
         if is_page:
             headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
             headers["Referrer-Policy"] = "no-referrer"
+        carried = is_page and request.method == "GET"
+        access = await _get_as_caller(request, ACCESS_PATH) if carried else None
+        # Not signed in: the list would be refused anyway (the request is still made as the caller
+        # otherwise, so that the access gate alone decides).
+        signed_out = access is not None and _signed_out(access)
+        snapshot = await _get_as_caller(request, ENTITY_LIST_PATH) if carried and not signed_out else None
+        if access is not None or snapshot is not None:
+            # A page with live values is new every time: no validator, and compressed as it goes out.
+            del headers["ETag"]
+            body = _with_snapshot(static.body, access, snapshot)
+            if "gzip" in request.headers.get("accept-encoding", ""):
+                headers["Content-Encoding"] = "gzip"
+                body = gzip.compress(body, compresslevel=6, mtime=0)
+            return Response(body, media_type=static.media_type, headers=headers)
         if _etag_matches(request.headers.get("if-none-match"), static.etag):
             return Response(status_code=304, headers=headers)
         body = static.body

@@ -1,25 +1,23 @@
-// Who is using the page: sign-in, pairing with a code, the first admin, sign-out, and what a role may do.
-// With the server's authentication feature off, /api/v2/auth/session does not exist and the page works
-// as before (the server then listens on the coach's computer only).
+// Who is using the page: sign-in, pairing with a code, the first admin, sign-out and the account in the
+// header. Loaded only with the server's authentication feature on (app.js imports it when the page says
+// so); what the first view needs to know about the user (the role) lives in state.js.
 
-import { getJson, on, postJson, store } from "./state.js";
+import { access, controlBlockReason, getJson, hasRole, on, postJson, store } from "./state.js";
 import { h, setChildren } from "./ui.js";
 
-export const access = { enabled: false, user: null };
+export { access };
 
-const ROLE_RANK = { viewer: 1, operator: 2, admin: 3 };
+let styles = null;
 
-/** Whether the signed-in user has at least `role` (always true with authentication off). */
-export function hasRole(role) {
-  if (!access.enabled) return true;
-  return Boolean(access.user) && ROLE_RANK[access.user.role] >= ROLE_RANK[role];
-}
-
-/** Why this user may not control devices, or null when they may. */
-export function controlBlockReason() {
-  if (hasRole("operator")) return null;
-  return `Signed in as ${access.user?.name || "a viewer"} with the viewer role: you can see the coach but not ` +
-    "control it. Ask an admin for the operator role.";
+/** The access views' styles (access.css, not needed with authentication off), once loaded. */
+function withStyles() {
+  styles ??= new Promise((resolve) => {
+    const link = h("link", { rel: "stylesheet", href: "access.css" });
+    link.addEventListener("load", resolve);
+    link.addEventListener("error", resolve);
+    document.head.append(link);
+  });
+  return styles;
 }
 
 /** DELETE, or a POST whose answer may be empty (204); throws with the server's reason. */
@@ -152,19 +150,12 @@ function accountMenu() {
 }
 
 /**
- * Find out who is using the page. Returns true when the coach may load (signed in, or authentication
- * off); otherwise shows the sign-in view and returns false.
+ * With authentication on: `state` is GET /api/v2/access. Signed in, the account goes into the header and
+ * an ended session shows the sign-in view again; not signed in, the sign-in view replaces the coach.
  */
-export async function startAccess(main) {
-  let state;
-  try {
-    state = await getJson("/api/v2/access");
-  } catch {
-    state = { authentication: true, user: null }; // unknown: the sign-in view says what the server answers
-  }
-  if (!state.authentication) return true;
-  access.enabled = true;
-  if (!state.user) {
+export async function startAccess(main, state) {
+  await withStyles();
+  if (!state?.user) {
     let session = { setup_needed: false };
     try {
       session = await getJson("/api/v2/auth/session");
@@ -172,9 +163,8 @@ export async function startAccess(main) {
       // authentication is not running yet: sign-in will say so
     }
     showSignIn(main, session);
-    return false;
+    return;
   }
-  access.user = state.user;
   accountMenu();
   // A session that ends (signed out elsewhere, revoked, expired) shows the sign-in view again.
   on("link", async () => {
@@ -186,5 +176,23 @@ export async function startAccess(main) {
       // the server is away: the link banner says so
     }
   });
-  return true;
+}
+
+/**
+ * A page that could not learn who is using it (the saved copy opened without the coach): once the
+ * server answers, a server with sign-in gets the page afresh, which then knows.
+ */
+export function recheckWhenReachable() {
+  let settled = false;
+  on("link", async () => {
+    if (settled) return;
+    let now;
+    try {
+      now = await getJson("/api/v2/access");
+    } catch {
+      return;
+    }
+    settled = true;
+    if (now.authentication) location.reload();
+  });
 }

@@ -1,12 +1,11 @@
 // Entry point: routing between views, the header (link state, emergency stop) and the banners.
 
-import { startAccess } from "./access.js";
 import { stopAllMotion } from "./cards.js";
 import {
-  clearEmergencyStop, connect, emergencyStop, emergencyStopOn, loadEntities, on, reconnectNow,
+  access, accessAtStart, clearEmergencyStop, connect, emergencyStop, emergencyStopOn, loadEntities, on, reconnectNow,
   safeStateReasons, store,
 } from "./state.js";
-import { h } from "./ui.js";
+import { announce, onPrefs, toast } from "./ui.js";
 import { VIEWS, mountView } from "./views.js";
 
 const main = document.getElementById("main");
@@ -26,6 +25,7 @@ function show(name, { focus = false } = {}) {
   stopAllMotion();
   current?.destroy();
   currentName = name;
+  main.dataset.view = name;
   current = mountView(name, main);
   document.title = `${VIEWS[name].title} · CoachIQ`;
   for (const link of document.querySelectorAll(".tabs a")) {
@@ -49,6 +49,16 @@ function flush() {
   fullRefresh = false;
   pendingIds = new Set();
   current.refresh(ids);
+  markFirstValues();
+}
+
+// The moment the owner first sees the coach's values (measured by the browser tests against the budget).
+function markFirstValues() {
+  if (store.entities.size && !performance.getEntriesByName("coachiq:first-values").length) {
+    performance.mark("coachiq:first-values");
+    // The alerts bell follows the first values, off the first load's path.
+    import("./alerts.js").then((m) => m.startAlerts());
+  }
 }
 
 function renderLink() {
@@ -59,6 +69,9 @@ function renderLink() {
   text.textContent = store.link === "live" ? "Live" : store.link === "down" ? "Offline" : "Connecting…";
   const banner = document.getElementById("conn-banner");
   banner.hidden = store.link !== "down";
+  // The saved copy of the page (service worker) opened without the coach: say so first.
+  document.getElementById("offline-banner").hidden =
+    store.link === "live" || !document.documentElement.hasAttribute("data-offline-copy");
   if (store.link === "down") {
     const s = Math.max(0, Math.ceil((store.nextRetryAt - Date.now()) / 1000));
     document.getElementById("conn-banner-text").textContent =
@@ -76,11 +89,14 @@ function renderSafety() {
   safe.textContent = reasons.length ? `Slides, awnings and jacks are locked out: ${reasons.join("; ")}.` : "";
 }
 
-export function toast(message, kind = "") {
-  const box = document.getElementById("toasts");
-  const el = h("div", { class: `toast ${kind}`, role: kind === "error" ? "alert" : "status", text: message });
-  box.append(el);
-  setTimeout(() => el.remove(), 6000);
+async function sendEmergencyStop() {
+  // No confirmation: an emergency stop must take one press.
+  stopAllMotion();
+  const failed = document.getElementById("estop-failed");
+  const error = await emergencyStop();
+  failed.hidden = !error;
+  document.getElementById("estop-failed-why").textContent = error ? `(${error})` : "";
+  if (!error) toast("Emergency stop sent: everything that moves was told to stop.");
 }
 
 function confirmDialog(title, text, okLabel) {
@@ -96,22 +112,31 @@ function confirmDialog(title, text, okLabel) {
 }
 
 function wire() {
-  document.getElementById("estop").addEventListener("click", async () => {
-    // No confirmation: an emergency stop must take one press.
-    stopAllMotion();
-    const error = await emergencyStop();
-    if (error) toast(`Emergency stop failed: ${error}`, "error");
-    else toast("Emergency stop sent: everything that moves was told to stop.");
-  });
+  document.getElementById("estop").addEventListener("click", sendEmergencyStop);
+  document.getElementById("estop-retry").addEventListener("click", sendEmergencyStop);
   document.getElementById("estop-clear").addEventListener("click", async () => {
     const ok = await confirmDialog("Clear emergency stop?",
       "Slides, awnings and jacks can be moved again once the coach is parked. Make sure everyone is clear.",
       "Clear emergency stop");
     if (!ok) return;
     const error = await clearEmergencyStop();
-    toast(error ? `Could not clear: ${error}` : "Emergency stop cleared.", error ? "error" : "");
+    toast(error ? `The emergency stop is still on: the clear did not reach the coach. ${error}` : "Emergency stop cleared.",
+      error ? "error" : "");
   });
   document.getElementById("reconnect-now").addEventListener("click", reconnectNow);
+  // Units and thresholds apply everywhere at once: the view is drawn again with them.
+  onPrefs(() => show(currentName));
+  // Keyboard focus never rests under the sticky header or the bottom tab bar.
+  document.addEventListener("focusin", (ev) => {
+    const el = ev.target;
+    if (!(el instanceof Element) || el.closest(".top, .tabs")) return;
+    const r = el.getBoundingClientRect();
+    const top = document.querySelector(".top").getBoundingClientRect().bottom;
+    const tabs = document.querySelector(".tabs").getBoundingClientRect();
+    const bottom = tabs.top > top ? Math.min(tabs.top, window.innerHeight) : window.innerHeight;
+    if (r.bottom > bottom - 8) window.scrollBy(0, r.bottom - bottom + 16);
+    else if (r.top < top + 8) window.scrollBy(0, r.top - top - 16);
+  });
   window.addEventListener("hashchange", () => show(viewFromHash(), { focus: true }));
   // A hidden page cannot hold a button: stop any motion it drives.
   document.addEventListener("visibilitychange", () => {
@@ -119,17 +144,24 @@ function wire() {
   });
   window.addEventListener("pagehide", stopAllMotion);
 
-  on("entities", () => show(currentName || viewFromHash()));
+  on("entities", () => {
+    show(currentName || viewFromHash());
+    markFirstValues();
+  });
   on("values", () => schedule());
   on("entity", (id) => schedule(id));
   on("command", (id) => {
     schedule(id);
-    // The card says it too, but the card may be scrolled away or on another view.
     const c = store.commands.get(id);
+    if (!c || c.status === "pending") return;
     const name = store.entities.get(id)?.name || id;
-    if (c?.status === "refused") toast(`${name}: refused. ${c.reason}`, "refused");
-    else if (c?.status === "timed_out") toast(`${name}: no confirmation from the device.`, "error");
-    else if (c && ["invalid", "not_found", "busy", "error", "forbidden"].includes(c.status)) toast(`${name}: ${c.reason || c.status}`, "error");
+    const text = c.status === "confirmed" ? `${name}: done.`
+      : c.status === "timed_out" ? `${name}: no confirmation from the device.`
+        : c.status === "refused" || c.status === "invalid" ? `${name}: refused. ${c.reason || ""}`
+          : `${name}: not sent. ${c.reason || c.status}`;
+    // The card tells it where the owner is looking; a toast only when the card is on another view.
+    if (c.status !== "confirmed" && !current?.cards.has(id)) toast(text, c.status === "refused" ? "refused" : "error");
+    else announce(text);
   });
   on("safety", () => {
     renderSafety();
@@ -146,11 +178,31 @@ function wire() {
   setInterval(() => schedule(), 15000);
 }
 
-// With authentication on, nothing of the coach loads before sign-in.
-if (await startAccess(main)) {
+function startCoach() {
   wire();
   show(viewFromHash());
   renderLink();
   loadEntities({ initial: true });
   connect();
+}
+
+// Who is using the page: carried by the page itself, so the first view waits for no request. With
+// authentication on, nothing of the coach loads before sign-in: the sign-in view (access.js) instead.
+const who = await accessAtStart();
+if (who?.authentication) {
+  access.enabled = true;
+  access.user = who.user ?? null;
+}
+if (who?.authentication && !who.user) {
+  import("./access.js").then((m) => m.startAccess(main, who));
+} else {
+  startCoach();
+  // The account in the header is not needed for the first values: it follows them.
+  if (who?.authentication) import("./access.js").then((m) => m.startAccess(main, who));
+  if (!who) import("./access.js").then((m) => m.recheckWhenReachable());
+}
+// The saved copy for the home screen (service workers need https or the device itself, not plain http).
+if ("serviceWorker" in navigator && window.isSecureContext) {
+  window.addEventListener("load", () => navigator.serviceWorker.register("/sw.js")
+    .catch((err) => console.warn("the page cannot be kept for offline use:", err)));
 }

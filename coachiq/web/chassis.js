@@ -1,22 +1,25 @@
 // The Chassis card: road and engine speed, gear, temperatures, pressures, fuel, hours and active trouble
 // codes of a chassis entity (RV-C chassis mobility status, or the chassis J1939 bus with the j1939
-// feature). On the home view it shows while the coach is driving. Readings a chassis does not report stay
-// hidden. Field names are the server's: speed_kmh, engine_rpm, gear, park_brake, ignition, coolant_c,
-// oil_pressure_kpa, fuel_level_pct, fuel_rate_lph, engine_hours, battery_v, trouble_codes, lamps.
+// feature). cards.js loads it when a chassis card is first built; the home view shows it while driving.
+// Readings a chassis does not report stay hidden. Field names are the server's: speed_kmh, engine_rpm,
+// gear, park_brake, ignition, coolant_c, oil_pressure_kpa, fuel_level_pct, fuel_rate_lph, engine_hours,
+// battery_v, trouble_codes, lamps.
 
 import { store } from "./state.js";
-import { fmtNum, fmtTemp, h, humanize, icon, isNum, setChildren } from "./ui.js";
+import {
+  fmtFlow, fmtHours, fmtPct, fmtPressure, fmtRpm, fmtSpeed, fmtTemp, fmtVoltage, h, humanize, icon, isNum, setChildren,
+} from "./ui.js";
 
 const READINGS = [
-  ["speed_kmh", "Speed", (v) => fmtNum(v, 0, "km/h")],
+  ["speed_kmh", "Speed", fmtSpeed],
   ["gear", "Gear", (v) => (v === null || v === undefined ? "—" : humanize(String(v)))],
-  ["engine_rpm", "Engine", (v) => fmtNum(v, 0, "rpm")],
-  ["coolant_c", "Coolant", (v) => (isNum(v) ? fmtTemp(v) : "—")],
-  ["oil_pressure_kpa", "Oil pressure", (v) => fmtNum(v, 0, "kPa")],
-  ["fuel_level_pct", "Fuel", (v) => fmtNum(v, 0, "%")],
-  ["fuel_rate_lph", "Fuel rate", (v) => fmtNum(v, 1, "L/h")],
-  ["engine_hours", "Engine hours", (v) => fmtNum(v, 1, "h")],
-  ["battery_v", "Battery", (v) => fmtNum(v, 1, "V")],
+  ["engine_rpm", "Engine", fmtRpm],
+  ["coolant_c", "Coolant", (v) => fmtTemp(v)],
+  ["oil_pressure_kpa", "Oil pressure", fmtPressure],
+  ["fuel_level_pct", "Fuel", fmtPct],
+  ["fuel_rate_lph", "Fuel rate", fmtFlow],
+  ["engine_hours", "Engine hours", fmtHours],
+  ["battery_v", "Battery", fmtVoltage],
   ["park_brake", "Park brake", (v) => (v === true ? "Set" : v === false ? "Released" : "—")],
   ["ignition", "Ignition", (v) => (v === true ? "On" : v === false ? "Off" : "—")],
 ];
@@ -27,8 +30,8 @@ function codeText(code) {
   return `SPN ${code.spn} FMI ${code.fmi}${count}${from}`;
 }
 
-/** The card of one chassis entity; `update(entity)` patches it in place. */
-export function chassisCard(entity) {
+/** The card of one chassis entity, built into `el` when given; `update(entity)` patches it in place. */
+export function chassisCard(entity, el = h("article")) {
   const badge = h("span", { class: "badge" });
   const big = h("div", { class: "big" });
   const stats = h("dl", { class: "stats" });
@@ -40,8 +43,10 @@ export function chassisCard(entity) {
     cells.set(key, { dd, wrap });
   }
   const codes = h("ul", { class: "codes", hidden: true, "aria-label": "Active trouble codes" });
-  const el = h("article", { class: "card", "data-entity": entity.id, "data-type": entity.type, "aria-label": entity.name },
-    h("div", { class: "card-head" }, icon("chassis", "card-icon"), h("h3", { text: entity.name }), badge),
+  el.className = "card";
+  Object.assign(el.dataset, { entity: entity.id, type: entity.type });
+  el.setAttribute("aria-label", entity.name);
+  el.append(h("div", { class: "card-head" }, icon("chassis", "card-icon"), h("h3", { text: entity.name }), badge),
     h("div", { class: "card-body" }, big, stats, codes));
 
   function update(e) {
@@ -55,7 +60,7 @@ export function chassisCard(entity) {
     }
     const vehicle = store.safety?.vehicle_state;
     big.textContent = !e.available ? "Unavailable"
-      : isNum(st.speed_kmh) && st.speed_kmh > 0 ? fmtNum(st.speed_kmh, 0, "km/h") : vehicle ? humanize(vehicle) : "—";
+      : isNum(st.speed_kmh) && st.speed_kmh > 0 ? fmtSpeed(st.speed_kmh) : vehicle ? humanize(vehicle) : "—";
     const active = Array.isArray(st.trouble_codes) ? st.trouble_codes : [];
     setChildren(codes, active.map((c) => h("li", { text: codeText(c) })));
     codes.hidden = active.length === 0;
@@ -75,12 +80,4 @@ export function chassisCard(entity) {
   }
 
   return { el, update };
-}
-
-/** Show `sectionEl` (the chassis cards of a view) only while the coach is driving. */
-export function showWhileDriving(ctx, sectionEl) {
-  ctx.watch(() => {
-    sectionEl.hidden = store.safety?.vehicle_state !== "moving";
-  });
-  return sectionEl;
 }

@@ -1,90 +1,88 @@
-// The Diagnostics view: trouble codes grouped by the device (node) that reports them.
-// Data: GET /api/v2/diagnostics (the diagnostics feature); refreshed when the WebSocket says a code
-// changed ({"type": "diagnostics"}) and every 15 s in case a message was missed.
+// The technician's view: trouble codes by device (when the diagnostics feature runs), server health in
+// detail, the CAN bus, and devices heard but not mapped. Kept off the owner's views; reached from System.
 
-import { getJson, on, postJson } from "./state.js";
-import { h } from "./ui.js";
+import { empty, head, kv, section, statusBadge, table } from "./views.js";
+import { getJson } from "./state.js";
+import { fmtBytes, fmtDuration, h, isNum, setChildren } from "./ui.js";
 
-const STATUS_TEXT = { active: "Active", previously_active: "Previously active", cleared: "Cleared" };
-const STATUS_BADGE = { active: "danger", previously_active: "warn", cleared: "off" };
-
-function when(seconds) {
-  return seconds ? new Date(seconds * 1000).toLocaleString() : "—";
+function alertRows(alerts) {
+  return alerts.length ? table("Active alerts", ["Priority", "Source", "Message"],
+    alerts.map((a) => [String(a.priority || ""), String(a.source || ""), String(a.message || "")])) : empty("No active alerts.");
 }
 
-function codeRow(code) {
-  const spn = code.spn_description ? `${code.spn_description} (SPN ${code.spn})` : `SPN ${code.spn}`;
-  const fmi = code.fmi_description ? `${code.fmi_description} (FMI ${code.fmi})` : `FMI ${code.fmi}`;
-  const lamp = code.red_lamp ? "red lamp" : code.yellow_lamp ? "yellow lamp" : null;
-  return h("li", { class: "dtc", "data-code": code.id, "data-status": code.status },
-    h("div", { class: "card-head" },
-      h("strong", { text: spn }),
-      h("span", { class: `badge badge-${STATUS_BADGE[code.status] || "off"}`, text: STATUS_TEXT[code.status] || code.status })),
-    h("p", { class: "sub", text: [fmi, lamp].filter(Boolean).join(" · ") }),
-    h("dl", { class: "kv" },
-      h("dt", { text: "First seen" }), h("dd", { text: when(code.first_seen) }),
-      h("dt", { text: "Last seen" }), h("dd", { text: when(code.last_seen) }),
-      h("dt", { text: "Times active" }), h("dd", { text: String(code.count) }),
-      code.occurrence_count !== null ? [h("dt", { text: "Node's count" }), h("dd", { text: String(code.occurrence_count) })] : null));
-}
+export function diagnostics(ctx) {
+  const healthBox = h("div", { class: "card" }, h("p", { class: "sub", text: "Loading…" }));
+  const canBox = h("div", { class: "card" }, h("p", { class: "sub", text: "Loading…" }));
+  const unmappedBox = h("div", { class: "card" }, h("p", { class: "sub", text: "Loading…" }));
+  // Filled by troublecodes.js, which is fetched only once the server says the diagnostics feature runs.
+  const codesSlot = h("div");
+  let codesLoaded = false;
+  ctx.main.append(head("Diagnostics", "For a technician: trouble codes, the server, the CAN bus and unmapped devices."),
+    codesSlot, section("Server", healthBox), section("CAN bus", canBox), section("Unmapped devices", unmappedBox));
 
-function deviceCard(device, codes) {
-  const title = device.dsa_name || (device.protocol === "j1939" ? "J1939 node" : "Node");
-  const details = [`address 0x${device.source_address.toString(16).toUpperCase().padStart(2, "0")}`];
-  if (device.product) details.push(device.product);
-  if (device.entities.length) details.push(device.entities.join(", "));
-  return h("article", { class: "card", "data-device": `${device.protocol}:${device.source_address}` },
-    h("div", { class: "card-head" }, h("h3", { text: title }),
-      device.class !== "other" ? h("span", { class: "badge badge-warn", text: device.class === "chassis" ? "Chassis" : "Moves" }) : null),
-    h("p", { class: "sub", text: details.join(" · ") }),
-    h("ul", { class: "dtc-list" }, codes.map(codeRow)));
-}
-
-/** Build the view into ctx.main (ctx: the page's ViewContext). */
-export function diagnosticsView(ctx) {
-  const body = h("div", { class: "diagnostics" }, h("p", { class: "sub", text: "Loading…" }));
-  const clear = h("button", { class: "btn btn-small", type: "button", text: "Clear history" });
-  let armed = false;
-  clear.addEventListener("click", async () => {
-    if (!armed) {
-      armed = true;
-      clear.textContent = "Confirm: clear past codes";
+  ctx.every(5000, async () => {
+    let health;
+    let info = null;
+    try {
+      [health, info] = await Promise.all([getJson("/health").catch((e) => e.body || Promise.reject(e)),
+        getJson("/api/v2/system").catch(() => null)]);
+    } catch (err) {
+      setChildren(healthBox, empty(`Health is not available: ${err.message}`));
       return;
     }
-    armed = false;
-    clear.textContent = "Clear history";
-    try {
-      await postJson("/api/v2/diagnostics/clear-history", {});
-    } catch (err) {
-      ctx.say?.(`Could not clear the history: ${err.message}`);
+    if (!codesLoaded && health.features?.diagnostics?.status === "running") {
+      codesLoaded = true;
+      import("./troublecodes.js").then((mod) => ctx.live && mod.troubleCodes(ctx, codesSlot));
     }
-    load();
+    const m = health.system_metrics || {};
+    const rows = (obj) => Object.entries(obj || {}).map(([name, c]) => [[h("strong", { text: name }),
+      c.detail ? h("small", { text: c.detail }) : null], statusBadge(c.status)]);
+    setChildren(healthBox,
+      h("div", { class: "card-head" }, h("h3", { text: "Server" }), statusBadge(health.status || "unknown")),
+      kv([
+        ["Version", health.version || info?.version || "—"],
+        info ? ["Coach mapping", `${info.coach}${info.simulated ? " (simulated)" : ""}`] : null,
+        ["Up", fmtDuration(m.uptime_s)],
+        ["Memory", fmtBytes(m.rss_bytes)],
+        ["CPU", isNum(m.cpu_percent) ? `${m.cpu_percent}\u202f%` : "—"],
+        ["Database", `${fmtBytes(m.db_size_bytes)} · ${m.db_revision || "—"}`],
+      ]),
+      h("h3", { class: "sub", text: "Core services" }), table("Core services", ["Service", "Status"], rows(health.core_services)),
+      h("h3", { class: "sub", text: "Features" }), table("Features", ["Feature", "Status"], rows(health.features)),
+      h("h3", { class: "sub", text: "Alerts" }), alertRows(health.alerts || []));
   });
-  ctx.main.append(
-    h("div", { class: "view-head" }, h("h1", { text: "Diagnostics", tabindex: "-1" }),
-      h("p", { text: "Trouble codes the coach's devices report, by device." })),
-    h("div", { class: "section-head" }, h("h2", { text: "Devices" }), clear),
-    body);
 
-  let loading = null;
-  async function load() {
-    if (loading) return loading;
-    loading = (async () => {
-      let data;
-      try {
-        data = await getJson("/api/v2/diagnostics");
-      } catch (err) {
-        body.replaceChildren(h("p", { class: "empty", text: err.status === 404
-          ? "Diagnostics is not enabled on this server (feature “diagnostics”)."
-          : `Diagnostics are not available: ${err.message}` }));
+  ctx.every(5000, async () => {
+    try {
+      const [ifaces, stats] = await Promise.all([getJson("/api/v2/can/interfaces"), getJson("/api/v2/can/statistics")]);
+      const rows = (ifaces.interfaces || []).map((i) => {
+        const s = stats.interfaces?.[i.name] || {};
+        return [i.name, `${i.interface} ${i.channel}`, statusBadge(i.state || "unknown"), String(s.rx_frames ?? "—"),
+          String(s.tx_frames ?? "—"), String(s.errors ?? "—"), isNum(s.bus_load_percent) ? `${s.bus_load_percent.toFixed(1)}\u202f%` : "—"];
+      });
+      setChildren(canBox, table("CAN interfaces", ["Bus", "Interface", "State", "Received", "Sent", "Errors", "Load"], rows),
+        kv([["Decoded frames", String(stats.decoded_frames ?? "—")], ["Decode errors", String(stats.decode_errors ?? "—")],
+          ["Unknown DGNs", String(Object.keys(stats.unknown_dgns || {}).length)]]));
+    } catch (err) {
+      setChildren(canBox, empty(`CAN statistics are not available: ${err.message}`));
+    }
+  });
+
+  ctx.every(10000, async () => {
+    try {
+      const body = await getJson("/api/v2/entities/unmapped");
+      const list = body.unmapped || [];
+      if (!list.length) {
+        setChildren(unmappedBox, empty("Every device heard on the bus is mapped."));
         return;
       }
-      const byId = new Map([...data.active, ...data.history].map((c) => [c.id, c]));
-      const cards = data.devices.map((d) => deviceCard(d, d.codes.map((id) => byId.get(id)).filter(Boolean)));
-      body.replaceChildren(...(cards.length ? cards : [h("p", { class: "empty", text: "No trouble codes reported." })]));
-    })().finally(() => { loading = null; });
-    return loading;
-  }
-  ctx.every(15000, load);
-  ctx.timers.push(on("diagnostics", () => load()));
+      setChildren(unmappedBox, h("p", { class: "sub", text: `${list.length} device(s) on the bus are not in the coach mapping.` }),
+        table("Unmapped devices", ["DGN", "Instance", "Source", "Frames", "Suggested entry"], list.slice(0, 100).map((u) => [
+          `${u.name || ""} 0x${Number(u.dgn).toString(16).toUpperCase()}`, String(u.instance ?? "—"), String(u.source_address),
+          String(u.count), h("details", {}, h("summary", { text: "Show" }),
+            h("pre", { text: typeof u.suggested === "string" ? u.suggested : JSON.stringify(u.suggested, null, 2) }))])));
+    } catch (err) {
+      setChildren(unmappedBox, empty(`Unmapped devices are not available: ${err.message}`));
+    }
+  });
 }

@@ -3,10 +3,9 @@
 // The values are the server's leveling entity (coachiq/entities/leveling.py): mode, motion, jacks,
 // pitch, roll, level, stored, lockouts, warnings.
 
-import { controlBlockReason } from "./access.js";
 import { button, frame, holdButton, stats, updateFrame } from "./cards.js";
-import { motionBlockReason, sendCommand, store } from "./state.js";
-import { fmtNum, h, humanize, icon, isNum } from "./ui.js";
+import { controlBlockReason, motionBlockReason, sendCommand, store } from "./state.js";
+import { h, humanize, icon, isNum } from "./ui.js";
 
 const JACKS = [["left_front", "Left front"], ["right_front", "Right front"], ["left_rear", "Left rear"],
   ["right_rear", "Right rear"]];
@@ -15,13 +14,18 @@ const LOCKOUTS = { park_brake: "park brake", ignition: "ignition", low_voltage: 
 const WARNINGS = { excessive_slope_initial: "too steep, will try again", excessive_slope_final: "too steep to level",
   master: "jacks are down" };
 
+/** An angle in degrees (only this card shows angles, so its formatter lives here, off the first view). */
+function fmtAngle(v, digits) {
+  return `${v.toFixed(digits)}\u202f°`;
+}
+
 /** "Nose 1.5° high" style text for an angle, or a dash. */
 function attitude(value, high, low) {
   if (!isNum(value)) return "—";
   if (Math.abs(value) < 0.005) return "Level";
   // Under a degree the second decimal matters: 0.07° is level to the eye, 0.1° reads as not quite.
   const size = Math.abs(value);
-  return `${fmtNum(size, size < 1 ? 2 : 1, "°")} ${value > 0 ? high : low}`;
+  return `${fmtAngle(size, size < 1 ? 2 : 1)} ${value > 0 ? high : low}`;
 }
 
 function jackText(jack) {
@@ -34,9 +38,9 @@ function jackText(jack) {
   return "—";
 }
 
-/** The leveling card for a jack entity that has the leveling commands. */
-export function levelingCard(entity) {
-  const card = frame(entity, "jack");
+/** The leveling card for a jack entity that has the leveling commands, built into `el` (cards.js makes it). */
+export function levelingCard(entity, el) {
+  const card = frame(entity, "jack", el);
   const big = h("div", { class: "big" });
   const s = stats([["pitch", "Pitch"], ["roll", "Roll"], ["mode", "Mode"]]);
   const reasonText = h("span");
@@ -53,7 +57,7 @@ export function levelingCard(entity) {
   const stop = button("Stop", () => { endHolds(); sendCommand(entity.id, "stop"); }, "btn btn-danger");
   const clear = button("Clear error", () => sendCommand(entity.id, "clear_error"));
   for (const [el, label] of [[auto, "Auto level"], [store_, "Retract all jacks"], [stop, "Stop the leveling jacks"],
-    [clear, "Clear the leveling error"]]) el.setAttribute("aria-label", label);
+    [clear, "Clear error of the leveling jacks"]]) el.setAttribute("aria-label", label);
   const gated = [auto, store_, clear];
 
   const tiles = new Map();

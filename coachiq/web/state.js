@@ -104,6 +104,17 @@ function scheduleEntityRefresh() {
 
 /** GET /api/v2/entities: the first paint does not wait for the WebSocket, and new entities are picked up. */
 export async function loadEntities({ initial = false } = {}) {
+  // The server puts the list as it was when it sent the page into the page itself: no wait for a request.
+  const embedded = initial ? document.getElementById("entity-snapshot") : null;
+  if (embedded) {
+    embedded.remove();
+    try {
+      replaceEntities(JSON.parse(embedded.textContent).entities);
+      return;
+    } catch {
+      // A damaged block: fetch the list instead.
+    }
+  }
   try {
     const body = await getJson("/api/v2/entities");
     // The first load must not overwrite a WebSocket snapshot that arrived before it.
@@ -119,15 +130,20 @@ export async function getJson(path) {
   return readJson(response);
 }
 
-/** POST a JSON body and return the parsed answer. */
-export async function postJson(path, body = {}) {
+/** POST a JSON body and return the parsed answer; `timeoutMs` gives up on a server that does not answer. */
+export async function postJson(path, body = {}, { timeoutMs = 0 } = {}) {
   const response = await fetch(path, {
     method: "POST",
     headers: { "Content-Type": "application/json", Accept: "application/json" },
     body: JSON.stringify(body),
+    signal: timeoutMs ? AbortSignal.timeout(timeoutMs) : undefined,
   });
   return readJson(response);
 }
+
+// An emergency stop that has not arrived by then has failed: the owner must use the coach's own switches.
+const ESTOP_TIMEOUT_MS = 3000;
+const CLEAR_TIMEOUT_MS = 5000;
 
 async function readJson(response) {
   let body = null;
@@ -347,10 +363,9 @@ function settleCommand(id, msg) {
   pending.delete(id);
   clearTimeout(entry.timer);
   const result = { status, reason: msg.reason || msg.detail || "", state: msg.state || null };
-  if (status === "confirmed" && msg.state && store.entities.has(entry.entityId)) {
-    Object.assign(store.entities.get(entry.entityId).state, msg.state);
-    emit("entity", entry.entityId);
-  }
+  // The confirmed state is not applied here: the status that confirmed the command also comes as an
+  // update, in order with the device's later reports, while a result applied late would put back a state
+  // the device has already left (a shade that confirmed "extending" and then stopped).
   if (!entry.quiet || status !== "confirmed") recordCommand(entry.entityId, entry.command, result);
   entry.resolve(result);
 }
@@ -386,7 +401,18 @@ export function sendCommand(entityId, command, params = {}, { quiet = false } = 
 /** POST emergency stop; returns null or the error message. */
 export async function emergencyStop() {
   try {
-    const body = await postJson("/api/v2/safety/emergency-stop");
+    const body = await postJson("/api/v2/safety/emergency-stop", {}, { timeoutMs: ESTOP_TIMEOUT_MS });
+    if (body && typeof body === "object" && "emergency_stop" in body) setSafety(body);
+    return null;
+  } catch (err) {
+    return err.name === "TimeoutError" ? "The server did not answer in time." : err.message || "The server did not answer.";
+  }
+}
+
+/** POST emergency-stop/clear; returns null or the error message. */
+export async function clearEmergencyStop() {
+  try {
+    const body = await postJson("/api/v2/safety/emergency-stop/clear", {}, { timeoutMs: CLEAR_TIMEOUT_MS });
     if (body && typeof body === "object" && "emergency_stop" in body) setSafety(body);
     return null;
   } catch (err) {
@@ -394,13 +420,42 @@ export async function emergencyStop() {
   }
 }
 
-/** POST emergency-stop/clear; returns null or the error message. */
-export async function clearEmergencyStop() {
+// ---- who is using the page (authentication): known before the first view, without a request ----
+
+export const access = { enabled: false, user: null };
+
+const ROLE_RANK = { viewer: 1, operator: 2, admin: 3 };
+
+/** Whether the signed-in user has at least `role` (always true with authentication off). */
+export function hasRole(role) {
+  if (!access.enabled) return true;
+  return Boolean(access.user) && ROLE_RANK[access.user.role] >= ROLE_RANK[role];
+}
+
+/** Why this user may not control devices, or null when they may. */
+export function controlBlockReason() {
+  if (hasRole("operator")) return null;
+  return `Signed in as ${access.user?.name || "a viewer"} with the viewer role: you can see the coach but not ` +
+    "control it. Ask an admin for the operator role.";
+}
+
+/**
+ * GET /api/v2/access as the server answered it when it sent the page (a data block in the page), or asked
+ * now when the page does not carry it. Null when the server cannot be reached.
+ */
+export async function accessAtStart() {
+  const embedded = document.getElementById("access-snapshot");
+  if (embedded) {
+    embedded.remove();
+    try {
+      return JSON.parse(embedded.textContent);
+    } catch {
+      // A damaged block: ask the server.
+    }
+  }
   try {
-    const body = await postJson("/api/v2/safety/emergency-stop/clear");
-    if (body && typeof body === "object" && "emergency_stop" in body) setSafety(body);
+    return await getJson("/api/v2/access");
+  } catch {
     return null;
-  } catch (err) {
-    return err.message || "The server did not answer.";
   }
 }

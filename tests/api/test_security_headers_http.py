@@ -1,5 +1,5 @@
 """Security headers on every response of a real server, and the API documentation working under its CSP
-in Debian's Chromium (the owner's page is covered by tests/web/test_web.py under its own CSP)."""
+in Debian's Chromium (the owner's page is covered by tests/web/page/test_web.py under its own CSP)."""
 
 from __future__ import annotations
 

@@ -63,3 +63,17 @@ def test_toggle_expects_the_opposite_of_the_known_state() -> None:
 def test_generator_start_is_confirmed_by_the_start_sequence() -> None:
     steps = plan(COACH["generator.main"], "start", {}, {})
     assert matches(steps.expect, {"status": "cranking"}) and not matches(steps.expect, {"status": "stopped"})
+
+
+def test_roof_fan_direction_and_dome_go_in_the_fan_command_alone() -> None:
+    fan = COACH["fan.galley"]
+    steps = plan(fan, "set_fan", {"direction": "air_in"}, {})
+    (frame,) = steps.transmissions
+    assert frame.dgn == "ROOF_FAN_COMMAND_1" and frame.values == {"air_direction": "air_in"}
+    assert matches(steps.expect, {"air_direction": "air_in"})
+    steps = plan(fan, "set_fan", {"dome": "half_open"}, {})
+    assert steps.transmissions[0].values == {"dome_position": "half_open"}
+    assert matches(steps.expect, {"dome": "half_open"})
+    for bad in ({"dome": "ajar"}, {"direction": "sideways"}, {"dome": "open", "speed": 50}):
+        with pytest.raises(InvalidCommand):
+            plan(fan, "set_fan", bad, {})

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import gzip
+import json
 import re
 
 import httpx
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi.responses import JSONResponse
 
 from coachiq.web import WEB_DIR, mount_web
 
@@ -76,3 +78,33 @@ async def test_routes_added_after_the_page_are_not_shadowed_and_the_page_is_not_
         paths = (await client.get("/openapi.json")).json()["paths"]
         assert "/" not in paths
         assert "/app.js" not in paths
+
+
+def _app_with_entities(status: int) -> FastAPI:
+    app = FastAPI()
+    router = APIRouter()
+
+    @router.get("/api/v2/entities")
+    async def entities(request: Request) -> Response:
+        if status != 200 or request.headers.get("authorization") != "Bearer good":
+            return JSONResponse({"detail": "sign in first"}, status_code=401)
+        return JSONResponse({"entities": [{"id": "light.a", "name": "</script><b>x</b>", "state": {"on": True}}]})
+
+    app.include_router(router)
+    mount_web(app)
+    return app
+
+
+async def test_the_page_carries_the_entity_list_only_for_a_caller_who_may_read_it() -> None:
+    async with _client(_app_with_entities(200)) as client:
+        page = await client.get("/", headers={"Authorization": "Bearer good", "Accept-Encoding": "gzip"})
+        assert page.status_code == 200
+        assert "etag" not in page.headers  # new values every time
+        match = re.search(r'<script type="application/json" id="entity-snapshot">(.*?)</script>', page.text, re.S)
+        assert match is not None
+        assert json.loads(match.group(1))["entities"][0]["name"] == "</script><b>x</b>"
+        refused = await client.get("/", headers={"Authorization": "Bearer bad"})
+        assert "entity-snapshot" not in refused.text
+        assert "etag" in refused.headers
+    async with _client(_app_with_entities(401)) as client:
+        assert "entity-snapshot" not in (await client.get("/")).text

@@ -4,6 +4,7 @@ cleared from the page."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,12 +12,10 @@ import httpx
 import pytest
 
 from tests.conftest import ServerProcess, start_server
-from tests.web.test_web import CHROMIUM, TIMEOUT_MS, _launch, _unavailable
+from tests.web.page.browser import TIMEOUT_MS
 
-try:
-    from playwright.sync_api import expect, sync_playwright
-except ImportError:  # reported below: a failure in CI, a skip elsewhere
-    sync_playwright = None  # type: ignore[assignment]
+with contextlib.suppress(ImportError):  # the package's browser fixture reports a missing playwright
+    from playwright.sync_api import Browser, expect
 
 ENV = {"COACHIQ_COACH": "class_a_diesel", "COACHIQ_FEATURE_DIAGNOSTICS": "true"}
 FAULT = {"entity_id": "awning.patio", "spn": 5, "fmi": 4}
@@ -31,20 +30,20 @@ def server(tmp_path: Path) -> Iterator[ServerProcess]:
         running.stop()
 
 
-def test_a_fault_shows_on_its_device_and_history_clears(server: ServerProcess) -> None:
-    if sync_playwright is None:
-        _unavailable("playwright is not installed (pip install playwright==1.65.2)")
-    if not Path(CHROMIUM).exists():
-        _unavailable(f"{CHROMIUM} is missing (apt-get install -y chromium)")
-    with sync_playwright() as playwright:
-        browser = _launch(playwright)
-        page = browser.new_page(viewport={"width": 390, "height": 844})
+def test_a_fault_shows_on_its_device_and_history_clears(server: ServerProcess, browser: Browser) -> None:
+    context = browser.new_context(viewport={"width": 390, "height": 844}, service_workers="block")
+    try:
+        page = context.new_page()
         page.set_default_timeout(TIMEOUT_MS)
         errors: list[str] = []
         page.on("pageerror", lambda exc: errors.append(str(exc)))
         page.goto(server.base_url + "/#/diagnostics")
         expect(page.locator("#link-status")).to_have_class("link-status live")
         expect(page.locator(".diagnostics .empty")).to_have_text("No trouble codes reported.")
+        # One Diagnostics view: the trouble codes sit beside the technician's server and bus detail.
+        expect(page.locator("h1")).to_have_count(1)
+        expect(page.locator("h1")).to_have_text("Diagnostics")
+        expect(page.get_by_role("heading", name="CAN bus")).to_be_visible()
 
         assert httpx.post(server.base_url + "/api/v2/sim/fault", json=FAULT, timeout=5).status_code == 200
         card = page.locator(".diagnostics article", has=page.locator("h3", has_text="Awning"))
@@ -63,5 +62,6 @@ def test_a_fault_shows_on_its_device_and_history_clears(server: ServerProcess) -
         page.get_by_role("button", name="Confirm: clear past codes").click()
         expect(page.locator(".diagnostics .empty")).to_have_text("No trouble codes reported.")
         assert errors == []
-        browser.close()
+    finally:
+        context.close()
 

@@ -15,7 +15,7 @@ import pytest
 
 from tests.conftest import free_port
 from tests.features.authentication.conftest import PASSWORDS, AuthServer, start_auth_server
-from tests.web.test_web import TIMEOUT_MS, browser  # noqa: F401  (the shared browser fixture)
+from tests.web.page.browser import TIMEOUT_MS
 
 with contextlib.suppress(ImportError):  # the browser fixture reports a missing playwright
     from playwright.sync_api import Browser, Page, Request, expect
@@ -30,7 +30,7 @@ def coach(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AuthServer]:
         running.server.stop()
 
 
-def _page(browser: Browser, errors: list[str]) -> Page:  # noqa: F811
+def _page(browser: Browser, errors: list[str]) -> Page:
     context = browser.new_context(viewport={"width": 390, "height": 844})
     page = context.new_page()
     page.set_default_timeout(TIMEOUT_MS)
@@ -48,14 +48,23 @@ def _sign_in(page: Page, url: str, name: str) -> None:
     expect(page.locator("#link-status")).to_have_class("link-status live")
 
 
-def test_sign_in_view_before_anything_loads(browser: Browser, coach: AuthServer) -> None:  # noqa: F811
+def test_sign_in_view_before_anything_loads(browser: Browser, coach: AuthServer) -> None:
     errors: list[str] = []
     page = _page(browser, errors)
+    asked: list[str] = []
+    page.on("request", lambda request: asked.append(request.url))
+    page.on("websocket", lambda socket: asked.append(socket.url))
     try:
         page.goto(coach.url + "/")
         expect(page.locator("#sign-in-form")).to_be_visible()
         expect(page.locator("#pair-form")).to_be_visible()
         expect(page.locator(".tabs")).to_be_hidden()
+        # Nothing of the coach is asked for: no entity list (nor is it in the page), safety, stream.
+        page.wait_for_load_state("load")
+        coach_data = [u for u in asked if re.search(r"/api/v2/(?!access$|auth/)", u)]
+        assert coach_data == [], coach_data
+        assert page.locator("#entity-snapshot").count() == 0
+        assert page.locator("article[data-entity]").count() == 0
         form = page.locator("#sign-in-form")
         form.get_by_label("Name").fill("ada")
         form.get_by_label("Password").fill("not the password")
@@ -66,7 +75,7 @@ def test_sign_in_view_before_anything_loads(browser: Browser, coach: AuthServer)
         page.context.close()
 
 
-def test_pairing_a_phone_end_to_end(browser: Browser, coach: AuthServer) -> None:  # noqa: F811
+def test_pairing_a_phone_end_to_end(browser: Browser, coach: AuthServer) -> None:
     errors: list[str] = []
     admin = _page(browser, errors)
     phone = _page(browser, errors)
@@ -121,7 +130,7 @@ def test_pairing_a_phone_end_to_end(browser: Browser, coach: AuthServer) -> None
             page.context.close()
 
 
-def test_viewer_sees_controls_disabled_with_the_reason(browser: Browser, coach: AuthServer) -> None:  # noqa: F811
+def test_viewer_sees_controls_disabled_with_the_reason(browser: Browser, coach: AuthServer) -> None:
     errors: list[str] = []
     page = _page(browser, errors)
     try:
@@ -132,8 +141,10 @@ def test_viewer_sees_controls_disabled_with_the_reason(browser: Browser, coach: 
         page.goto(coach.url + "/#/motion")
         slide = page.locator("article[data-type=slide]").first
         expect(slide.locator(".reason")).to_contain_text("viewer role")
+        # The hold buttons are disabled; the card's Stop is not (stopping is never withheld on the page).
+        expect(slide.locator(".motion-row button")).to_have_count(3)
         for button in slide.locator(".motion-row button").all():
-            if button.get_attribute("aria-label", timeout=TIMEOUT_MS) != f"Stop {slide.locator('h3').inner_text()}":
+            if button.inner_text(timeout=TIMEOUT_MS).strip() != "Stop":
                 expect(button).to_be_disabled()
         expect(page.locator("#estop")).to_be_enabled()  # anyone signed in may press it
         expect(page.locator("a#account-name")).to_have_count(0)  # no admin view for a viewer
@@ -178,7 +189,7 @@ def foreign_site(coach: AuthServer) -> Iterator[str]:
         thread.join(5)
 
 
-def test_cross_site_post_with_the_session_cookie_is_refused(browser: Browser, coach: AuthServer,  # noqa: F811
+def test_cross_site_post_with_the_session_cookie_is_refused(browser: Browser, coach: AuthServer,
                                                            foreign_site: str) -> None:
     errors: list[str] = []
     page = _page(browser, errors)
@@ -211,7 +222,7 @@ def test_cross_site_post_with_the_session_cookie_is_refused(browser: Browser, co
         page.context.close()
 
 
-def test_screenshots_of_the_access_views(browser: Browser, coach: AuthServer) -> None:  # noqa: F811
+def test_screenshots_of_the_access_views(browser: Browser, coach: AuthServer) -> None:
     shots = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
     shots.mkdir(parents=True, exist_ok=True)
     errors: list[str] = []

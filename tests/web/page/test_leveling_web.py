@@ -10,13 +10,9 @@ from collections.abc import Callable
 from typing import Any
 
 from tests.e2e.conftest import wait_for
-from tests.web import test_web as shared
-from tests.web.test_web import Coach, Tab, _screenshot, _show
-
-# The page tests' fixtures: a server on the simulated Class A coach (one for this module), Chromium, a tab.
-coach = shared.coach
-browser = shared.browser
-tab = shared.tab
+from tests.web.page.browser import Coach, Tab
+from tests.web.page.browser import screenshot as _screenshot
+from tests.web.page.browser import show as _show
 
 LEVELING = "article[data-entity='jack.leveling']"
 

@@ -12,9 +12,7 @@ import pytest
 
 from tests.conftest import ServerProcess, start_server
 from tests.e2e.conftest import wait_for
-from tests.web.test_web import TIMEOUT_MS, browser
-
-__all__ = ["browser"]
+from tests.web.page.browser import TIMEOUT_MS
 
 with contextlib.suppress(ImportError):  # the browser fixture reports it
     from playwright.sync_api import Browser, expect
