@@ -382,7 +382,7 @@ def test_cards_keep_their_height_and_a_dimmer_keeps_its_level(tab: Tab, coach: C
     assert tab.errors == []
 
 
-def test_a_device_that_stops_under_a_held_button_is_said_to_have_stopped(tab: Tab, coach: Coach) -> None:
+def test_a_windshield_shade_held_while_driving_says_it_was_refused_and_why(tab: Tab, coach: Coach) -> None:
     page = tab.page
     show(page, "motion")
     shade = page.locator("article[data-entity='shade.windshield']")
@@ -391,8 +391,10 @@ def test_a_device_that_stops_under_a_held_button_is_said_to_have_stopped(tab: Ta
         assert coach.post("/api/v2/sim/chassis", {"moving": True, "park_brake": False}).status_code == 200
         lower.hover()
         page.mouse.down()
-        # While the coach drives, the simulated windshield shade takes the command and does not move.
-        expect(shade.locator(".cmd")).to_contain_text("Stopped by the device")
+        # The windshield shade is position-critical: the server refuses it while the coach drives, and the
+        # card says so with the reason, never "confirmed".
+        expect(shade.locator(".cmd")).to_have_attribute("data-status", "refused")
+        expect(shade.locator(".cmd")).to_contain_text("moving")
         expect(shade.locator(".cmd")).not_to_contain_text("confirmed")
         expect(lower).to_have_attribute("aria-pressed", "false")
     finally:
