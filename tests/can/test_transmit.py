@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from coachiq.can.address_claim import CLAIM_SETTLE_S
+from coachiq.can.address_claim import ClaimState
 from coachiq.can.interface import CanBusyError, CanInterfaceService, CanTransmitError, TransmitRefused
 from coachiq.core.alerts import AlertManager, Priority
 from coachiq.core.service import Status
@@ -22,7 +22,8 @@ DIMMER_COMMAND = 0x1FEDB
 
 async def started(service: CanInterfaceService) -> CanInterfaceService:
     await service.start()
-    await asyncio.sleep(CLAIM_SETTLE_S + 0.02)
+    # Our address claim stands once 250 ms pass without contention: wait until it does.
+    await wait_for(lambda: all(link.claimer.state is ClaimState.CLAIMED for link in service.links.values()))
     return service
 
 
@@ -109,7 +110,7 @@ async def test_stop_lane_overtakes_a_full_queue_of_client_frames(channel: str, p
         # One output's status a hundred times: a second of frames held back by its rate limit.
         flood = [service.submit("house", DIMMER_STATUS, b"\x05" + bytes([n]) * 7, priority=0, client=f"c{n}")
                  for n in range(100)]
-        await asyncio.sleep(0.03)
+        await wait_for(lambda: flood[0].done())  # the flood is flowing, held back by the rate limit
         stop = service.submit("house", DIMMER_COMMAND, b"\x10\xff\x00\x03\x00\xff\xff\xff", priority=6,
                               urgent=True)
         async with asyncio.timeout(0.05):
