@@ -14,7 +14,7 @@ from coachiq.core.access import AccessControl
 from coachiq.core.service import Health
 
 if TYPE_CHECKING:
-    from coachiq.core.services import CoreServices
+    from coachiq.composition import CoreServices
 
 
 class SafetyClass(StrEnum):

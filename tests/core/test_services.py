@@ -7,11 +7,12 @@ from pathlib import Path
 
 import pytest
 
+from coachiq.composition import CoreServices
 from coachiq.core.alerts import AlertManager, Priority
 from coachiq.core.errors import CoreStartError
 from coachiq.core.metrics import Metrics
 from coachiq.core.service import Health, ServiceStartError, Status
-from coachiq.core.services import CoreServices, ServiceGroup
+from coachiq.core.services import ServiceGroup
 from coachiq.settings import Settings
 from tests.conftest import run_cli
 

@@ -155,9 +155,9 @@ async def test_state_is_restored_at_start_and_marked_stale(tmp_path: Path) -> No
     assert result.outcome is Outcome.CONFIRMED
     await stop_coach(coach)  # persistence flushes at stop
 
+    from coachiq.composition import CoreServices
     from coachiq.core.alerts import AlertManager
     from coachiq.core.metrics import Metrics
-    from coachiq.core.services import CoreServices
     from tests.entities.conftest import coach_settings, unique_channel
 
     core = CoreServices(coach_settings(tmp_path / "data", unique_channel()), AlertManager(), Metrics())
@@ -236,10 +236,10 @@ async def test_own_frames_and_other_sources_do_not_set_state(coach: Coach) -> No
 
 
 async def test_a_broken_coach_file_stops_start_up_with_file_and_line(tmp_path: Path) -> None:
+    from coachiq.composition import CoreServices
     from coachiq.core.alerts import AlertManager
     from coachiq.core.errors import CoreStartError
     from coachiq.core.metrics import Metrics
-    from coachiq.core.services import CoreServices
     from tests.entities.conftest import coach_settings, unique_channel
 
     broken = tmp_path / "mine.yaml"

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from coachiq.composition import CoreServices
 from coachiq.core.alerts import AlertManager, Priority
 from coachiq.core.metrics import Metrics
-from coachiq.core.services import CoreServices
 from coachiq.entities.model import EntityType, Outcome
 from coachiq.sim.coach import SimulatedCoach
 from coachiq.sim.devices import COACHES, DeviceKind

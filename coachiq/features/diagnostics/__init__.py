@@ -48,7 +48,7 @@ from coachiq.features.diagnostics.tracker import CodeKey, CodeRecord, CodeStatus
 
 if TYPE_CHECKING:
     from coachiq.can.pipeline import RvcFrame
-    from coachiq.core.services import CoreServices
+    from coachiq.composition import CoreServices
 
 __all__ = ["CHANGE_TOPIC", "DM1_TOPIC", "DiagnosticsFeature", "DiagnosticsSettings", "Dm1Report"]
 

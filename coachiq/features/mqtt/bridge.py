@@ -50,7 +50,7 @@ from coachiq.features.mqtt.outbox import Outbox
 from coachiq.features.mqtt.settings import MqttSettings
 
 if TYPE_CHECKING:
-    from coachiq.core.services import CoreServices
+    from coachiq.composition import CoreServices
     from coachiq.entities.manager import Entity
 
 log = logging.getLogger(__name__)
