@@ -24,37 +24,43 @@ from coachiq.persistence.store import PersistenceService, Retention
 from coachiq.realtime.hub import RealtimeHub
 from coachiq.settings import Settings
 from coachiq.state.manager import StateManager
+from coachiq.state.supervisor import MotionSupervisor
 
 
 class CoreServices:
     """The mandatory services, as typed attributes, in their fixed start order."""
 
-    def __init__(self, settings: Settings, alerts: AlertManager, metrics: Metrics,
-                 simulated_buses: Sequence[str] = (), bus_factory: BusFactory = open_bus) -> None:
+    def __init__(self, settings: Settings, metrics: Metrics, simulated_buses: Sequence[str] = (),
+                 bus_factory: BusFactory = open_bus) -> None:
         """`simulated_buses`: further virtual buses (a chassis bus) when no CAN hardware is configured;
-        `bus_factory` opens the CAN buses (python-can's by default; tests inject faults through it)."""
+        `bus_factory` opens the CAN buses (python-can's by default; tests inject faults through it).
+
+        Each service is built with everything it uses, in an order that makes that possible: the alerts
+        after the persistence that records them, the motion supervisor after the state manager that
+        decides and the entity manager that stops devices. Nothing is attached afterwards.
+        """
         self.settings = settings
-        self.alerts = alerts
         self.metrics = metrics
         self.events = EventBus()
         self.database = DatabaseManager(settings.effective_database_url, settings.data_dir)
         self.persistence = PersistenceService(self.database, settings.flush_interval, Retention(
             settings.audit_retention_days, settings.audit_max_rows, settings.history_retention_days,
             settings.history_max_rows))
+        self.alerts = alerts = AlertManager(store=self.persistence)
         self.can = CanInterfaceService(settings.can_interfaces or simulated_interfaces(simulated_buses), alerts=alerts,
                                        metrics=metrics, source_address=settings.can_source_address,
                                        node_name=settings.can_name or DEFAULT_NAME, bus_factory=bus_factory)
         self.rvc = RvcProtocolService(self.can, self.events, cache_directory=settings.data_dir / "cache")
         self.state = StateManager(settings, self.events, self.can, self.rvc, alerts, self.persistence)
-        self.entities = EntityManager(settings, self.events, self.can, self.rvc, self.persistence, self.state)
-        self.realtime = RealtimeHub(self.events, self.entities, self.state, self.rvc, metrics)
+        self.entities = EntityManager(settings, self.events, self.can, self.rvc, self.persistence, gate=self.state)
+        self.motion = MotionSupervisor(self.state, self.entities)
+        self.realtime = RealtimeHub(self.events, self.entities, self.motion, self.rvc, metrics)
         self.api_v2 = ApiV2Service(self.events)
         self.group = ServiceGroup(self.ordered(), alerts, metrics)
-        alerts.attach_store(self.persistence)
 
     def ordered(self) -> list[Service]:
         """The core services in start order."""
-        return [self.database, self.persistence, self.can, self.rvc, self.entities, self.state,
+        return [self.database, self.persistence, self.can, self.rvc, self.entities, self.state, self.motion,
                 self.realtime, self.api_v2]
 
     async def start(self) -> None:

@@ -73,10 +73,10 @@ class Runtime:
         """`bus_factory` opens the CAN buses (python-can's by default)."""
         self.settings = settings
         self.metrics = Metrics()
-        self.alerts = AlertManager()
-        self.core = CoreServices(settings, self.alerts, self.metrics,
+        self.core = CoreServices(settings, self.metrics,
                                  simulated_buses=[bus] if (bus := chassis_bus(features)) else [],
                                  bus_factory=bus_factory)
+        self.alerts: AlertManager = self.core.alerts
         self.feature_definitions = features
         self.implementations = implementations
         # The access gate is installed when authentication is enabled; the feature supplies its authenticator.

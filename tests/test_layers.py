@@ -47,7 +47,6 @@ KNOWN_EXCEPTIONS: dict[tuple[str, str], str] = {
     ("coachiq.features.authentication.bench", "coachiq.bench"): "feature benchmarks move with the bench package",
     ("coachiq.features.j1939.bench", "coachiq.bench"): "feature benchmarks move with the bench package",
     ("coachiq.features.mqtt.bench", "coachiq.bench"): "feature benchmarks move with the bench package",
-    ("coachiq.entities.manager", "coachiq.state"): "the entity manager asks the state manager; becomes a gate",
 }
 
 

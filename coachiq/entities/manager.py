@@ -20,11 +20,11 @@ from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from coachiq.can.interface import CanBusyError, CanInterfaceService, CanTransmitError, TransmitRefused
 from coachiq.can.pipeline import RvcFrame, instance_bytes
-from coachiq.can.protocol import FRAME_TOPIC, RvcProtocolService
+from coachiq.can.protocol import RvcProtocolService
 from coachiq.can.transmit import Gate
 from coachiq.core.errors import ConfigError
 from coachiq.core.events import EventBus
@@ -49,21 +49,18 @@ from coachiq.entities.model import (
     Source,
     UnknownEntity,
 )
+from coachiq.entities.motions import MotionLedger, SafetyGate
 from coachiq.entities.profiles import fold
+from coachiq.entities.topics import ENTITY_UPDATE, FRAME
 from coachiq.entities.unmapped import row
 from coachiq.persistence.store import PersistenceService
 from coachiq.rvc.codec import EncodeError
 from coachiq.settings import Settings
 
-if TYPE_CHECKING:
-    from coachiq.state.manager import StateManager
-
-
-__all__ = ["UPDATE_TOPIC", "Entity", "EntityManager", "InvalidCommand", "UnknownEntity"]
+__all__ = ["Entity", "EntityManager", "InvalidCommand", "UnknownEntity"]
 
 log = logging.getLogger(__name__)
 
-UPDATE_TOPIC = "entity.update"
 # Changes the plan of a command (entity config, command name, planned frames) -> the plan to carry out.
 PlanAdapter = Callable[[EntityConfig, str, Plan], Plan]
 MAX_UNMAPPED = 1000  # distinct (DGN, instance, source) kept; a flood of junk cannot grow memory
@@ -158,14 +155,16 @@ class EntityManager:
     name = "entities"
 
     def __init__(self, settings: Settings, events: EventBus, can: CanInterfaceService, rvc: RvcProtocolService,
-                 persistence: PersistenceService, state: StateManager, mapping: CoachMapping | None = None) -> None:
-        """`mapping` None: load settings.coach (+ settings.coach_file) at start."""
+                 persistence: PersistenceService, gate: SafetyGate, mapping: CoachMapping | None = None) -> None:
+        """`gate` decides whether a command may go out (the state manager); `mapping` None: load
+        settings.coach (+ settings.coach_file) at start."""
         self.settings = settings
         self.events = events
         self.can = can
         self.rvc = rvc
         self.persistence = persistence
-        self.safety = state
+        self.safety = gate
+        self.motions = MotionLedger()  # read by the motion supervisor
         self.mapping = mapping
         self.command_timeout = settings.command_timeout
         self.history_resolution = settings.history_resolution
@@ -179,7 +178,6 @@ class EntityManager:
         self._tasks: list[asyncio.Task[None]] = []
         self._background: set[asyncio.Task[Any]] = set()
         self._holds = ManualHold(self._send_step, self._still_held)
-        state.attach_actuator(self)
 
     # --- life cycle -----------------------------------------------------------------------------
 
@@ -209,7 +207,7 @@ class EntityManager:
                     index.setdefault(dgn, {}).setdefault(instance, []).append(entity)
         self._index = index
         await self._restore()
-        self._unsubscribe = self.events.subscribe(FRAME_TOPIC, self._on_frame)
+        self._unsubscribe = self.events.subscribe(FRAME, self._on_frame)
         self._tasks.append(asyncio.create_task(self._stale_loop(), name="entities-stale"))
         log.info("coach %s: %d entities", self.mapping.coach, len(self.entities))
 
@@ -336,7 +334,7 @@ class EntityManager:
             published = dict(changes)
             if became_available:
                 published = {**state.values, "available": True}
-            self.events.publish(UPDATE_TOPIC, EntityUpdate(entity.id, published, source, now))
+            self.events.publish(ENTITY_UPDATE, EntityUpdate(entity.id, published, source, now))
             self._record(entity, now)
 
     # --- entities a feature feeds ---------------------------------------------------------------
@@ -356,7 +354,7 @@ class EntityManager:
             if self.entities.get(config.id) is entity:
                 if entity.state.available:
                     entity.state.available = False
-                    self.events.publish(UPDATE_TOPIC, EntityUpdate(config.id, {"available": False}, None,
+                    self.events.publish(ENTITY_UPDATE, EntityUpdate(config.id, {"available": False}, None,
                                                                    time.time()))
                 del self.entities[config.id]
 
@@ -410,13 +408,13 @@ class EntityManager:
                         and now - self._last_heard(entity) > entity.config.stale_s:
                     state.available = False
                     gone.append(entity.id)
-                    self.events.publish(UPDATE_TOPIC, EntityUpdate(entity.id, {"available": False}, None, now))
+                    self.events.publish(ENTITY_UPDATE, EntityUpdate(entity.id, {"available": False}, None, now))
             elif entity.heard_keys and not state.restored \
                     and now - self._last_heard(entity) <= entity.config.stale_s:
                 # Back after a silence with the same payload as before: the receive filter dropped it
                 # undecoded, but the values we hold are exactly what it says.
                 state.available = True
-                self.events.publish(UPDATE_TOPIC, EntityUpdate(entity.id, {**state.values, "available": True},
+                self.events.publish(ENTITY_UPDATE, EntityUpdate(entity.id, {**state.values, "available": True},
                                                                None, now))
         return gone
 
@@ -481,10 +479,10 @@ class EntityManager:
             return CommandResult(command_id, entity_id, command, Outcome.REFUSED, reason=reason)
         if steps.duration_s is not None:
             # Registered before sending: if the echo is lost the motion is still stopped when it runs out.
-            self.safety.motion_started(entity_id, command, steps.duration_s, client_id, actor)
+            self.motions.started(entity_id, command, steps.duration_s, client_id, actor)
             self._holds.hold(entity_id, steps)
         elif entity.position_critical and command == Command.STOP:
-            self.safety.motion_stopped(entity_id)
+            self.motions.stopped(entity_id)
         try:
             result = await self._run(entity, steps, command_id, command, None if actor == SAFETY_ACTOR
                                      else client_id or actor)
@@ -646,11 +644,11 @@ class EntityManager:
     async def _send_step(self, entity_id: str, step: Transmission) -> None:
         """One repetition of a held command of `entity_id` (ManualHold), gated again when it leaves."""
         entity = self.entities[entity_id]
-        motion = self.safety.motions.get(entity_id)
+        motion = self.motions.get(entity_id)
         command = motion.command if motion is not None else Command.STOP.value
 
         def gate() -> str | None:
-            return self.safety.check(entity, command) if entity_id in self.safety.motions else "not held"
+            return self.safety.check(entity, command) if entity_id in self.motions else "not held"
 
         await self.rvc.send(step.dgn, step.values, instance=step.instance, gate=gate,
                             max_age_s=MOTION_FRAME_MAX_AGE_S)
@@ -658,7 +656,7 @@ class EntityManager:
     def _still_held(self, entity_id: str) -> bool:
         """A held motion goes on while it is registered (not stopped, not run out) and still allowed."""
         entity = self.entities.get(entity_id)
-        motion = self.safety.motions.get(entity_id)
+        motion = self.motions.get(entity_id)
         return entity is not None and motion is not None and self.safety.check(entity, motion.command) is None
 
 def _epoch(value: datetime | None) -> float | None:

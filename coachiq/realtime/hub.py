@@ -57,14 +57,13 @@ from coachiq.entities.model import (
     Outcome,
     UnknownEntity,
 )
+from coachiq.entities.topics import ENTITY_UPDATE, SAFETY_STATE
 from coachiq.realtime.can_stream import CanStream
-from coachiq.state.manager import SAFETY_TOPIC
 
 log = logging.getLogger(__name__)
 
-__all__ = ["UPDATE_TOPIC", "EntityLike", "EntitySource", "RealtimeHub"]
+__all__ = ["EntityLike", "EntitySource", "RealtimeHub"]
 
-UPDATE_TOPIC = "entity.update"
 # "About 50 ms", kept under the 50 ms grid on which a log replay hands frames over (coachiq.can.replay):
 # an entity that changes in every hand-over is then sent every time, not held back by a few ms each time.
 COALESCE_S = 0.045
@@ -286,8 +285,8 @@ class RealtimeHub:
 
     async def start(self) -> None:
         """Listen to entity updates and watch for clients that stopped reading."""
-        self._unsubscribe = self.events.subscribe(UPDATE_TOPIC, self._on_update)
-        self._unsubscribe_safety = self.events.subscribe(SAFETY_TOPIC, self._on_safety)
+        self._unsubscribe = self.events.subscribe(ENTITY_UPDATE, self._on_update)
+        self._unsubscribe_safety = self.events.subscribe(SAFETY_STATE, self._on_safety)
         self._watchdog = asyncio.create_task(self._watch_sends(), name="ws-watchdog")
 
     async def _watch_sends(self) -> None:
@@ -334,7 +333,7 @@ class RealtimeHub:
 
     async def health(self) -> Health:
         """Healthy while subscribed to entity updates; reports clients, drops and resyncs."""
-        if self._unsubscribe is None or not self.events.has_subscribers(UPDATE_TOPIC):
+        if self._unsubscribe is None or not self.events.has_subscribers(ENTITY_UPDATE):
             return Health(Status.STOPPED, "not listening to entity updates")
         if self._watchdog is None or self._watchdog.done():
             return Health(Status.UNHEALTHY, "the watchdog of stalled clients stopped")

@@ -99,7 +99,7 @@ async def test_unhealthy_core_service_raises_a_p1_alert_and_clears_it() -> None:
 
 
 def test_core_services_have_a_fixed_order(tmp_path: Path) -> None:
-    core = CoreServices(Settings(data_dir=tmp_path), AlertManager(), Metrics())
+    core = CoreServices(Settings(data_dir=tmp_path), Metrics())
     names = [s.name for s in core.ordered()]
     assert names[:3] == ["database", "persistence", "can"]
 

@@ -25,6 +25,7 @@ from fastapi import FastAPI, WebSocket
 
 from coachiq.core.events import EventBus
 from coachiq.entities.model import CommandResult, EntityUpdate, Outcome, Source
+from coachiq.entities.topics import ENTITY_UPDATE
 from coachiq.realtime import hub as hub_module
 from coachiq.realtime.hub import RealtimeHub
 from tests.conftest import free_port, wait_for
@@ -64,7 +65,7 @@ class Table:
 
     def update(self, entity_id: str, values: dict[str, Any]) -> None:
         self.entities[entity_id].values.update(values)
-        self.events.publish("entity.update", EntityUpdate(entity_id, values, Source(0x1FEDA, 0x80), time.time()))
+        self.events.publish(ENTITY_UPDATE, EntityUpdate(entity_id, values, Source(0x1FEDA, 0x80), time.time()))
 
 
 class Watcher:

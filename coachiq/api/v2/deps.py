@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from coachiq.persistence.store import PersistenceService
     from coachiq.realtime.hub import RealtimeHub
     from coachiq.state.manager import StateManager
+    from coachiq.state.supervisor import MotionSupervisor
 
 
 class CoreView(Protocol):
@@ -50,6 +51,10 @@ class CoreView(Protocol):
     @property
     def state(self) -> StateManager:
         """The vehicle's safety state."""
+
+    @property
+    def motion(self) -> MotionSupervisor:
+        """The motion supervisor (emergency stop)."""
 
     @property
     def realtime(self) -> RealtimeHub:

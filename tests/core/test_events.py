@@ -1,0 +1,54 @@
+"""The event bus: typed topics, handler failures isolated from the publisher, and mypy checking payloads."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from mypy import api as mypy_api
+
+from coachiq.core.events import EventBus, Topic
+
+NUMBERS: Topic[int] = Topic("test.numbers")
+
+
+def test_a_payload_reaches_the_handlers_of_its_topic_only() -> None:
+    bus = EventBus()
+    seen: list[int] = []
+    other: list[int] = []
+    unsubscribe = bus.subscribe(NUMBERS, seen.append)
+    bus.subscribe(Topic[int]("test.other"), other.append)
+    bus.publish(NUMBERS, 7)
+    unsubscribe()
+    bus.publish(NUMBERS, 8)
+    assert seen == [7] and other == []
+    assert not bus.has_subscribers(NUMBERS)
+
+
+def test_a_failing_handler_is_counted_and_the_others_still_run() -> None:
+    bus = EventBus()
+    seen: list[int] = []
+
+    def broken(_value: int) -> None:
+        raise RuntimeError("handler bug")
+
+    bus.subscribe(NUMBERS, broken)
+    bus.subscribe(NUMBERS, seen.append)
+    bus.publish(NUMBERS, 1)
+    assert seen == [1] and bus.handler_errors == 1
+
+
+def test_mypy_refuses_a_payload_or_a_handler_of_the_wrong_type(tmp_path: Path) -> None:
+    source = tmp_path / "wrong.py"
+    source.write_text(
+        "from coachiq.core.events import EventBus, Topic\n"
+        "NUMBERS: Topic[int] = Topic('n')\n"
+        "def takes_text(value: str) -> None: ...\n"
+        "bus = EventBus()\n"
+        "bus.publish(NUMBERS, 1)\n"
+        "bus.publish(NUMBERS, 'one')\n"
+        "bus.subscribe(NUMBERS, takes_text)\n")
+    out, _err, status = mypy_api.run([str(source), "--no-incremental", "--follow-imports=silent",
+                                      "--cache-dir=/dev/null"])
+    assert status == 1, out
+    errors = [line for line in out.splitlines() if ": error:" in line]
+    assert [line.split(":")[1] for line in errors] == ["6", "7"], out
