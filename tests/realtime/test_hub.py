@@ -27,6 +27,7 @@ from coachiq.core.events import EventBus
 from coachiq.entities.model import CommandResult, EntityUpdate, Outcome, Source
 from coachiq.entities.topics import ENTITY_UPDATE
 from coachiq.realtime import hub as hub_module
+from coachiq.realtime import session as session_module
 from coachiq.realtime.hub import RealtimeHub
 from tests.conftest import free_port, wait_for
 
@@ -235,7 +236,7 @@ async def test_clients_share_an_update_and_a_merge_stays_with_its_client(setup: 
 
 async def test_an_overflowing_client_is_resynchronised_with_a_snapshot(setup: Setup,
                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(hub_module, "MAX_PENDING_ENTITIES", 2)
+    monkeypatch.setattr(session_module, "MAX_PENDING_ENTITIES", 2)
     async with websockets.connect(setup.url) as socket:
         await socket.send(json.dumps({"type": "subscribe", "all": True}))
         await receive(socket)
