@@ -6,7 +6,7 @@ others: every problem is reported at once, each with the file and line it is at.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr, ValidationError
 
@@ -105,31 +105,37 @@ def _problem(doc: LocatedYaml, name: str, item: Any, extra_key: str) -> str:
     return f"{where}: '{name}.{key}': {item['msg']}"
 
 
+M = TypeVar("M", ShippedFeature, UserFeature)
+
+
+def _validate(doc: LocatedYaml, name: str, entry: Any, model: type[M], extra_key: str,
+              problems: list[str]) -> M | None:
+    """One feature's entry as `model`, or None with its problems appended (each told once)."""
+    try:
+        return model.model_validate(entry)
+    except ValidationError as exc:
+        problems.extend(dict.fromkeys(_problem(doc, name, item, extra_key) for item in exc.errors()))
+        return None
+
+
 def parse_shipped(doc: LocatedYaml, problems: list[str]) -> dict[str, ShippedFeature]:
     """The valid features of a shipped flags file; every problem appended to `problems`."""
-    known = ", ".join(sorted(ShippedFeature.model_fields))
+    told = f"feature '{{name}}' has unknown key '{{key}}' (known: {', '.join(sorted(ShippedFeature.model_fields))})"
     result: dict[str, ShippedFeature] = {}
     for name, entry in _entries(doc, _FlagsFile, problems).items():
-        try:
-            result[name] = ShippedFeature.model_validate(entry)
-        except ValidationError as exc:
-            told = f"feature '{{name}}' has unknown key '{{key}}' (known: {known})"
-            problems.extend(dict.fromkeys(_problem(doc, name, item, told) for item in exc.errors()))
+        if (feature := _validate(doc, name, entry, ShippedFeature, told, problems)) is not None:
+            result[name] = feature
     return result
 
 
 def parse_user(doc: LocatedYaml, known: set[str], problems: list[str]) -> dict[str, UserFeature]:
     """The valid overrides of a user file for the features `known`; every problem appended to `problems`."""
-    allowed = ", ".join(sorted(UserFeature.model_fields))
+    told = f"'{{name}}.{{key}}' cannot be set in a user file (allowed: {', '.join(sorted(UserFeature.model_fields))})"
     result: dict[str, UserFeature] = {}
     for name, entry in _entries(doc, _UserFile, problems).items():
         if name not in known:
             problems.append(f"{doc.where('features', name)}: unknown feature '{name}' "
                             f"(known: {', '.join(sorted(known))})")
-            continue
-        try:
-            result[name] = UserFeature.model_validate(entry)
-        except ValidationError as exc:
-            told = f"'{{name}}.{{key}}' cannot be set in a user file (allowed: {allowed})"
-            problems.extend(dict.fromkeys(_problem(doc, name, item, told) for item in exc.errors()))
+        elif (override := _validate(doc, name, entry, UserFeature, told, problems)) is not None:
+            result[name] = override
     return result

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import ast
 from pathlib import Path
 
 from mypy import api as mypy_api
 
+import coachiq
 from coachiq.core.events import EventBus, Topic
 
 NUMBERS: Topic[int] = Topic("test.numbers")
@@ -52,3 +54,16 @@ def test_mypy_refuses_a_payload_or_a_handler_of_the_wrong_type(tmp_path: Path) -
     assert status == 1, out
     errors = [line for line in out.splitlines() if ": error:" in line]
     assert [line.split(":")[1] for line in errors] == ["6", "7"], out
+
+
+def test_no_module_names_a_topic_by_a_string_literal() -> None:
+    package = Path(coachiq.__file__).parent
+    found = []
+    for path in sorted(package.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) \
+                    and node.func.attr in ("publish", "subscribe", "has_subscribers") and node.args \
+                    and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str) \
+                    and "." in node.args[0].value and "/" not in node.args[0].value:
+                found.append(f"{path.relative_to(package)}:{node.lineno}")
+    assert not found, f"topics named by a string (use the Topic objects of coachiq/entities/topics.py): {found}"
