@@ -1,4 +1,4 @@
-"""The state manager core service: vehicle state, interlocks, safe state, emergency stop, motion supervision.
+"""The state manager core service: vehicle state, interlocks, safe state and the emergency-stop flag.
 
 Vehicle state comes from the best fresh chassis source (vehicle_sources.py): CHASSIS_MOBILITY_STATUS, and
 the chassis J1939 bus when the j1939 feature adds it. Parked (speed 0), moving, or unknown (never heard,
