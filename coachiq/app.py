@@ -11,6 +11,7 @@ from coachiq.api.problems import install_problem_handlers
 from coachiq.api.roles import router as access_router
 from coachiq.api.security import AccessPolicy, SecurityMiddleware
 from coachiq.api.v2 import router as v2_router
+from coachiq.api.v2.deps import ServerView
 from coachiq.api.v2.entities import UnfilteredListRoute
 from coachiq.core.access import AccessGate, missing_origin_policy
 from coachiq.runtime import Runtime
@@ -26,7 +27,8 @@ def create_app(runtime: Runtime) -> FastAPI:
         docs_url=None,
         redoc_url=None,
     )
-    app.state.runtime = runtime
+    server: ServerView = runtime  # the routes' view of the runtime (mypy checks that it fits)
+    app.state.runtime = server
     settings = runtime.settings
     if runtime.access.required:
         # Inside the security checks (added later, so outside): every request that passed them passes

@@ -14,11 +14,11 @@ from fastapi import APIRouter, FastAPI
 
 from coachiq import __version__
 from coachiq.can.interface import BusFactory, open_bus
+from coachiq.composition import CoreServices
 from coachiq.core.access import AccessControl
 from coachiq.core.alerts import AlertManager
 from coachiq.core.metrics import Metrics
 from coachiq.core.service import Status
-from coachiq.core.services import CoreServices
 from coachiq.core.systemd import SystemdNotifier
 from coachiq.core.tasks import cancel_all, sleep_aligned
 from coachiq.features.manager import IMPLEMENTATIONS, FeatureDefinition, FeatureManager
@@ -73,10 +73,10 @@ class Runtime:
         """`bus_factory` opens the CAN buses (python-can's by default)."""
         self.settings = settings
         self.metrics = Metrics()
-        self.alerts = AlertManager()
-        self.core = CoreServices(settings, self.alerts, self.metrics,
+        self.core = CoreServices(settings, self.metrics,
                                  simulated_buses=[bus] if (bus := chassis_bus(features)) else [],
                                  bus_factory=bus_factory)
+        self.alerts: AlertManager = self.core.alerts
         self.feature_definitions = features
         self.implementations = implementations
         # The access gate is installed when authentication is enabled; the feature supplies its authenticator.
@@ -123,6 +123,8 @@ class Runtime:
         if not self.settings.simulated or self.simulation is not None:
             return
         from coachiq.can.interface import SIMULATED_CHANNEL, simulated_channel
+        from coachiq.features.j1939 import load_database
+        from coachiq.rvc import Codec
         from coachiq.sim.coach import SimulatedCoach
         from coachiq.sim.devices import COACHES
         from coachiq.sim.j1939 import DRIVETRAIN_COACHES
@@ -135,8 +137,9 @@ class Runtime:
         bus = chassis_bus(self.feature_definitions)
         # With the j1939 feature on, the simulated chassis also talks J1939 on the bus the feature reads.
         j1939_channel = simulated_channel(bus) if bus is not None and coach in DRIVETRAIN_COACHES else None
+        j1939_codec = Codec(await asyncio.to_thread(load_database)) if j1939_channel is not None else None
         self.simulation = SimulatedCoach(SIMULATED_CHANNEL, coach, codec=self.core.rvc.codec,
-                                         j1939_channel=j1939_channel)
+                                         j1939_channel=j1939_channel, j1939_codec=j1939_codec)
         await self.simulation.start()
         if self._app is not None:
             self._app.state.sim = self.simulation

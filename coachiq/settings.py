@@ -32,6 +32,8 @@ CORE_SERVICE_ALIASES: dict[str, str] = {
     "entity_manager": "entities",
     "state": "state",
     "state_manager": "state",
+    "motion": "motion",
+    "motion_supervisor": "motion",
     "realtime": "realtime",
     "websocket": "realtime",
     "api_v2": "api_v2",

@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import BaseModel
 
-from coachiq.runtime import Runtime
+from coachiq.api.v2.deps import ServerView, runtime_of
 
 router = APIRouter(tags=["health"])
 
@@ -58,9 +58,8 @@ class Probe(BaseModel):
     detail: str = ""
 
 
-def _runtime(request: Request) -> Runtime:
-    runtime: Runtime = request.app.state.runtime
-    return runtime
+def _runtime(request: Request) -> ServerView:
+    return runtime_of(request)
 
 
 @router.get("/healthz", response_model=Probe)

@@ -1,1 +1,4 @@
-"""The core services layer: the mandatory services and their lifecycle."""
+"""The ground floor: the service protocol and service group, tasks, events, alerts, errors, metrics.
+
+Every other layer may import it; it imports no other layer (tests/test_layers.py holds the order).
+"""

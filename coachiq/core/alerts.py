@@ -52,15 +52,12 @@ AlertListener = Callable[[Alert, bool], None]
 class AlertManager:
     """Keeps the set of active alerts; raising one that is already active does nothing."""
 
-    def __init__(self) -> None:
+    def __init__(self, store: AlertStore | None = None) -> None:
+        """Alerts are recorded in `store` (None: logged only)."""
         self._active: dict[str, Alert] = {}
-        self._store: AlertStore | None = None
+        self._store = store
         self._listeners: list[AlertListener] = []
         self._tasks: set[asyncio.Task[None]] = set()
-
-    def attach_store(self, store: AlertStore | None) -> None:
-        """Record alerts in `store` from now on (None: log only)."""
-        self._store = store
 
     def subscribe(self, listener: AlertListener) -> Callable[[], None]:
         """Call `listener(alert, raised)` on every change; returns a function that unsubscribes."""

@@ -1,47 +1,86 @@
 """A small in-process publish/subscribe bus between core services and features.
 
 Handlers run synchronously in the publisher's task and must be quick. A handler that raises is
-logged and unsubscribed from nothing: the error never reaches the publisher (the CAN loop).
+logged and stays subscribed: the error never reaches the publisher (the CAN loop).
+
+A topic is a `Topic[P]`: its name and the type `P` of its payloads, so mypy checks that a publisher
+sends and a handler takes the topic's payload. The core services' topics are defined in one module,
+coachiq/entities/topics.py; a feature defines its own beside its payload type.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Generic, TypeVar, overload
 
 log = logging.getLogger(__name__)
+
+P = TypeVar("P")
 
 Handler = Callable[[Any], None]
 
 
+class Topic(Generic[P]):
+    """An event bus topic: its name, and (for the type checker) the type of its payloads."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"Topic({self.name!r})"
+
+
 class EventBus:
-    """Topics are plain strings such as "entity.update" or "alert"."""
+    """Delivers each payload published on a topic to that topic's handlers."""
 
     def __init__(self) -> None:
         self._handlers: dict[str, list[Handler]] = {}
         self.handler_errors = 0
 
-    def subscribe(self, topic: str, handler: Handler) -> Callable[[], None]:
-        """Call `handler(payload)` for every event on `topic`; returns a function that unsubscribes."""
-        self._handlers.setdefault(topic, []).append(handler)
+    @overload
+    def subscribe(self, topic: Topic[P], handler: Callable[[P], None]) -> Callable[[], None]: ...
+
+    @overload
+    def subscribe(self, topic: str, handler: Handler) -> Callable[[], None]: ...
+
+    def subscribe(self, topic: Topic[Any] | str, handler: Handler) -> Callable[[], None]:
+        """Call `handler(payload)` for every event on `topic`; returns a function that unsubscribes.
+
+        A topic given by its bare name is untyped; it remains for publishers not yet moved to `Topic`.
+        """
+        name = _name(topic)
+        self._handlers.setdefault(name, []).append(handler)
 
         def unsubscribe() -> None:
-            handlers = self._handlers.get(topic, [])
+            handlers = self._handlers.get(name, [])
             if handler in handlers:
                 handlers.remove(handler)
 
         return unsubscribe
 
-    def has_subscribers(self, topic: str) -> bool:
+    def has_subscribers(self, topic: Topic[Any] | str) -> bool:
         """True when someone listens on `topic` (lets publishers skip building payloads)."""
-        return bool(self._handlers.get(topic))
+        return bool(self._handlers.get(_name(topic)))
 
-    def publish(self, topic: str, payload: Any) -> None:
+    @overload
+    def publish(self, topic: Topic[P], payload: P) -> None: ...
+
+    @overload
+    def publish(self, topic: str, payload: object) -> None: ...
+
+    def publish(self, topic: Topic[Any] | str, payload: object) -> None:
         """Deliver `payload` to every handler of `topic`, isolating their failures."""
-        for handler in self._handlers.get(topic, ()):
+        name = _name(topic)
+        for handler in self._handlers.get(name, ()):
             try:
                 handler(payload)
             except Exception:
                 self.handler_errors += 1
-                log.exception("event handler %r for %s failed", handler, topic)
+                log.exception("event handler %r for %s failed", handler, name)
+
+
+def _name(topic: Topic[Any] | str) -> str:
+    return topic if isinstance(topic, str) else topic.name

@@ -1,1 +1,2 @@
-"""Entities: the coach mapping, the entity model and the entity manager core service."""
+"""Entities: the coach mapping, the entity model, the entity manager core service and its commands, and
+the core services' event topics."""

@@ -5,9 +5,8 @@ from the mapping; a frame nobody maps only bumps a counter of unmapped traffic. 
 is folded into its entity's state; a change is published as one EntityUpdate on "entity.update",
 persisted write-behind and sampled into history.
 
-Commanding: validate -> safety gate (StateManager) -> encode and send once -> wait for the device's own
-status echo to show the requested state. Our own transmitted frames never count as confirmation, and
-state is only ever what the devices report.
+Commanding (commanding.py): validate -> safety gate -> encode and send once -> wait for the device's own
+status echo to show the requested state. State is only ever what the devices report.
 """
 
 from __future__ import annotations
@@ -15,68 +14,35 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-import uuid
-from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from coachiq.can.interface import CanBusyError, CanInterfaceService, CanTransmitError, TransmitRefused
+from coachiq.can.interface import CanInterfaceService
 from coachiq.can.pipeline import RvcFrame, instance_bytes
-from coachiq.can.protocol import FRAME_TOPIC, RvcProtocolService
-from coachiq.can.transmit import Gate
+from coachiq.can.protocol import RvcProtocolService
 from coachiq.core.errors import ConfigError
 from coachiq.core.events import EventBus
 from coachiq.core.service import Health, ServiceStartError, Status
 from coachiq.core.tasks import cancel_all, sleep_aligned
-from coachiq.entities.commands import Plan, Transmission, matches, plan
-from coachiq.entities.leveling import ManualHold
+from coachiq.entities.commanding import CommandRunner, PlanAdapter
+from coachiq.entities.commands import matches
+from coachiq.entities.entity import Entity
 from coachiq.entities.mapping import CoachMapping, EntityConfig, load_coach
-from coachiq.entities.model import (
-    MOTION_COMMANDS,
-    SAFETY_ACTOR,
-    Command,
-    CommandBusy,
-    CommandError,
-    CommandResult,
-    EntityState,
-    EntityType,
-    EntityUpdate,
-    InvalidBatch,
-    InvalidCommand,
-    Outcome,
-    Source,
-    UnknownEntity,
-)
+from coachiq.entities.model import CommandError, CommandResult, EntityUpdate, InvalidCommand, Source, UnknownEntity
+from coachiq.entities.motions import MotionLedger, SafetyGate
 from coachiq.entities.profiles import fold
+from coachiq.entities.topics import ENTITY_UPDATE, FRAME
 from coachiq.entities.unmapped import row
 from coachiq.persistence.store import PersistenceService
-from coachiq.rvc.codec import EncodeError
 from coachiq.settings import Settings
 
-if TYPE_CHECKING:
-    from coachiq.state.manager import StateManager
-
-
-__all__ = ["UPDATE_TOPIC", "Entity", "EntityManager", "InvalidCommand", "UnknownEntity"]
+__all__ = ["Entity", "EntityManager", "InvalidCommand", "UnknownEntity"]
 
 log = logging.getLogger(__name__)
 
-UPDATE_TOPIC = "entity.update"
-# Changes the plan of a command (entity config, command name, planned frames) -> the plan to carry out.
-PlanAdapter = Callable[[EntityConfig, str, Plan], Plan]
 MAX_UNMAPPED = 1000  # distinct (DGN, instance, source) kept; a flood of junk cannot grow memory
-_ECHO_POLL_S = 0.02
-# A motion frame that waited longer than this in the transmit queue is dropped, not sent late.
-MOTION_FRAME_MAX_AGE_S = 0.25
-
-
-@dataclass(slots=True)
-class _Waiter:
-    expect: Mapping[str, Any]
-    future: asyncio.Future[None]
-    sent_at: float
 
 
 @dataclass(slots=True)
@@ -89,97 +55,34 @@ class _Unmapped:
     last_values: Mapping[str, Any] = field(default_factory=dict)
 
 
-class Entity:
-    """One device of the coach as the owner sees it: configuration plus live state."""
-
-    __slots__ = ("config", "followup", "generation", "heard_keys", "last_heard", "last_sample", "ring", "state",
-                 "waiters")
-
-    def __init__(self, config: EntityConfig, ring_size: int) -> None:
-        """State starts empty and unavailable until the device is heard (or restored, still unavailable)."""
-        self.config = config
-        self.state = EntityState()
-        self.last_heard = 0.0
-        self.heard_keys: set[tuple[int, int | None]] = set()  # (CAN id, instance byte) seen from the device
-        self.last_sample = 0.0
-        self.ring: deque[tuple[float, dict[str, Any]]] = deque(maxlen=ring_size)
-        self.waiters: list[_Waiter] = []
-        # Each command for the device takes the next generation; an older command still sending stops before
-        # its next frame, so raced commands never interleave an "opposite off" with a stale "on".
-        self.generation = 0
-        self.followup: asyncio.Task[None] | None = None
-
-    @property
-    def id(self) -> str:
-        """The entity id, "<type>.<name>"."""
-        return self.config.id
-
-    @property
-    def name(self) -> str:
-        """Human-readable name."""
-        return self.config.name
-
-    @property
-    def type(self) -> EntityType:
-        """The entity type."""
-        return self.config.type
-
-    @property
-    def area(self) -> str:
-        """The area of the coach it is in."""
-        return self.config.area
-
-    @property
-    def capabilities(self) -> frozenset[str]:
-        """The commands it accepts."""
-        return self.config.capabilities
-
-    @property
-    def position_critical(self) -> bool:
-        """True for slides, awnings, jacks and shades the mapping marks (windshield, driver's side)."""
-        return self.config.position_critical
-
-    @property
-    def moving(self) -> bool:
-        """True when the device reports motion."""
-        return self.state.values.get("motion") in ("extending", "retracting")
-
-    def to_json(self) -> dict[str, Any]:
-        """The API shape of the entity."""
-        return {"id": self.config.id, "name": self.config.name, "type": self.config.type.value,
-                "area": self.config.area, "capabilities": sorted(self.config.capabilities),
-                "state": dict(self.state.values), "available": self.state.available,
-                "updated_at": self.state.updated_at}
-
-
 class EntityManager:
     """Core service "entities"."""
 
     name = "entities"
 
     def __init__(self, settings: Settings, events: EventBus, can: CanInterfaceService, rvc: RvcProtocolService,
-                 persistence: PersistenceService, state: StateManager, mapping: CoachMapping | None = None) -> None:
-        """`mapping` None: load settings.coach (+ settings.coach_file) at start."""
+                 persistence: PersistenceService, gate: SafetyGate, mapping: CoachMapping | None = None) -> None:
+        """`gate` decides whether a command may go out (the state manager); `mapping` None: load
+        settings.coach (+ settings.coach_file) at start."""
         self.settings = settings
         self.events = events
         self.can = can
         self.rvc = rvc
         self.persistence = persistence
-        self.safety = state
+        self.safety = gate
+        self.motions = MotionLedger()  # read by the motion supervisor
         self.mapping = mapping
-        self.command_timeout = settings.command_timeout
         self.history_resolution = settings.history_resolution
         self.ring_size = settings.history_ring
         self.entities: dict[str, Entity] = {}
         self._index: dict[int, dict[int | None, list[Entity]]] = {}
         self._instance_byte: dict[int, int] = {}
         self._unmapped: dict[tuple[int, int | None, int], _Unmapped] = {}
-        self._adapters: list[PlanAdapter] = []
         self._unsubscribe: Callable[[], None] | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._background: set[asyncio.Task[Any]] = set()
-        self._holds = ManualHold(self._send_step, self._still_held)
-        state.attach_actuator(self)
+        self.commands = CommandRunner(self.entities, rvc, gate, self.motions, settings.command_timeout,
+                                      self._audit, self._last_heard)
 
     # --- life cycle -----------------------------------------------------------------------------
 
@@ -196,7 +99,8 @@ class EntityManager:
         if codec is None or db is None:
             raise ServiceStartError("the RV-C service is not started", "start rvc before entities")
         self._instance_byte = instance_bytes(db)
-        self.entities = {cid: Entity(config, self.ring_size) for cid, config in self.mapping.entities.items()}
+        self.entities.clear()  # the same mapping the command runner holds
+        self.entities.update((cid, Entity(config, self.ring_size)) for cid, config in self.mapping.entities.items())
         index: dict[int, dict[int | None, list[Entity]]] = {}
         for entity in self.entities.values():
             for name in entity.config.status_dgns:
@@ -209,7 +113,7 @@ class EntityManager:
                     index.setdefault(dgn, {}).setdefault(instance, []).append(entity)
         self._index = index
         await self._restore()
-        self._unsubscribe = self.events.subscribe(FRAME_TOPIC, self._on_frame)
+        self._unsubscribe = self.events.subscribe(FRAME, self._on_frame)
         self._tasks.append(asyncio.create_task(self._stale_loop(), name="entities-stale"))
         log.info("coach %s: %d entities", self.mapping.coach, len(self.entities))
 
@@ -219,7 +123,7 @@ class EntityManager:
             self._unsubscribe()
             self._unsubscribe = None
         await cancel_all(self._tasks)
-        await self._holds.stop()
+        await self.commands.holds.stop()
         await cancel_all([e.followup for e in self.entities.values() if e.followup is not None])
         await self.settle()
 
@@ -336,7 +240,7 @@ class EntityManager:
             published = dict(changes)
             if became_available:
                 published = {**state.values, "available": True}
-            self.events.publish(UPDATE_TOPIC, EntityUpdate(entity.id, published, source, now))
+            self.events.publish(ENTITY_UPDATE, EntityUpdate(entity.id, published, source, now))
             self._record(entity, now)
 
     # --- entities a feature feeds ---------------------------------------------------------------
@@ -356,7 +260,7 @@ class EntityManager:
             if self.entities.get(config.id) is entity:
                 if entity.state.available:
                     entity.state.available = False
-                    self.events.publish(UPDATE_TOPIC, EntityUpdate(config.id, {"available": False}, None,
+                    self.events.publish(ENTITY_UPDATE, EntityUpdate(config.id, {"available": False}, None,
                                                                    time.time()))
                 del self.entities[config.id]
 
@@ -410,13 +314,13 @@ class EntityManager:
                         and now - self._last_heard(entity) > entity.config.stale_s:
                     state.available = False
                     gone.append(entity.id)
-                    self.events.publish(UPDATE_TOPIC, EntityUpdate(entity.id, {"available": False}, None, now))
+                    self.events.publish(ENTITY_UPDATE, EntityUpdate(entity.id, {"available": False}, None, now))
             elif entity.heard_keys and not state.restored \
                     and now - self._last_heard(entity) <= entity.config.stale_s:
                 # Back after a silence with the same payload as before: the receive filter dropped it
                 # undecoded, but the values we hold are exactly what it says.
                 state.available = True
-                self.events.publish(UPDATE_TOPIC, EntityUpdate(entity.id, {**state.values, "available": True},
+                self.events.publish(ENTITY_UPDATE, EntityUpdate(entity.id, {**state.values, "available": True},
                                                                None, now))
         return gone
 
@@ -436,18 +340,12 @@ class EntityManager:
             entity.state.available = False
             entity.state.restored = True
 
-    # --- commands -------------------------------------------------------------------------------
+    # --- commands (commanding.py) ----------------------------------------------------------------
 
     def add_plan_adapter(self, adapter: PlanAdapter) -> Callable[[], None]:
         """Let `adapter(config, command, plan)` change every plan from now on (a feature for a family of
         devices that departs from plain RV-C); returns a function that removes it."""
-        self._adapters.append(adapter)
-
-        def remove() -> None:
-            if adapter in self._adapters:
-                self._adapters.remove(adapter)
-
-        return remove
+        return self.commands.add_plan_adapter(adapter)
 
     async def execute(self, entity_id: str, command: str, params: Mapping[str, Any] | None, actor: str,
                       client_id: str | None = None) -> CommandResult:
@@ -456,46 +354,7 @@ class EntityManager:
         Raises UnknownEntity or InvalidCommand; returns confirmed (with the confirmed state), timed_out
         or refused (with the reason; safety refusals included).
         """
-        return await self._execute(entity_id, command, params, actor, client_id)
-
-    async def _execute(self, entity_id: str, command: str, params: Mapping[str, Any] | None, actor: str,
-                       client_id: str | None, note: str = "") -> CommandResult:
-        entity = self.entities.get(entity_id)
-        if entity is None:
-            raise UnknownEntity(entity_id)
-        if params is None:
-            params = {}
-        if not isinstance(params, Mapping):
-            raise InvalidCommand("parameters must be an object", field="params")
-        try:
-            steps = plan(entity.config, command, params, entity.state.values)
-            for adapter in list(self._adapters):
-                steps = adapter(entity.config, command, steps)
-        except InvalidCommand as exc:
-            self._audit(actor, command, entity_id, "invalid", exc.message)
-            raise
-        command_id = uuid.uuid4().hex
-        reason = self.safety.check(entity, command)
-        if reason is not None:
-            self._audit(actor, command, entity_id, Outcome.REFUSED.value, reason)
-            return CommandResult(command_id, entity_id, command, Outcome.REFUSED, reason=reason)
-        if steps.duration_s is not None:
-            # Registered before sending: if the echo is lost the motion is still stopped when it runs out.
-            self.safety.motion_started(entity_id, command, steps.duration_s, client_id, actor)
-            self._holds.hold(entity_id, steps)
-        elif entity.position_critical and command == Command.STOP:
-            self.safety.motion_stopped(entity_id)
-        try:
-            result = await self._run(entity, steps, command_id, command, None if actor == SAFETY_ACTOR
-                                     else client_id or actor)
-        except CommandBusy as exc:
-            self._audit(actor, command, entity_id, "busy", str(exc))
-            raise
-        detail = result.reason or note
-        if steps.duration_s is not None:
-            detail = f"{detail}; duration {steps.duration_s:g} s".lstrip("; ")
-        self._audit(actor, command, entity_id, result.outcome.value, detail)
-        return result
+        return await self.commands.execute(entity_id, command, params, actor, client_id)
 
     async def execute_many(self, commands: Sequence[tuple[str, str, Mapping[str, Any] | None]], actor: str,
                            client_id: str | None = None) -> list[CommandResult | CommandError]:
@@ -503,124 +362,13 @@ class EntityManager:
 
         InvalidBatch when any command is invalid or names no entity: then none of them runs.
         """
-        for index, (entity_id, command, params) in enumerate(commands):
-            entity = self.entities.get(entity_id)
-            try:
-                if entity is None:
-                    raise UnknownEntity(entity_id)
-                if params is not None and not isinstance(params, Mapping):
-                    raise InvalidCommand("parameters must be an object", field="params")
-                plan(entity.config, command, params or {}, entity.state.values)
-            except CommandError as exc:
-                self._audit(actor, command, entity_id, "invalid", f"batch refused: {exc}")
-                raise InvalidBatch(index, exc) from None
-
-        async def one(entity_id: str, command: str, params: Mapping[str, Any] | None) -> CommandResult | CommandError:
-            try:
-                return await self._execute(entity_id, command, params, actor, client_id)
-            except CommandError as exc:
-                return exc
-
-        return list(await asyncio.gather(*(one(*item) for item in commands)))
+        return await self.commands.execute_many(commands, actor, client_id)
 
     async def stop_motion(self, entity_id: str, actor: str, reason: str) -> CommandResult:
         """Send stop to a position-critical entity (safety: duration ended, client gone, safe state)."""
-        return await self._execute(entity_id, Command.STOP.value, {}, actor, None, note=reason)
+        return await self.commands.stop_motion(entity_id, actor, reason)
 
-    async def _run(self, entity: Entity, steps: Plan, command_id: str, command: str,
-                   client: str | None) -> CommandResult:
-        loop = asyncio.get_running_loop()
-        sent_at = time.time()
-        waiter = _Waiter(steps.expect, loop.create_future(), sent_at)
-        entity.waiters.append(waiter)
-        # A stop of a moving device goes in the stop lane. A motion frame is gated again when it leaves
-        # the queue (the coach may have started to move meanwhile) and dropped if it waited too long.
-        urgent = entity.position_critical and command == Command.STOP
-        motion = command in MOTION_COMMANDS and entity.position_critical
-
-        def gate() -> str | None:
-            return self.safety.check(entity, command)
-
-        sent: list[int] = []
-        try:
-            try:
-                if not await self._send_plan(entity, steps, sent, client=client, urgent=urgent,
-                                             gate=gate if motion else None,
-                                             max_age_s=MOTION_FRAME_MAX_AGE_S if motion else None):
-                    return CommandResult(command_id, entity.id, command, Outcome.REFUSED,
-                                         reason="superseded by a newer command for this device before it was sent "
-                                                "in full")
-            except CanBusyError as exc:
-                if not sent:  # nothing went out: the caller may simply try again
-                    raise CommandBusy(str(exc), rate_limited=exc.rate_limited) from None
-                return CommandResult(command_id, entity.id, command, Outcome.REFUSED,
-                                     reason=f"could not transmit: {exc}")
-            except TransmitRefused as exc:
-                return CommandResult(command_id, entity.id, command, Outcome.REFUSED, reason=exc.reason)
-            except (CanTransmitError, EncodeError, ValueError, KeyError) as exc:
-                reason = f"could not transmit: {exc}"
-                return CommandResult(command_id, entity.id, command, Outcome.REFUSED, reason=reason)
-            self._holds.sent(entity.id)  # a held motion repeats its frame a full gap after this send
-            deadline = loop.time() + self.command_timeout
-            while not waiter.future.done():
-                remaining = deadline - loop.time()
-                if remaining <= 0:
-                    break
-                await asyncio.wait([waiter.future], timeout=min(_ECHO_POLL_S, remaining))
-                # An echo identical to the last status is dropped before decoding; its arrival still counts.
-                if not waiter.future.done() and self._last_heard(entity) >= sent_at \
-                        and matches(steps.expect, entity.state.values):
-                    waiter.future.set_result(None)
-        finally:
-            entity.waiters.remove(waiter)
-        if waiter.future.done():
-            return CommandResult(command_id, entity.id, command, Outcome.CONFIRMED, state=dict(entity.state.values))
-        return CommandResult(command_id, entity.id, command, Outcome.TIMED_OUT,
-                             reason=f"no status from the device confirmed {command} within "
-                                    f"{self.command_timeout:g} s")
-
-    async def _send_plan(self, entity: Entity, steps: Plan, sent: list[int], *, client: str | None = None,
-                         urgent: bool = False, gate: Gate | None = None, max_age_s: float | None = None) -> bool:
-        """Send the plan's frames in order; False when a newer command for the entity superseded it.
-
-        `sent` collects the identifier of every frame that went out; `client`, `urgent`, `gate` and
-        `max_age_s` are the transmit queue's (the client counts once, on the first frame).
-
-        No lock: a stop must never wait behind another command's pause. The check of the generation and
-        the queueing of the next frame happen without a suspension in between (the CAN service queues
-        synchronously, first in first out within a priority), so a superseded command sends nothing more.
-        """
-        entity.generation += 1
-        mine = entity.generation
-        if entity.followup is not None:  # a newer command replaces what the last one still had to send
-            entity.followup.cancel()
-            entity.followup = None
-        last = len(steps.transmissions) - 1
-        for index, step in enumerate(steps.transmissions):
-            if index == last and index > 0 and steps.settle_s > 0:
-                await asyncio.sleep(steps.settle_s)
-            if entity.generation != mine:
-                return False
-            sent.append(await self.rvc.send(step.dgn, step.values, instance=step.instance, client=client,
-                                            urgent=urgent, gate=gate, max_age_s=max_age_s))
-            client = None  # one command counts once against the client's limit
-        if steps.followup and entity.generation == mine:
-            entity.followup = asyncio.get_running_loop().create_task(
-                self._send_followup(entity, steps, mine), name=f"followup-{entity.id}")
-        return True
-
-    async def _send_followup(self, entity: Entity, steps: Plan, generation: int) -> None:
-        await asyncio.sleep(steps.followup_after_s)
-        for step in steps.followup:
-            if entity.generation != generation:
-                return
-            try:
-                await self.rvc.send(step.dgn, step.values, instance=step.instance)
-            except (CanTransmitError, EncodeError, ValueError, KeyError) as exc:
-                log.warning("%s: could not send the follow-up %s: %s", entity.id, step.values.get("command"), exc)
-                return
-        if entity.followup is asyncio.current_task():
-            entity.followup = None
+    # --- background work ----------------------------------------------------------------------------
 
     def _audit(self, actor: str, action: str, target: str, result: str, reason: str) -> None:
         # Written in the background so the command path does not wait for the disk; stop() waits for it.
@@ -640,26 +388,6 @@ class EntityManager:
         task.add_done_callback(self._background.discard)
         return task
 
-
-    # --- held manual motion (leveling) ------------------------------------------------------------
-
-    async def _send_step(self, entity_id: str, step: Transmission) -> None:
-        """One repetition of a held command of `entity_id` (ManualHold), gated again when it leaves."""
-        entity = self.entities[entity_id]
-        motion = self.safety.motions.get(entity_id)
-        command = motion.command if motion is not None else Command.STOP.value
-
-        def gate() -> str | None:
-            return self.safety.check(entity, command) if entity_id in self.safety.motions else "not held"
-
-        await self.rvc.send(step.dgn, step.values, instance=step.instance, gate=gate,
-                            max_age_s=MOTION_FRAME_MAX_AGE_S)
-
-    def _still_held(self, entity_id: str) -> bool:
-        """A held motion goes on while it is registered (not stopped, not run out) and still allowed."""
-        entity = self.entities.get(entity_id)
-        motion = self.safety.motions.get(entity_id)
-        return entity is not None and motion is not None and self.safety.check(entity, motion.command) is None
 
 def _epoch(value: datetime | None) -> float | None:
     return None if value is None else value.timestamp()

@@ -5,16 +5,19 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, ClassVar, Protocol, TypeVar
 
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict
 
 from coachiq.core.access import AccessControl
+from coachiq.core.events import Topic
 from coachiq.core.service import Health
 
 if TYPE_CHECKING:
-    from coachiq.core.services import CoreServices
+    from coachiq.composition import CoreServices
+
+P = TypeVar("P")
 
 
 class SafetyClass(StrEnum):
@@ -56,7 +59,7 @@ class FeatureContext:
         """Serve `router`'s routes while the feature runs."""
         self._removers.append(self._add_router(router))
 
-    def subscribe(self, topic: str, handler: Callable[[Any], None]) -> None:
+    def subscribe(self, topic: Topic[P], handler: Callable[[P], None]) -> None:
         """Receive events on `topic` while the feature runs."""
         self._removers.append(self.core.events.subscribe(topic, handler))
 

@@ -1,5 +1,7 @@
 """The feature manager: reads feature_flags.yaml and its overrides, then runs enabled features.
 
+The files' schema is the pydantic models of flags.py.
+
 Configuration problems (unknown features or keys, bad values, dependency cycles, an enabled feature
 whose dependency is off) are all collected and reported together before anything starts. At run
 time each feature is isolated: one that raises or hangs is marked failed, its dependents are skipped,
@@ -28,6 +30,7 @@ from coachiq.core.metrics import Metrics
 from coachiq.core.service import Health, Status
 from coachiq.core.yamlfile import LocatedYaml, YamlFileError, load_located
 from coachiq.features.base import Feature, FeatureContext, SafeStateAction, SafetyClass
+from coachiq.features.flags import core_service_problem, parse_shipped, parse_user
 from coachiq.settings import CORE_SERVICE_ALIASES
 
 log = logging.getLogger(__name__)
@@ -47,8 +50,6 @@ IMPLEMENTATIONS: Mapping[str, str] = {
     "can_tools": "coachiq.features.can_tools:CanToolsFeature",
 }
 
-SHIPPED_KEYS = {"enabled", "depends_on", "safety_classification", "safe_state_action", "description", "settings"}
-USER_KEYS = {"enabled", "settings"}
 TRUE_WORDS = {"true", "1", "yes", "on"}
 FALSE_WORDS = {"false", "0", "no", "off"}
 
@@ -73,108 +74,20 @@ class FeatureDefinition:
         return Priority.P2 if self.safety in serious else Priority.P3
 
 
-def _core_message(name: str, where: str) -> str:
-    return (f"{where}: '{name}' is a core service, not a feature; core services cannot be disabled "
-            "— remove this entry")
-
-
-def _parse_shipped(doc: LocatedYaml, implementations: Mapping[str, str],
-                   problems: list[str]) -> dict[str, FeatureDefinition]:
-    data = doc.data
-    if not isinstance(data, dict) or not isinstance(data.get("features"), dict):
-        problems.append(f"{doc.path}: expected a top-level 'features:' mapping")
-        return {}
-    for key in data:
-        if key != "features":
-            problems.append(f"{doc.where(key)}: unknown top-level key '{key}'")
-    result: dict[str, FeatureDefinition] = {}
-    for name, entry in data["features"].items():
-        where = doc.where("features", name)
-        if str(name) in CORE_SERVICE_ALIASES:
-            problems.append(_core_message(str(name), where))
-            continue
-        if not isinstance(entry, dict):
-            problems.append(f"{where}: feature '{name}' must be a mapping")
-            continue
-        for key in entry:
-            if key not in SHIPPED_KEYS:
-                problems.append(f"{doc.where('features', name, key)}: feature '{name}' has unknown key '{key}' "
-                                f"(known: {', '.join(sorted(SHIPPED_KEYS))})")
-        definition = _definition(str(name), entry, implementations, problems, doc, where)
-        if definition is not None:
-            result[definition.name] = definition
-    return result
-
-
-def _definition(name: str, entry: dict[str, Any], implementations: Mapping[str, str], problems: list[str],
-                doc: LocatedYaml, where: str) -> FeatureDefinition | None:
-    ok = True
-    enabled = entry.get("enabled", False)
-    if not isinstance(enabled, bool):
-        problems.append(f"{doc.where('features', name, 'enabled')}: '{name}.enabled' must be true or false, "
-                        f"not {enabled!r}")
-        ok = False
-    depends_on = entry.get("depends_on", [])
-    if not isinstance(depends_on, list) or not all(isinstance(d, str) for d in depends_on):
-        problems.append(f"{doc.where('features', name, 'depends_on')}: '{name}.depends_on' must be a list of names")
-        ok = False
-    try:
-        safety = SafetyClass(entry.get("safety_classification", "operational"))
-    except ValueError:
-        problems.append(f"{doc.where('features', name, 'safety_classification')}: '{name}.safety_classification' "
-                        f"must be one of {', '.join(s.value for s in SafetyClass)}")
-        ok = False
-    try:
-        action = SafeStateAction(entry.get("safe_state_action", "continue_operation"))
-    except ValueError:
-        problems.append(f"{doc.where('features', name, 'safe_state_action')}: '{name}.safe_state_action' "
-                        f"must be one of {', '.join(a.value for a in SafeStateAction)}")
-        ok = False
-    settings = entry.get("settings", {}) or {}
-    if not isinstance(settings, dict):
-        problems.append(f"{doc.where('features', name, 'settings')}: '{name}.settings' must be a mapping")
-        ok = False
-    if not ok:
-        return None
-    return FeatureDefinition(name, enabled, list(depends_on), safety, action, str(entry.get("description", "")),
-                             dict(settings), name in implementations)
+def _definitions(doc: LocatedYaml, implementations: Mapping[str, str],
+                 problems: list[str]) -> dict[str, FeatureDefinition]:
+    return {name: FeatureDefinition(name, entry.enabled, list(entry.depends_on), entry.safety_classification,
+                                    entry.safe_state_action, entry.description, dict(entry.settings or {}),
+                                    name in implementations)
+            for name, entry in parse_shipped(doc, problems).items()}
 
 
 def _apply_user_file(doc: LocatedYaml, features: dict[str, FeatureDefinition], problems: list[str]) -> None:
-    data = doc.data
-    if data is None:
-        return
-    if not isinstance(data, dict) or not isinstance(data.get("features", {}), dict):
-        problems.append(f"{doc.path}: expected a top-level 'features:' mapping")
-        return
-    for key in data:
-        if key != "features":
-            problems.append(f"{doc.where(key)}: unknown top-level key '{key}'")
-    for name, entry in (data.get("features") or {}).items():
-        where = doc.where("features", name)
-        if str(name) in CORE_SERVICE_ALIASES:
-            problems.append(_core_message(str(name), where))
-            continue
-        if name not in features:
-            problems.append(f"{where}: unknown feature '{name}' (known: {', '.join(sorted(features))})")
-            continue
-        if not isinstance(entry, dict):
-            problems.append(f"{where}: feature '{name}' must be a mapping such as {{enabled: true}}")
-            continue
-        for key, value in entry.items():
-            key_where = doc.where("features", name, key)
-            if key not in USER_KEYS:
-                problems.append(f"{key_where}: '{name}.{key}' cannot be set in a user file "
-                                f"(allowed: {', '.join(sorted(USER_KEYS))})")
-            elif key == "enabled":
-                if isinstance(value, bool):
-                    features[name].enabled = value
-                else:
-                    problems.append(f"{key_where}: '{name}.enabled' must be true or false, not {value!r}")
-            elif isinstance(value, dict):
-                features[name].settings.update(value)
-            else:
-                problems.append(f"{key_where}: '{name}.settings' must be a mapping")
+    for name, override in parse_user(doc, set(features), problems).items():
+        if override.enabled is not None:
+            features[name].enabled = override.enabled
+        if override.settings:
+            features[name].settings.update(override.settings)
 
 
 def _apply_environment(environ: Mapping[str, str], features: dict[str, FeatureDefinition],
@@ -184,7 +97,7 @@ def _apply_environment(environ: Mapping[str, str], features: dict[str, FeatureDe
             continue
         name = variable[len("COACHIQ_FEATURE_"):].lower()
         if name in CORE_SERVICE_ALIASES:
-            problems.append(_core_message(name, f"environment variable {variable}"))
+            problems.append(core_service_problem(name, f"environment variable {variable}"))
             continue
         if name not in features:
             problems.append(f"environment variable {variable}: unknown feature '{name}' "
@@ -261,7 +174,7 @@ def load_feature_config(user_file: Path | None = None, environ: Mapping[str, str
         user_file = Path(environ["COACHIQ_FEATURES_FILE"])
     problems: list[str] = []
     try:
-        features = _parse_shipped(load_located(shipped), implementations, problems)
+        features = _definitions(load_located(shipped), implementations, problems)
     except YamlFileError as exc:
         raise ConfigError([str(exc)], source="feature flags") from exc
     if user_file is not None:

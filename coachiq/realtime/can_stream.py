@@ -23,10 +23,11 @@ from typing import Any
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from coachiq.can.pipeline import RvcFrame
-from coachiq.can.protocol import FRAME_TOPIC, RvcProtocolService
+from coachiq.can.protocol import RvcProtocolService
 from coachiq.core.events import EventBus
 from coachiq.core.jsonlimits import loads_limited
 from coachiq.core.tasks import cancel_all
+from coachiq.entities.topics import FRAME
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +112,7 @@ class CanStream:
     def _listen(self) -> None:
         wanted = any(c.subscribed for c in self.clients.values())
         if wanted and self._unsubscribe is None:
-            self._unsubscribe = self.events.subscribe(FRAME_TOPIC, self._on_frame)
+            self._unsubscribe = self.events.subscribe(FRAME, self._on_frame)
         elif not wanted and self._unsubscribe is not None:
             self._unsubscribe()
             self._unsubscribe = None

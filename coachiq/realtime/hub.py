@@ -20,7 +20,7 @@ into the client's pending updates (one per entity, so a client's backlog is boun
 entities it watches) and wakes the client's sender task. An update is built and JSON-encoded once for
 every client that takes it as it is, and a merge into an update still waiting once for every client
 that had the same update waiting. The sender sends the first change of an
-entity at once and coalesces later ones for `COALESCE_S`, so a chatty dimmer ramp costs a client at
+entity at once and coalesces later ones for `COALESCE_S` (session.py), so a chatty dimmer ramp costs a client at
 most ~20 messages per second per entity without delaying isolated changes. A client whose backlog
 overflows is resynchronised with a fresh snapshot; one whose socket does not take a message within
 `SEND_TIMEOUT_S`, or who lets its control messages pile up, is dropped.
@@ -31,10 +31,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-import json
 import logging
 import time
-from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, Protocol
 
@@ -57,20 +55,15 @@ from coachiq.entities.model import (
     Outcome,
     UnknownEntity,
 )
+from coachiq.entities.topics import ENTITY_UPDATE, SAFETY_STATE
 from coachiq.realtime.can_stream import CanStream
-from coachiq.state.manager import SAFETY_TOPIC
+from coachiq.realtime.session import ClientSession, EncodedUpdate
 
 log = logging.getLogger(__name__)
 
-__all__ = ["UPDATE_TOPIC", "EntityLike", "EntitySource", "RealtimeHub"]
+__all__ = ["EntityLike", "EntitySource", "RealtimeHub"]
 
-UPDATE_TOPIC = "entity.update"
-# "About 50 ms", kept under the 50 ms grid on which a log replay hands frames over (coachiq.can.replay):
-# an entity that changes in every hand-over is then sent every time, not held back by a few ms each time.
-COALESCE_S = 0.045
 SEND_TIMEOUT_S = 5.0
-MAX_PENDING_ENTITIES = 512  # more distinct entities waiting than this: the client gets a snapshot instead
-MAX_CONTROL_MESSAGES = 64  # command results and errors not yet sent: beyond this the client is dropped
 MAX_MESSAGE_BYTES = 65_536
 _TYPES = frozenset(t.value for t in EntityType)
 _COMMAND_KEYS = frozenset({"type", "id", "entity_id", "command", "params"})
@@ -99,162 +92,12 @@ class EntitySource(Protocol):
 
 
 class ClientWatcher(Protocol):
-    """What the hub needs of the state manager: its safety view, and to stop motion a departed client started."""
+    """What the hub needs of the motion supervisor: the safety view, and to stop motion a departed client
+    started."""
 
     def client_gone(self, client_id: str) -> object: ...
 
     def snapshot(self) -> dict[str, Any]: ...
-
-
-def _dumps(message: Mapping[str, Any]) -> str:
-    # default=str: decoded values are JSON types; anything else (an enum, bytes) is shown, never fatal.
-    return json.dumps(message, separators=(",", ":"), default=str)
-
-
-class _Update:
-    """One update message, encoded once however many clients send it unchanged."""
-
-    __slots__ = ("message", "text")
-
-    def __init__(self, message: dict[str, Any]) -> None:
-        self.message = message
-        self.text: str | None = None
-
-    def encoded(self) -> str:
-        text = self.text
-        if text is None:
-            text = self.text = _dumps(self.message)
-        return text
-
-
-class _Client:
-    """One WebSocket client: its subscription, pending updates and control messages."""
-
-    __slots__ = ("closed", "control", "dropped_reason", "held", "hub", "id", "ids", "last_sent", "pending",
-                 "resync", "sender", "sending_since", "sent", "subscribed", "tasks", "timer", "wake", "websocket")
-
-    def __init__(self, hub: RealtimeHub, websocket: WebSocket, client_id: str) -> None:
-        self.hub = hub
-        self.websocket = websocket
-        self.id = client_id
-        self.subscribed = False
-        self.ids: frozenset[str] | None = None  # None with subscribed: every entity
-        self.pending: dict[str, _Update] = {}
-        self.last_sent: dict[str, float] = {}
-        self.held: set[str] = set()  # entities whose pending update waits for its coalescing window
-        self.control: deque[dict[str, Any]] = deque()
-        self.resync = False
-        self.wake = asyncio.Event()
-        self.timer: asyncio.TimerHandle | None = None
-        self.tasks: set[asyncio.Task[None]] = set()
-        self.sent = 0
-        self.sending_since: float | None = None  # monotonic time the send in progress began
-        self.sender: asyncio.Task[None] | None = None
-        self.closed = False
-        self.dropped_reason = ""
-
-    def clear_pending(self) -> None:
-        """Forget the updates not sent yet (a snapshot about to go out holds them)."""
-        self.pending.clear()
-        self.held.clear()
-
-    def wants(self, entity_id: str) -> bool:
-        return self.subscribed and (self.ids is None or entity_id in self.ids)
-
-    def offer(self, update: _Update, merges: dict[int, tuple[_Update, _Update]]) -> None:
-        """Merge one update into the pending ones (bus path: dict work only).
-
-        `merges` is shared by the clients offered the same update: clients that had the same update
-        pending (the usual case) then share the merged one too, built and encoded once.
-        """
-        if self.resync:
-            return  # the snapshot about to be sent already holds it
-        message = update.message
-        entity_id = message["entity_id"]
-        pending = self.pending.get(entity_id)
-        if pending is None:
-            if len(self.pending) >= MAX_PENDING_ENTITIES:
-                self.hub.resyncs += 1
-                self.resync = True
-                self.clear_pending()
-            else:
-                self.pending[entity_id] = update  # shared with the other clients: never changed in place
-        else:
-            known = merges.get(id(pending))
-            if known is None:
-                # The pending update is kept in the entry so that its id cannot be reused meanwhile.
-                known = merges[id(pending)] = (pending, _Update(
-                    {**message, "values": {**pending.message["values"], **message["values"]}}))
-            self.pending[entity_id] = known[1]
-        self.wake.set()
-
-    def say(self, message: dict[str, Any]) -> None:
-        """Queue a control message (snapshot request, result, error); drop a client that does not read."""
-        if len(self.control) >= MAX_CONTROL_MESSAGES:
-            self.drop("too many unsent replies: the client does not read its socket")
-            return
-        self.control.append(message)
-        self.wake.set()
-
-    def drop(self, reason: str) -> None:
-        if self.closed:
-            return
-        self.closed = True
-        self.dropped_reason = reason
-        self.hub.dropped_clients += 1
-        log.warning("WebSocket client %s dropped: %s", self.id, reason)
-        self.wake.set()
-
-    async def send(self, message: Mapping[str, Any] | _Update) -> None:
-        text = message.encoded() if isinstance(message, _Update) else _dumps(message)
-        # No timer per message: the hub's watchdog drops a client whose send has waited too long.
-        self.sending_since = time.monotonic()
-        await self.websocket.send({"type": "websocket.send", "text": text})
-        self.sending_since = None
-        self.sent += 1
-
-    async def run_sender(self) -> None:
-        """Send control messages, snapshots and due updates until the client closes or is dropped."""
-        loop = asyncio.get_running_loop()
-        while not self.closed:
-            await self.wake.wait()
-            self.wake.clear()
-            while self.control and not self.closed:
-                message = self.control.popleft()
-                if message.get("type") == "snapshot":
-                    # Built at send time so it is the freshest state; later updates follow it.
-                    self.clear_pending()
-                    self.resync = False
-                    message = {"type": "snapshot", "entities": self.hub.snapshot(self.ids),
-                               "safety": self.hub.state.snapshot()}
-                await self.send(message)
-            if self.resync and not self.closed:
-                self.resync = False
-                self.clear_pending()
-                await self.send({"type": "snapshot", "entities": self.hub.snapshot(self.ids),
-                                 "safety": self.hub.state.snapshot()})
-            now = time.monotonic()
-            next_due = float("inf")
-            for entity_id in list(self.pending):
-                due = self.last_sent.get(entity_id, 0.0) + COALESCE_S
-                if due <= now:
-                    update = self.pending.pop(entity_id, None)
-                    if update is None:
-                        continue
-                    self.last_sent[entity_id] = now
-                    if entity_id in self.held:
-                        self.held.discard(entity_id)
-                        self.hub.held_updates += 1
-                    await self.send(update)
-                    if self.closed:
-                        return
-                else:
-                    self.held.add(entity_id)
-                    next_due = min(next_due, due)
-            if next_due != float("inf") and not self.wake.is_set():
-                if self.timer is not None:
-                    self.timer.cancel()
-                self.timer = loop.call_later(max(0.0, next_due - time.monotonic()), self.wake.set)
 
 
 class RealtimeHub:
@@ -264,12 +107,13 @@ class RealtimeHub:
 
     def __init__(self, events: EventBus, entities: EntitySource, state: ClientWatcher,
                  rvc: RvcProtocolService, metrics: Metrics | None = None) -> None:
-        """`entities` gives snapshots and runs commands; `state` is told when a client goes away."""
+        """`entities` gives snapshots and runs commands; `state` (the motion supervisor) gives the
+        safety view and is told when a client goes away."""
         self.events = events
         self.can_stream = CanStream(events, rvc)
         self.entities = entities
         self.state = state
-        self.clients: dict[str, _Client] = {}
+        self.clients: dict[str, ClientSession] = {}
         self._ids = itertools.count(1)
         self._unsubscribe: Callable[[], None] | None = None
         self._unsubscribe_safety: Callable[[], None] | None = None
@@ -286,8 +130,8 @@ class RealtimeHub:
 
     async def start(self) -> None:
         """Listen to entity updates and watch for clients that stopped reading."""
-        self._unsubscribe = self.events.subscribe(UPDATE_TOPIC, self._on_update)
-        self._unsubscribe_safety = self.events.subscribe(SAFETY_TOPIC, self._on_safety)
+        self._unsubscribe = self.events.subscribe(ENTITY_UPDATE, self._on_update)
+        self._unsubscribe_safety = self.events.subscribe(SAFETY_STATE, self._on_safety)
         self._watchdog = asyncio.create_task(self._watch_sends(), name="ws-watchdog")
 
     async def _watch_sends(self) -> None:
@@ -334,7 +178,7 @@ class RealtimeHub:
 
     async def health(self) -> Health:
         """Healthy while subscribed to entity updates; reports clients, drops and resyncs."""
-        if self._unsubscribe is None or not self.events.has_subscribers(UPDATE_TOPIC):
+        if self._unsubscribe is None or not self.events.has_subscribers(ENTITY_UPDATE):
             return Health(Status.STOPPED, "not listening to entity updates")
         if self._watchdog is None or self._watchdog.done():
             return Health(Status.UNHEALTHY, "the watchdog of stalled clients stopped")
@@ -351,13 +195,13 @@ class RealtimeHub:
         if not self.clients:
             return
         entity_id = update.entity_id
-        shared: _Update | None = None
-        merges: dict[int, tuple[_Update, _Update]] = {}  # id(pending update) -> (it, merged)
+        shared: EncodedUpdate | None = None
+        merges: dict[int, tuple[EncodedUpdate, EncodedUpdate]] = {}  # id(pending update) -> (it, merged)
         for client in self.clients.values():
             if not client.closed and client.wants(entity_id):
                 if shared is None:
                     source = update.source
-                    shared = _Update({"type": "update", "entity_id": entity_id, "values": dict(update.values),
+                    shared = EncodedUpdate({"type": "update", "entity_id": entity_id, "values": dict(update.values),
                                       "source": None if source is None else
                                       {"dgn": source.dgn, "source_address": source.source_address},
                                       "timestamp": update.timestamp})
@@ -407,7 +251,7 @@ class RealtimeHub:
     async def serve(self, websocket: WebSocket) -> None:
         """Run one client's session until it disconnects or is dropped."""
         await websocket.accept()
-        client = _Client(self, websocket, f"ws-{next(self._ids)}")
+        client = ClientSession(self, websocket, f"ws-{next(self._ids)}")
         self.clients[client.id] = client
         sender = client.sender = asyncio.create_task(self._run_sender(client), name=f"ws-sender-{client.id}")
         receiver = asyncio.create_task(self._receive(client), name=f"ws-receiver-{client.id}")
@@ -429,11 +273,11 @@ class RealtimeHub:
                 with contextlib.suppress(Exception):
                     await websocket.close(1008 if client.dropped_reason else 1000, client.dropped_reason[:120])
 
-    async def _run_sender(self, client: _Client) -> None:
+    async def _run_sender(self, client: ClientSession) -> None:
         with contextlib.suppress(WebSocketDisconnect, RuntimeError, OSError):
             await client.run_sender()
 
-    async def _receive(self, client: _Client) -> None:
+    async def _receive(self, client: ClientSession) -> None:
         websocket = client.websocket
         while not client.closed:
             message = await websocket.receive()
@@ -445,7 +289,7 @@ class RealtimeHub:
                 continue
             self.handle(client, text)
 
-    def handle(self, client: _Client, text: str) -> None:
+    def handle(self, client: ClientSession, text: str) -> None:
         """Act on one message from a client; problems are answered with an error message."""
         if len(text) > MAX_MESSAGE_BYTES:
             client.say({"type": "error", "reason": f"message too long: at most {MAX_MESSAGE_BYTES} bytes"})
@@ -474,7 +318,7 @@ class RealtimeHub:
                         "reason": f"unknown message type {kind!r}: expected subscribe, unsubscribe, command "
                                   "or ping"})
 
-    def _subscribe(self, client: _Client, message: dict[str, Any]) -> None:
+    def _subscribe(self, client: ClientSession, message: dict[str, Any]) -> None:
         lists: dict[str, list[str] | None] = {}
         for key in ("entities", "types", "areas"):
             value = message.get(key)
@@ -505,7 +349,7 @@ class RealtimeHub:
         client.clear_pending()
         client.say({"type": "snapshot"})  # filled in by the sender when it goes out
 
-    def _command(self, client: _Client, message: dict[str, Any]) -> None:
+    def _command(self, client: ClientSession, message: dict[str, Any]) -> None:
         request_id = message.get("id")
         entity_id = message.get("entity_id")
         command = message.get("command")
@@ -532,7 +376,7 @@ class RealtimeHub:
         client.tasks.add(task)
         task.add_done_callback(client.tasks.discard)
 
-    async def _run_command(self, client: _Client, request_id: Any, entity_id: str, command: str,
+    async def _run_command(self, client: ClientSession, request_id: Any, entity_id: str, command: str,
                            params: dict[str, Any]) -> None:
         reply: dict[str, Any] = {"type": "command_result", "id": request_id, "entity_id": entity_id}
         try:

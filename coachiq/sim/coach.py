@@ -11,8 +11,9 @@ Payloads are always built by the RV-C codec from field values. `speed` > 1 makes
 faster (travel, ramps, delays, drift) while broadcast periods stay in real seconds; tests use it.
 
 With `j1939_channel` a coach with a chassis also gets a J1939 engine, transmission and instrument
-cluster (coachiq/sim/j1939.py) that the chassis drives; they send J1939 groups, encoded with the j1939
-feature's definitions, on that channel: the coach's own (J1939 on the RV-C bus) or a second one.
+cluster (coachiq/sim/j1939.py) that the chassis drives; they send J1939 groups, encoded with the codec
+the caller builds from the j1939 feature's definitions, on that channel: the coach's own (J1939 on the
+RV-C bus) or a second one.
 
 To stay cheap when idle, the scheduler ticks every 0.25 s unless some device is busy (a ramp, a motor,
 a generator starting) or a command just arrived, and a status whose values did not change since the
@@ -103,10 +104,13 @@ class SimulatedCoach:
     """A whole simulated coach on the virtual CAN channel `channel`."""
 
     def __init__(self, channel: str, coach: str = "class_a_diesel", *, speed: float = 1.0,
-                 codec: Codec | None = None, j1939_channel: str | None = None) -> None:
+                 codec: Codec | None = None, j1939_channel: str | None = None,
+                 j1939_codec: Codec | None = None) -> None:
         """Build the devices of `coach` (ValueError when unknown); nothing runs until start().
 
         `codec` may be the server's own (the DGN database is then loaded once); None loads it at start.
+        `j1939_codec` encodes the J1939 groups sent on `j1939_channel` (built from the j1939 feature's
+        definitions by whoever starts the simulation; required with a `j1939_channel`).
         """
         if speed <= 0:
             raise ValueError(f"speed {speed} must be above 0")
@@ -118,12 +122,14 @@ class SimulatedCoach:
         models = list(self.devices.values())
         self.j1939_channel = j1939_channel
         if j1939_channel is not None:
+            if j1939_codec is None:
+                raise ValueError("a J1939 channel needs the J1939 codec that encodes its groups")
             chassis = next((m for m in models if isinstance(m, Chassis)), None)
             if chassis is None:
                 raise ValueError(f"the simulated coach {coach} has no chassis to drive a J1939 engine")
             models += j1939_nodes(chassis)
         self._models = sorted(models, key=_rank)
-        self._j1939_codec: Codec | None = None
+        self._j1939_codec = j1939_codec
         self._j1939_bus: can.BusABC | None = None
         self._codec = codec
         self._routes: dict[tuple[int, int | None], DeviceModel] = {}
@@ -168,9 +174,6 @@ class SimulatedCoach:
         self._command_dgns = frozenset(dgn for dgn, _instance in routes)
         self._bus = can.Bus(interface="virtual", channel=self.channel, receive_own_messages=False)
         if self.j1939_channel is not None:
-            from coachiq.features.j1939 import load_database
-
-            self._j1939_codec = Codec(await asyncio.to_thread(load_database))
             self._j1939_bus = self._bus if self.j1939_channel == self.channel else \
                 can.Bus(interface="virtual", channel=self.j1939_channel, receive_own_messages=False)
         self._loop = asyncio.get_running_loop()

@@ -1,1 +1,2 @@
-"""The state manager core service: vehicle state, interlocks, safe state and emergency stop."""
+"""Safety: the state manager (vehicle state, interlocks, safe state, emergency stop) and the motion
+supervisor that stops what they no longer allow."""

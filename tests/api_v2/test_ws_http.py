@@ -51,17 +51,17 @@ async def test_command_over_the_socket_and_its_update(coach: Coach) -> None:
 
 
 async def test_motion_stops_when_its_client_goes_away(coach: Coach) -> None:
-    state = coach.runtime.core.state
+    motions = coach.runtime.core.entities.motions
     async with websockets.connect(coach.ws_url) as ws:
         await ws.send(json.dumps({"type": "command", "id": 1, "entity_id": "slide.living_room",
                                   "command": "extend", "duration_s": 20}))
         result = await receive_until(ws, lambda m: m["type"] == "command_result")
         assert result["status"] == "confirmed", result
-        assert "slide.living_room" in state.motions
+        assert "slide.living_room" in motions
         motor = coach.sim.devices["slide.living_room"]
         await wait_until(lambda: motor.moving is not None)  # type: ignore[attr-defined]
     # The socket closed with 20 s of motion left: the slide's motor stops at once.
-    await wait_until(lambda: "slide.living_room" not in state.motions, timeout=2)
+    await wait_until(lambda: "slide.living_room" not in motions, timeout=2)
     await wait_until(lambda: motor.moving is None, timeout=3)  # type: ignore[attr-defined]
 
 

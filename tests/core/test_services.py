@@ -7,11 +7,12 @@ from pathlib import Path
 
 import pytest
 
+from coachiq.composition import CoreServices
 from coachiq.core.alerts import AlertManager, Priority
 from coachiq.core.errors import CoreStartError
 from coachiq.core.metrics import Metrics
 from coachiq.core.service import Health, ServiceStartError, Status
-from coachiq.core.services import CoreServices, ServiceGroup
+from coachiq.core.services import ServiceGroup
 from coachiq.settings import Settings
 from tests.conftest import run_cli
 
@@ -98,7 +99,7 @@ async def test_unhealthy_core_service_raises_a_p1_alert_and_clears_it() -> None:
 
 
 def test_core_services_have_a_fixed_order(tmp_path: Path) -> None:
-    core = CoreServices(Settings(data_dir=tmp_path), AlertManager(), Metrics())
+    core = CoreServices(Settings(data_dir=tmp_path), Metrics())
     names = [s.name for s in core.ordered()]
     assert names[:3] == ["database", "persistence", "can"]
 

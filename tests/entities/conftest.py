@@ -12,9 +12,11 @@ from typing import Any
 
 import pytest
 
+from coachiq.composition import CoreServices
 from coachiq.core.alerts import AlertManager
 from coachiq.core.metrics import Metrics
-from coachiq.core.services import CoreServices
+from coachiq.features.j1939 import load_database
+from coachiq.rvc import Codec
 from coachiq.settings import CanInterfaceSettings, Settings
 from coachiq.sim.coach import SimulatedCoach
 from tests.conftest import wait_for as wait_for
@@ -57,13 +59,14 @@ async def start_coach(data_dir: Path, coach: str = "class_a_diesel", mapping: st
     simulated chassis also sends its J1939 groups on the same bus.
     """
     channel = unique_channel()
-    alerts = AlertManager()
-    core = CoreServices(coach_settings(data_dir, channel, coach=mapping or coach, **overrides), alerts, Metrics())
+    core = CoreServices(coach_settings(data_dir, channel, coach=mapping or coach, **overrides), Metrics())
     await core.start()
-    sim = SimulatedCoach(channel, coach, codec=core.rvc.codec, j1939_channel=channel if j1939 else None)
+    j1939_codec = Codec(load_database()) if j1939 else None
+    sim = SimulatedCoach(channel, coach, codec=core.rvc.codec, j1939_channel=channel if j1939 else None,
+                         j1939_codec=j1939_codec)
     await sim.start()
     await wait_for(lambda: core.entities.entities["chassis.main"].state.available)
-    return Coach(core, sim, alerts, channel)
+    return Coach(core, sim, core.alerts, channel)
 
 
 async def stop_sim(sim: SimulatedCoach) -> None:

@@ -206,7 +206,7 @@ async def test_manual_hold_moves_one_jack_and_release_stops_it(coach: Coach) -> 
     assert controller.moving == {"left_front": "extending"}  # type: ignore[attr-defined]
     # Not renewed: the duration runs out, the supervisor sends stop, the controller reports it stopped.
     await wait_for(lambda: leveling_state(coach)["motion"] == "stopped", timeout=4)
-    assert "jack.leveling" not in coach.core.state.motions
+    assert "jack.leveling" not in coach.core.entities.motions
     assert leveling_state(coach)["jacks"]["left_front"]["extended"] is True
     assert leveling_state(coach)["jacks"]["right_front"]["extended"] is False
     # On the bus: manual frames (mode 71) 100-250 ms apart for the 1.5 s, then mode 0 (inactive).
@@ -228,7 +228,7 @@ async def test_client_gone_stops_a_held_jack(coach: Coach) -> None:
     await entities.execute("jack.leveling", "extend", {"pair": "front", "duration_s": 10}, actor="test",
                            client_id="phone")
     assert leveling_state(coach)["jacks"]["left_front"]["motion"] == "extending"
-    assert coach.core.state.client_gone("phone") == ["jack.leveling"]
+    assert coach.core.motion.client_gone("phone") == ["jack.leveling"]
     await wait_for(lambda: leveling_state(coach)["motion"] == "stopped", timeout=3)
 
 
@@ -253,7 +253,7 @@ async def test_park_brake_released_during_auto_level_gets_a_stop_from_the_server
     await wait_for(lambda: leveling_state(coach)["motion"] == "stopped", timeout=5)
     await wait_for(lambda: leveling_state(coach)["lockouts"] == ["park_brake"], timeout=5)
     await entities.settle()
-    await coach.core.state.settle()
+    await coach.core.motion.settle()
 
     async def safety_stop() -> bool:
         audit = await coach.core.persistence.audit_entries(target="jack.leveling")

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from coachiq.entities.model import EntityUpdate, InvalidBatch, InvalidCommand, Outcome, UnknownEntity
+from coachiq.entities.topics import ENTITY_UPDATE, FRAME
 from tests.entities.conftest import Coach, start_coach, stop_coach, stop_sim, wait_for
 
 
@@ -42,7 +43,7 @@ async def test_select_filters(coach: Coach) -> None:
 async def test_turn_on_is_confirmed_by_the_echo_and_published(coach: Coach) -> None:
     entities = coach.core.entities
     updates: list[EntityUpdate] = []
-    coach.core.events.subscribe("entity.update", updates.append)
+    coach.core.events.subscribe(ENTITY_UPDATE, updates.append)
     result = await entities.execute("light.galley_ceiling", "set_brightness", {"brightness": 40}, actor="test")
     assert result.outcome is Outcome.CONFIRMED, result
     assert result.state is not None and result.state["brightness"] == 40.0 and result.state["on"] is True
@@ -136,7 +137,7 @@ async def test_stale_entities_become_unavailable(tmp_path: Path) -> None:
     try:
         await wait_for(lambda: entities.entities["tank.fresh"].state.available)
         updates: list[EntityUpdate] = []
-        coach.core.events.subscribe("entity.update", updates.append)
+        coach.core.events.subscribe(ENTITY_UPDATE, updates.append)
         await stop_sim(coach.sim)
         # Tanks go stale after 5 s without a frame; checked directly with a clock 6 s ahead.
         gone = entities.check_stale(time.time() + 6)
@@ -155,12 +156,11 @@ async def test_state_is_restored_at_start_and_marked_stale(tmp_path: Path) -> No
     assert result.outcome is Outcome.CONFIRMED
     await stop_coach(coach)  # persistence flushes at stop
 
-    from coachiq.core.alerts import AlertManager
+    from coachiq.composition import CoreServices
     from coachiq.core.metrics import Metrics
-    from coachiq.core.services import CoreServices
     from tests.entities.conftest import coach_settings, unique_channel
 
-    core = CoreServices(coach_settings(tmp_path / "data", unique_channel()), AlertManager(), Metrics())
+    core = CoreServices(coach_settings(tmp_path / "data", unique_channel()), Metrics())
     await core.start()
     try:
         light = core.entities.entities["light.galley_ceiling"]
@@ -226,9 +226,9 @@ async def test_own_frames_and_other_sources_do_not_set_state(coach: Coach) -> No
     decoded = codec.decode(0x1FEDA, payload)
     before = dict(light.state.values)
     # Our own transmission of a status DGN, and the same status from a node the mapping does not name.
-    coach.core.events.publish("rvc.frame", RvcFrame(time.time(), compose_id(0x1FEDA, 0x8C), "house", 0x1FEDA,
+    coach.core.events.publish(FRAME, RvcFrame(time.time(), compose_id(0x1FEDA, 0x8C), "house", 0x1FEDA,
                                                     0x8C, decoded, own=True))
-    coach.core.events.publish("rvc.frame", RvcFrame(time.time(), compose_id(0x1FEDA, 0x70), "house", 0x1FEDA,
+    coach.core.events.publish(FRAME, RvcFrame(time.time(), compose_id(0x1FEDA, 0x70), "house", 0x1FEDA,
                                                     0x70, decoded, own=False))
     assert light.state.values == before
     stray = [r for r in entities.unmapped() if r["source_address"] == 0x70]
@@ -236,16 +236,14 @@ async def test_own_frames_and_other_sources_do_not_set_state(coach: Coach) -> No
 
 
 async def test_a_broken_coach_file_stops_start_up_with_file_and_line(tmp_path: Path) -> None:
-    from coachiq.core.alerts import AlertManager
+    from coachiq.composition import CoreServices
     from coachiq.core.errors import CoreStartError
     from coachiq.core.metrics import Metrics
-    from coachiq.core.services import CoreServices
     from tests.entities.conftest import coach_settings, unique_channel
 
     broken = tmp_path / "mine.yaml"
     broken.write_text("entities:\n  - id: light.x\n    device: blender\n    instance: 1\n")
-    core = CoreServices(coach_settings(tmp_path / "data", unique_channel(), coach_file=broken), AlertManager(),
-                        Metrics())
+    core = CoreServices(coach_settings(tmp_path / "data", unique_channel(), coach_file=broken), Metrics())
     with pytest.raises(CoreStartError) as caught:
         await core.start()
     assert caught.value.service == "entities"

@@ -25,7 +25,9 @@ from fastapi import FastAPI, WebSocket
 
 from coachiq.core.events import EventBus
 from coachiq.entities.model import CommandResult, EntityUpdate, Outcome, Source
+from coachiq.entities.topics import ENTITY_UPDATE
 from coachiq.realtime import hub as hub_module
+from coachiq.realtime import session as session_module
 from coachiq.realtime.hub import RealtimeHub
 from tests.conftest import free_port, wait_for
 
@@ -64,7 +66,7 @@ class Table:
 
     def update(self, entity_id: str, values: dict[str, Any]) -> None:
         self.entities[entity_id].values.update(values)
-        self.events.publish("entity.update", EntityUpdate(entity_id, values, Source(0x1FEDA, 0x80), time.time()))
+        self.events.publish(ENTITY_UPDATE, EntityUpdate(entity_id, values, Source(0x1FEDA, 0x80), time.time()))
 
 
 class Watcher:
@@ -234,7 +236,7 @@ async def test_clients_share_an_update_and_a_merge_stays_with_its_client(setup: 
 
 async def test_an_overflowing_client_is_resynchronised_with_a_snapshot(setup: Setup,
                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(hub_module, "MAX_PENDING_ENTITIES", 2)
+    monkeypatch.setattr(session_module, "MAX_PENDING_ENTITIES", 2)
     async with websockets.connect(setup.url) as socket:
         await socket.send(json.dumps({"type": "subscribe", "all": True}))
         await receive(socket)

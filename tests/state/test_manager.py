@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from coachiq.core.alerts import AlertManager, Priority
+from coachiq.composition import CoreServices
+from coachiq.core.alerts import Priority
 from coachiq.core.metrics import Metrics
-from coachiq.core.services import CoreServices
 from coachiq.entities.model import EntityType, Outcome
 from coachiq.sim.coach import SimulatedCoach
 from coachiq.sim.devices import COACHES, DeviceKind
@@ -74,7 +74,7 @@ def chassis_unplugged(monkeypatch: pytest.MonkeyPatch) -> str:
 
 async def test_a_coach_whose_chassis_never_broadcast_refuses_a_slide(tmp_path: Path, chassis_unplugged: str) -> None:
     channel = unique_channel()
-    core = CoreServices(coach_settings(tmp_path / "data", channel), AlertManager(), Metrics())
+    core = CoreServices(coach_settings(tmp_path / "data", channel), Metrics())
     await core.start()
     sim = SimulatedCoach(channel, chassis_unplugged, codec=core.rvc.codec)
     await sim.start()
@@ -87,7 +87,7 @@ async def test_a_coach_whose_chassis_never_broadcast_refuses_a_slide(tmp_path: P
         result = await entities.execute("slide.bedroom", "extend", {"duration_s": 1}, actor="test")
         assert result.outcome is Outcome.REFUSED, result
         assert "chassis" in result.reason
-        assert "slide.bedroom" not in state.motions
+        assert "slide.bedroom" not in entities.motions
         stop = await entities.execute("slide.bedroom", "stop", {}, actor="test")
         assert stop.outcome is Outcome.CONFIRMED  # the node is alive; stop is never refused
     finally:
@@ -118,20 +118,20 @@ async def test_a_slide_is_refused_once_the_chassis_falls_silent(tmp_path: Path, 
 
 
 async def test_motion_runs_out_unless_renewed(coach: Coach) -> None:
-    entities, state = coach.core.entities, coach.core.state
+    entities = coach.core.entities
     slide = entities.entities["slide.bedroom"]
     first = await entities.execute("slide.bedroom", "extend", {"duration_s": 0.3}, actor="test", client_id="c")
     assert first.outcome is Outcome.CONFIRMED
-    first_deadline = state.motions["slide.bedroom"].deadline
+    first_deadline = entities.motions["slide.bedroom"].deadline
     renewed = await entities.execute("slide.bedroom", "extend", {"duration_s": 1.0}, actor="test", client_id="c")
     assert renewed.outcome is Outcome.CONFIRMED
-    assert state.motions["slide.bedroom"].deadline > first_deadline + 0.5
+    assert entities.motions["slide.bedroom"].deadline > first_deadline + 0.5
     # Time passing is what is tested: the first duration runs out, plus a few supervisor rounds.
     await asyncio.sleep(first_deadline - time.monotonic() + 0.3)
     assert slide.state.values["motion"] == "extending"  # renewed: still moving past the first deadline
     await wait_for(lambda: slide.state.values["motion"] == "stopped", timeout=3)
-    assert "slide.bedroom" not in coach.core.state.motions
-    await coach.core.state.settle()
+    assert "slide.bedroom" not in coach.core.entities.motions
+    await coach.core.motion.settle()
     await entities.settle()
     audit = await coach.core.persistence.audit_entries(target="slide.bedroom")
     assert any(a.actor == "safety" and a.action == "stop" and "ran out" in a.reason for a in audit)
@@ -141,8 +141,8 @@ async def test_losing_the_controlling_client_stops_the_motion(coach: Coach) -> N
     entities = coach.core.entities
     result = await entities.execute("awning.patio", "extend", {"duration_s": 20}, actor="test", client_id="ws-7")
     assert result.outcome is Outcome.CONFIRMED
-    assert coach.core.state.client_gone("someone-else") == []
-    assert coach.core.state.client_gone("ws-7") == ["awning.patio"]
+    assert coach.core.motion.client_gone("someone-else") == []
+    assert coach.core.motion.client_gone("ws-7") == ["awning.patio"]
     await wait_for(lambda: entities.entities["awning.patio"].state.values["motion"] == "stopped", timeout=3)
 
 
@@ -150,14 +150,14 @@ async def test_emergency_stop_stops_motion_refuses_and_holds_until_cleared(coach
     entities, state = coach.core.entities, coach.core.state
     moving = await entities.execute("slide.living_room", "extend", {"duration_s": 20}, actor="test")
     assert moving.outcome is Outcome.CONFIRMED
-    results = await state.emergency_stop("bob")
+    results = await coach.core.motion.emergency_stop("bob")
     assert {r.entity_id for r in results} == set(entities.position_critical())
     assert entities.entities["slide.living_room"].state.values["motion"] == "stopped"
     snapshot = state.snapshot()
     assert snapshot["emergency_stop"] is True and snapshot["safe_state"] is True
     refused = await entities.execute("slide.living_room", "extend", {"duration_s": 2}, actor="test")
     assert refused.outcome is Outcome.REFUSED and "emergency stop" in refused.reason
-    await state.clear_emergency_stop("bob")
+    await coach.core.motion.clear_emergency_stop("bob")
     assert state.snapshot()["safe_state"] is False
     again = await entities.execute("slide.living_room", "retract", {"duration_s": 1}, actor="test")
     assert again.outcome is Outcome.CONFIRMED
@@ -167,7 +167,7 @@ async def test_emergency_stop_stops_motion_refuses_and_holds_until_cleared(coach
 
 async def test_emergency_stop_survives_a_restart(tmp_path: Path) -> None:
     coach = await start_coach(tmp_path / "data")
-    await coach.core.state.emergency_stop("test")
+    await coach.core.motion.emergency_stop("test")
     await stop_coach(coach)
     coach = await start_coach(tmp_path / "data")
     try:
@@ -208,7 +208,7 @@ async def test_a_coach_that_starts_to_roll_stops_a_moving_slide(coach: Coach) ->
     coach.sim.set_chassis(moving=True)
     slide = entities.entities["slide.bedroom_wardrobe"]
     await wait_for(lambda: slide.state.values["motion"] == "stopped", timeout=3)
-    await coach.core.state.settle()
+    await coach.core.motion.settle()
     await entities.settle()
     audit = await coach.core.persistence.audit_entries(target="slide.bedroom_wardrobe")
     # Driving off releases the park brake first, then the speed rises: either interlock stops the slide.

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from fastapi import APIRouter, HTTPException, Query, Request, Response
 from fastapi.responses import JSONResponse
@@ -11,7 +11,7 @@ from starlette.routing import Match, Route
 from starlette.types import Scope
 
 from coachiq.api.roles import CONTROL
-from coachiq.api.v2.deps import actor_of, problem_response, runtime_of
+from coachiq.api.v2.deps import ServerView, actor_of, problem_response, runtime_of
 from coachiq.api.v2.models import (
     BatchRequest,
     BatchResponse,
@@ -27,9 +27,6 @@ from coachiq.api.v2.models import (
 )
 from coachiq.entities.manager import EntityManager
 from coachiq.entities.model import CommandBusy, CommandResult, InvalidBatch, InvalidCommand, Outcome, UnknownEntity
-
-if TYPE_CHECKING:  # the runtime imports the core services, which import this package's service
-    from coachiq.runtime import Runtime
 
 router = APIRouter(prefix="/entities", tags=["entities"])
 LIST_PATH = "/api/v2/entities"
@@ -68,7 +65,7 @@ async def list_entities(
     return _entity_list(runtime_of(request), type, area, capability)
 
 
-def _entity_list(runtime: Runtime, type: str | None, area: str | None, capability: str | None) -> Response:
+def _entity_list(runtime: ServerView, type: str | None, area: str | None, capability: str | None) -> Response:
     manager = runtime.core.entities
 
     def build() -> bytes:

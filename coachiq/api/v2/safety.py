@@ -23,16 +23,16 @@ async def safety(request: Request) -> dict[str, Any]:
 @router.post("/emergency-stop", response_model=SafetyOut)
 async def emergency_stop(request: Request) -> dict[str, Any]:
     """Stop every slide, awning and jack now and refuse their commands until cleared."""
-    state = runtime_of(request).core.state
-    await state.emergency_stop(actor_of(request))
-    snapshot: dict[str, Any] = state.snapshot()
+    core = runtime_of(request).core
+    await core.motion.emergency_stop(actor_of(request))
+    snapshot: dict[str, Any] = core.state.snapshot()
     return snapshot
 
 
 @router.post("/emergency-stop/clear", response_model=SafetyOut, dependencies=[CLEAR_EMERGENCY_STOP])
 async def clear_emergency_stop(request: Request) -> dict[str, Any]:
     """Clear the emergency stop; other reasons for the safe state still hold."""
-    state = runtime_of(request).core.state
-    await state.clear_emergency_stop(actor_of(request))
-    snapshot: dict[str, Any] = state.snapshot()
+    core = runtime_of(request).core
+    await core.motion.clear_emergency_stop(actor_of(request))
+    snapshot: dict[str, Any] = core.state.snapshot()
     return snapshot

@@ -14,12 +14,10 @@ from collections import deque
 from collections.abc import Callable
 
 from coachiq.can.pipeline import RvcFrame
-from coachiq.can.protocol import FRAME_TOPIC
 from coachiq.core.events import EventBus
 from coachiq.core.service import Health, Status
 from coachiq.entities.model import EntityUpdate
-
-UPDATE_TOPIC = "entity.update"
+from coachiq.entities.topics import ENTITY_UPDATE, FRAME
 
 __all__ = ["RECENT_FRAMES", "ApiV2Service"]
 
@@ -45,8 +43,8 @@ class ApiV2Service:
     async def start(self) -> None:
         """Start keeping recent frames."""
         self.recent.clear()
-        self._unsubscribe = self.events.subscribe(FRAME_TOPIC, self.recent.append)
-        self._unsubscribe_updates = self.events.subscribe(UPDATE_TOPIC, self._on_update)
+        self._unsubscribe = self.events.subscribe(FRAME, self.recent.append)
+        self._unsubscribe_updates = self.events.subscribe(ENTITY_UPDATE, self._on_update)
         self.started_at = time.time()
 
     async def stop(self) -> None:
@@ -75,6 +73,6 @@ class ApiV2Service:
 
     async def health(self) -> Health:
         """Healthy while it receives the frame stream it serves."""
-        if self._unsubscribe is None or not self.events.has_subscribers(FRAME_TOPIC):
+        if self._unsubscribe is None or not self.events.has_subscribers(FRAME):
             return Health(Status.STOPPED, "not listening to frames")
         return Health(Status.HEALTHY, f"{len(self.recent)} recent frames kept", {"recent_frames": len(self.recent)})

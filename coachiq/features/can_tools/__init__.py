@@ -26,7 +26,7 @@ from coachiq.realtime.can_stream import parse_dgn
 from coachiq.state.raw_frames import DIMMER_COMMAND_2, RawFramePolicy
 
 if TYPE_CHECKING:
-    from coachiq.core.services import CoreServices
+    from coachiq.composition import CoreServices
 
 log = logging.getLogger(__name__)
 

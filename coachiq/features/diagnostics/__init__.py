@@ -22,10 +22,11 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from coachiq.can.protocol import FRAME_TOPIC
 from coachiq.core.alerts import Priority
+from coachiq.core.events import Topic
 from coachiq.core.service import Health, Status
 from coachiq.core.tasks import cancel_all
+from coachiq.entities.topics import FRAME
 from coachiq.features.base import FeatureContext
 from coachiq.features.diagnostics.codes import (
     CHASSIS_DSAS,
@@ -48,13 +49,13 @@ from coachiq.features.diagnostics.tracker import CodeKey, CodeRecord, CodeStatus
 
 if TYPE_CHECKING:
     from coachiq.can.pipeline import RvcFrame
-    from coachiq.core.services import CoreServices
+    from coachiq.composition import CoreServices
 
 __all__ = ["CHANGE_TOPIC", "DM1_TOPIC", "DiagnosticsFeature", "DiagnosticsSettings", "Dm1Report"]
 
 log = logging.getLogger(__name__)
 
-CHANGE_TOPIC = "diagnostics.change"
+CHANGE_TOPIC: Topic[list[dict[str, Any]]] = Topic("diagnostics.change")  # the API views of changed codes
 SWEEP_S = 1.0
 WRITE_DELAY_S = 0.5  # changes arriving together are written in one transaction
 
@@ -107,7 +108,7 @@ class DiagnosticsFeature:
         self.tracker.load(records)
         for record in self.tracker.active():
             self._alert(record)
-        ctx.subscribe(FRAME_TOPIC, self._on_frame)
+        ctx.subscribe(FRAME, self._on_frame)
         ctx.subscribe(DM1_TOPIC, self.report_dm1)
         ctx.add_router(build_router(self))
         self._tasks = [asyncio.create_task(self._sweep_loop(), name="diagnostics-sweep"),

@@ -13,6 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from coachiq.core.events import Topic
+
 __all__ = [
     "CHASSIS_DSAS",
     "DM1_TOPIC",
@@ -26,10 +28,6 @@ __all__ = [
     "fmi_description",
     "spn_description",
 ]
-
-# The event a J1939 reader publishes on the core event bus with a Dm1Report: the diagnostics feature
-# (when enabled) subscribes to it, so neither feature imports the other's running code.
-DM1_TOPIC = "j1939.dm1"
 
 DM_RV_DGN = 0x1FECA
 DM1_DGN = 0xFECA
@@ -265,3 +263,8 @@ def decode_name(name: int) -> dict[str, int | bool]:
             "function_instance": (name >> 35) & 0x1F, "function": (name >> 40) & 0xFF,
             "vehicle_system": (name >> 49) & 0x7F, "vehicle_system_instance": (name >> 56) & 0xF,
             "industry_group": (name >> 60) & 0x7, "arbitrary_address_capable": bool(name >> 63)}
+
+
+# The event a J1939 reader publishes on the core event bus with a Dm1Report: the diagnostics feature
+# (when enabled) subscribes to it, so neither feature imports the other's running code.
+DM1_TOPIC: Topic[Dm1Report] = Topic("j1939.dm1")

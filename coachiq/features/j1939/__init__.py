@@ -27,11 +27,11 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from pydantic import BaseModel, ConfigDict, Field
 
 from coachiq.can.pipeline import RvcFrame
-from coachiq.can.protocol import FRAME_TOPIC
 from coachiq.core.service import Health, Status
 from coachiq.core.tasks import cancel_all
 from coachiq.entities.mapping import EntityConfig
 from coachiq.entities.model import EntityType, Source
+from coachiq.entities.topics import FRAME
 from coachiq.features.j1939.chassis import ChassisState
 from coachiq.features.j1939.dm1 import parse_dm1
 from coachiq.rvc.codec import Codec
@@ -145,7 +145,7 @@ class J1939Feature:
         try:
             source = _J1939Source(self.chassis, self._ids, ctx.core.can.pipeline)
             self._removers.append(ctx.core.state.vehicle.add(source, J1939_RANK, settings.stale_s))
-            ctx.subscribe(FRAME_TOPIC, self._on_frame)
+            ctx.subscribe(FRAME, self._on_frame)
             # Unchanged payloads are dropped before decoding: those sent before we listened must be decoded once.
             ctx.core.can.pipeline.forget()
             self._tasks.append(asyncio.create_task(self._report_loop(), name="j1939-report"))

@@ -31,8 +31,8 @@ from paho.mqtt.properties import Properties
 from coachiq import __version__
 from coachiq.core.alerts import Alert, Priority
 from coachiq.core.tasks import cancel_all, next_tick, sleep_aligned
-from coachiq.entities.manager import UPDATE_TOPIC
 from coachiq.entities.model import MOTION_COMMANDS, CommandError, CommandResult, EntityUpdate, Outcome
+from coachiq.entities.topics import ENTITY_UPDATE
 from coachiq.features.mqtt.discovery import (
     EMERGENCY_STOP_ID,
     MAX_PAYLOAD_BYTES,
@@ -50,7 +50,7 @@ from coachiq.features.mqtt.outbox import Outbox
 from coachiq.features.mqtt.settings import MqttSettings
 
 if TYPE_CHECKING:
-    from coachiq.core.services import CoreServices
+    from coachiq.composition import CoreServices
     from coachiq.entities.manager import Entity
 
 log = logging.getLogger(__name__)
@@ -114,7 +114,7 @@ class MqttBridge:
 
     def start(self) -> None:
         """Follow entity changes and alerts, and start connecting."""
-        self._unsubscribe.append(self.core.events.subscribe(UPDATE_TOPIC, self.on_update))
+        self._unsubscribe.append(self.core.events.subscribe(ENTITY_UPDATE, self.on_update))
         self._unsubscribe.append(self.core.alerts.subscribe(self._on_alert))
         self._tasks.append(asyncio.create_task(self._run(), name="mqtt-connection"))
         self._tasks.append(asyncio.create_task(self._safety_loop(), name="mqtt-safety"))
@@ -199,7 +199,7 @@ class MqttBridge:
                 if self.connected:
                     self.connected = False
                     # Motion started over MQTT stops with the connection, as for a WebSocket client.
-                    self.core.state.client_gone(self.motion_owner)
+                    self.core.motion.client_gone(self.motion_owner)
             if self._stop.is_set():
                 break
             wait = delay * random.uniform(0.8, 1.2)
@@ -392,7 +392,7 @@ class MqttBridge:
             self._reject(topic, EMERGENCY_STOP_ID, "the emergency stop takes the payload PRESS")
             return
         self.commands += 1
-        results = await self.core.state.emergency_stop(ACTOR)
+        results = await self.core.motion.emergency_stop(ACTOR)
         self._result(EMERGENCY_STOP_ID, {"command": "emergency_stop", "status": Outcome.CONFIRMED.value,
                                          "stopped": [r.entity_id for r in results
                                                      if r.outcome is Outcome.CONFIRMED]})

@@ -19,8 +19,8 @@ from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from coachiq.can.pipeline import RvcFrame
-from coachiq.can.protocol import FRAME_TOPIC
 from coachiq.core.service import Health, Status
+from coachiq.entities.topics import FRAME
 from coachiq.features.base import FeatureContext
 
 __all__ = ["PROFILE_FILE", "ChassisProfile", "ProfileError", "SpartanK2Feature", "SpartanK2Settings", "load_profile"]
@@ -121,7 +121,7 @@ class SpartanK2Feature:
             return self.report()
 
         ctx.add_router(router)
-        ctx.subscribe(FRAME_TOPIC, self._on_frame)
+        ctx.subscribe(FRAME, self._on_frame)
         ctx.core.can.pipeline.forget()  # groups that repeat unchanged were dropped before we listened
         self._running = True
 
