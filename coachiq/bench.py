@@ -207,8 +207,9 @@ def bench_pipeline(frames: list[Frame]) -> dict[str, Any]:
     Frames go through in the batches a reader hands over at full bus load (50 ms of traffic, as
     `serve --replay` reads them); pipeline_single_fps is the same path one frame at a time.
     """
-    from coachiq.can.pipeline import InterfaceStats, ReceivePipeline, instance_bytes
+    from coachiq.can.pipeline import InterfaceStats, ReceivePipeline
     from coachiq.rvc.codec import Codec
+    from coachiq.rvc.receive import RvcReceiver, instance_bytes
     from coachiq.rvc.spec import SpecDatabase
 
     db = SpecDatabase.load()
@@ -224,13 +225,13 @@ def bench_pipeline(frames: list[Frame]) -> dict[str, Any]:
                for i in range(0, len(frames), batch)]
 
     def run_batches() -> None:
-        pipeline = ReceivePipeline(codec, instances, publish)
+        pipeline = ReceivePipeline(RvcReceiver(codec, instances, publish))
         stats = InterfaceStats("house")
         for timestamp, read in batches:
             pipeline.process_batch(timestamp, read, stats)
 
     def run_single() -> None:
-        pipeline = ReceivePipeline(codec, instances, publish)
+        pipeline = ReceivePipeline(RvcReceiver(codec, instances, publish))
         stats = InterfaceStats("house")
         process = pipeline.process
         for timestamp, can_id, data in frames:

@@ -147,7 +147,7 @@ def _load_codec() -> Any:
 
 def cmd_decode(args: argparse.Namespace) -> int:
     """Decode a CAN log: one JSON line per frame on stdout, bad lines on stderr."""
-    from coachiq.can.logs import decode_log
+    from coachiq.rvc.logs import decode_log
 
     path: Path = args.file
     if not path.is_file():

@@ -23,8 +23,6 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from coachiq.can.interface import CanBusyError, CanInterfaceService, CanTransmitError, TransmitRefused
-from coachiq.can.pipeline import RvcFrame, instance_bytes
-from coachiq.can.protocol import FRAME_TOPIC, RvcProtocolService
 from coachiq.can.transmit import Gate
 from coachiq.core.errors import ConfigError
 from coachiq.core.events import EventBus
@@ -53,6 +51,8 @@ from coachiq.entities.profiles import fold
 from coachiq.entities.unmapped import row
 from coachiq.persistence.store import PersistenceService
 from coachiq.rvc.codec import EncodeError
+from coachiq.rvc.receive import RvcFrame, instance_bytes
+from coachiq.rvc.service import FRAME_TOPIC, RvcProtocolService
 from coachiq.settings import Settings
 
 if TYPE_CHECKING:
@@ -384,7 +384,7 @@ class EntityManager:
 
     def _last_heard(self, entity: Entity) -> float:
         """Last time the device sent anything, repeats dropped by the receive filter included."""
-        pipeline = self.can.pipeline
+        pipeline = self.rvc.receiver
         latest = entity.last_heard
         for can_id, instance in entity.heard_keys:
             seen = pipeline.last_seen(can_id, instance)

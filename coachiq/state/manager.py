@@ -26,14 +26,14 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from coachiq.can.interface import CanInterfaceService, LinkState
-from coachiq.can.pipeline import RvcFrame
-from coachiq.can.protocol import FRAME_TOPIC, RvcProtocolService
 from coachiq.core.alerts import Alert, AlertManager, Priority
 from coachiq.core.events import EventBus
 from coachiq.core.service import Health, Status
 from coachiq.core.tasks import cancel_all, next_tick
 from coachiq.entities.model import MOTION_COMMANDS, SAFETY_ACTOR, CommandResult, EntityType, Outcome
 from coachiq.persistence.store import PersistenceService
+from coachiq.rvc.receive import RvcFrame
+from coachiq.rvc.service import FRAME_TOPIC, RvcProtocolService
 from coachiq.settings import Settings
 from coachiq.state.vehicle_sources import RVC_RANK, Reading, VehicleSources
 
@@ -205,7 +205,7 @@ class StateManager:
         if self._chassis_id is not None:
             # A repeated chassis frame is dropped before decoding; it still shows the chassis is alive.
             # The receive path keeps the latest time of every identifier, decoded or not.
-            seen = self.can.pipeline.last_seen(self._chassis_id)
+            seen = self.rvc.receiver.last_seen(self._chassis_id)
             if seen is not None:
                 heard = self.chassis_heard = seen
         return heard

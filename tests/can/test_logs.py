@@ -12,8 +12,10 @@ import pytest
 
 from coachiq.can.interface import CanInterfaceService
 from coachiq.can.logs import LogError, LogFrame, parse_candump_line, read_log
+from coachiq.can.pipeline import ReceivePipeline
 from coachiq.can.replay import BATCH_S, replay_log
 from coachiq.cli import main
+from coachiq.rvc.receive import RvcReceiver
 from coachiq.rvc.spec import SpecDatabase
 from tests.can.conftest import house
 
@@ -125,14 +127,14 @@ def test_spec_list_docs_and_unknown(capsys: pytest.CaptureFixture[str]) -> None:
 
 async def test_replay_feeds_the_receive_path(channel: str, tmp_path: Path, dimmer_payload: bytes) -> None:
     log = write_log(tmp_path / "coach.log", dimmer_payload)
-    service = CanInterfaceService([house(channel)])
+    service = CanInterfaceService([house(channel)], pipeline=ReceivePipeline(RvcReceiver()))
     await service.start()
     try:
         stats = service.link("house").stats
         before = time.time()
         assert await replay_log(service, log, speed=0) == 4
         assert stats.rx_frames == 4
-        assert stats.dropped_repeats == 1  # the same payload twice
+        assert stats.dropped_repeats == 1  # the same payload twice, dropped by the RV-C receiver
         assert stats.last_rx_time is not None and stats.last_rx_time >= before  # stamped now, not in 2023
         with pytest.raises(KeyError, match="no CAN interface"):
             await replay_log(service, log, speed=0, interface="chassis")

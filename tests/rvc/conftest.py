@@ -1,4 +1,4 @@
-"""Shared fixtures: the packaged DGN database is loaded once per test session."""
+"""Shared fixtures: the packaged DGN database is loaded once per test session; virtual CAN channels."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ import pytest
 
 from coachiq.rvc.codec import Codec
 from coachiq.rvc.spec import SpecDatabase
+from tests.can.conftest import channel as channel
+from tests.can.conftest import peer as peer
 
 
 @pytest.fixture(scope="session")

@@ -14,8 +14,8 @@ from typing import Any
 
 import can
 
+from coachiq.can.ids import compose_id, dgn_and_source, is_pdu1
 from coachiq.rvc.codec import Codec, decoded_to_json
-from coachiq.rvc.ids import compose_id, dgn_and_source, is_pdu1
 from coachiq.rvc.spec import SpecDatabase
 from coachiq.rvc.transport import TransportReceiver
 

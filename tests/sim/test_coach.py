@@ -13,10 +13,10 @@ import pytest
 
 from coachiq.can.address_claim import ClaimState
 from coachiq.can.interface import CanInterfaceService
-from coachiq.can.pipeline import RvcFrame
-from coachiq.can.protocol import FRAME_TOPIC, RvcProtocolService
 from coachiq.core.events import EventBus
 from coachiq.rvc import Codec
+from coachiq.rvc.receive import RvcFrame
+from coachiq.rvc.service import FRAME_TOPIC, RvcProtocolService
 from coachiq.settings import CanInterfaceSettings
 from coachiq.sim.coach import SimulatedCoach
 from coachiq.sim.devices import CHASSIS_NODE, GENERATOR_NODE, LIGHTING_NODE, RELAY_NODE

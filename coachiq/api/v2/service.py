@@ -13,11 +13,11 @@ import time
 from collections import deque
 from collections.abc import Callable
 
-from coachiq.can.pipeline import RvcFrame
-from coachiq.can.protocol import FRAME_TOPIC
 from coachiq.core.events import EventBus
 from coachiq.core.service import Health, Status
 from coachiq.entities.model import EntityUpdate
+from coachiq.rvc.receive import RvcFrame
+from coachiq.rvc.service import FRAME_TOPIC
 
 UPDATE_TOPIC = "entity.update"
 

@@ -22,7 +22,6 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from coachiq.can.protocol import FRAME_TOPIC
 from coachiq.core.alerts import Priority
 from coachiq.core.service import Health, Status
 from coachiq.core.tasks import cancel_all
@@ -45,10 +44,11 @@ from coachiq.features.diagnostics.codes import (
 )
 from coachiq.features.diagnostics.store import DiagnosticsStore, NodeIdentity
 from coachiq.features.diagnostics.tracker import CodeKey, CodeRecord, CodeStatus, Tracker
+from coachiq.rvc.service import FRAME_TOPIC
 
 if TYPE_CHECKING:
-    from coachiq.can.pipeline import RvcFrame
     from coachiq.core.services import CoreServices
+    from coachiq.rvc.receive import RvcFrame
 
 __all__ = ["CHANGE_TOPIC", "DM1_TOPIC", "DiagnosticsFeature", "DiagnosticsSettings", "Dm1Report"]
 
@@ -275,7 +275,7 @@ class DiagnosticsFeature:
     def _last_heard(self, can_id: int) -> float | None:
         if self.core is None:
             return None
-        return self.core.can.pipeline.last_seen(can_id)
+        return self.core.rvc.receiver.last_seen(can_id)
 
     async def _sweep_loop(self) -> None:
         while True:

@@ -26,9 +26,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from coachiq.can.pipeline import RvcFrame
+from coachiq.can.ids import compose_id
 from coachiq.rvc.codec import Codec
-from coachiq.rvc.ids import compose_id
+from coachiq.rvc.receive import RvcFrame
 
 __all__ = ["bench_chassis", "generate_chassis"]
 

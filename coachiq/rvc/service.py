@@ -1,7 +1,8 @@
 """The RV-C protocol core service: DGN database, codec and multi-packet transport on top of the CAN service.
 
-It loads the database once, attaches the codec to the CAN service's receive pipeline (so only new
-payloads are decoded), reassembles multi-packet messages (answering CTS through the CAN service), and
+It loads the database once, installs its receiver (coachiq/rvc/receive.py: repeat filter, decode,
+publish) as the sink of the CAN service's receive pipeline, so only new payloads are decoded; it
+reassembles multi-packet messages (answering CTS through the CAN service), and
 publishes every decoded frame on the event bus topic "rvc.frame" as an RvcFrame.
 
 The server keeps the parsed spec files in its data folder (cache/dgn-database-*.marshal), so a normal
@@ -23,8 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from coachiq.can.address_claim import ClaimState
+from coachiq.can.ids import GLOBAL_ADDRESS, dgn_and_source, is_pdu1
 from coachiq.can.interface import CanInterfaceService, CanTransmitError
-from coachiq.can.pipeline import RvcFrame, instance_bytes
 from coachiq.can.replay import replay_log
 from coachiq.can.transmit import Gate
 from coachiq.core.events import EventBus
@@ -32,7 +33,7 @@ from coachiq.core.service import Health, ServiceStartError, Status
 from coachiq.core.tasks import cancel_all
 from coachiq.rvc import spec as spec_module
 from coachiq.rvc.codec import Codec
-from coachiq.rvc.ids import GLOBAL_ADDRESS, dgn_and_source, is_pdu1
+from coachiq.rvc.receive import RvcFrame, RvcReceiver, instance_bytes
 from coachiq.rvc.spec import SpecDatabase, SpecError, default_spec_directory, parse_spec_document
 from coachiq.rvc.transport import Frame, TransportReceiver
 
@@ -155,6 +156,7 @@ class RvcProtocolService:
         self.cache_directory = cache_directory
         self.db: SpecDatabase | None = None
         self.codec: Codec | None = None
+        self.receiver = RvcReceiver()  # the repeat filter's memory answers last_seen() for stale checks
         self.receivers: dict[str, TransportReceiver] = {}
         self.transport_messages = 0
         self._tasks: list[asyncio.Task[None]] = []
@@ -174,14 +176,17 @@ class RvcProtocolService:
         self.codec = Codec(db)
         self.receivers = {name: TransportReceiver() for name in self.can.links}
         self.can.transport_handler = self._on_transport
-        self.can.pipeline.attach(self.codec, instance_bytes(db), self._publish)
-        self.can.pipeline.forget()  # payloads filtered before the codec was attached must be decoded once
+        self.receiver.attach(self.codec, instance_bytes(db), self._publish)
+        self.receiver.forget()  # a restart decodes every sender's current payload once more
+        self.can.pipeline.sink = self.receiver
         self._tasks.append(asyncio.create_task(self._expire_loop(), name="rvc-transport-timers"))
         log.info("RV-C database loaded: %d DGNs", len(db))
 
     async def stop(self) -> None:
         """Stop decoding and any replay."""
-        self.can.pipeline.attach(None, {}, None)
+        if self.can.pipeline.sink is self.receiver:
+            self.can.pipeline.sink = None
+        self.receiver.attach(None, {}, None)
         self.can.transport_handler = None
         tasks: list[asyncio.Task[None] | asyncio.Task[int]] = [*self._tasks]
         if self.replay_task is not None:
@@ -195,9 +200,9 @@ class RvcProtocolService:
         db = self.db
         if db is None or self.codec is None:
             return Health(Status.STOPPED, "DGN database not loaded")
-        pipeline = self.can.pipeline
-        if pipeline.codec is not self.codec:
-            return Health(Status.UNHEALTHY, "the codec is not attached to the CAN receive path")
+        pipeline = self.receiver
+        if self.can.pipeline.sink is not pipeline or pipeline.codec is not self.codec:
+            return Health(Status.UNHEALTHY, "the decoder is not attached to the CAN receive path")
         unknown = sum(pipeline.unknown_dgns.values())
         detail = (f"database loaded ({len(db)} DGNs); {pipeline.decoded_frames} frames decoded, "
                   f"{pipeline.decode_errors} decode errors, {unknown} frames of {len(pipeline.unknown_dgns)} "
@@ -232,7 +237,7 @@ class RvcProtocolService:
             dgn = message.dgn
             address = dgn | message.destination if is_pdu1(dgn) else dgn
             can_id = (arbitration_id & (0x7 << 26)) | (address << 8) | message.source_address
-            self.can.pipeline.deliver(timestamp, can_id, dgn, message.source_address, message.data, interface,
+            self.receiver.deliver(timestamp, can_id, dgn, message.source_address, message.data, interface,
                                       own)
 
     def _send_transport(self, interface: str, frames: tuple[Frame, ...]) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from coachiq.can.protocol import load_spec_database
+from coachiq.rvc.service import load_spec_database
 from coachiq.rvc.spec import SpecDatabase, SpecError, default_spec_directory
 
 
