@@ -140,9 +140,9 @@ def cmd_db(args: argparse.Namespace) -> int:
 
 def _load_codec() -> Any:
     from coachiq.rvc.codec import Codec
-    from coachiq.rvc.spec import SpecDatabase
+    from coachiq.rvc.spec_load import load_database
 
-    return Codec(SpecDatabase.load())
+    return Codec(load_database())
 
 
 def cmd_decode(args: argparse.Namespace) -> int:
@@ -182,9 +182,9 @@ def _dgn_candidates(text: str) -> list[int | str]:
 def cmd_spec(args: argparse.Namespace) -> int:
     """Browse the DGN database: list, show one DGN, print the reference as Markdown, or check it."""
     from coachiq.rvc import docs
-    from coachiq.rvc.spec import SpecDatabase
+    from coachiq.rvc.spec_load import load_database
 
-    db = SpecDatabase.load()
+    db = load_database()
     if args.spec_command == "list":
         entries = docs.spec_list(db)
         if args.json:

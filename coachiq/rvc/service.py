@@ -1,27 +1,19 @@
 """The RV-C protocol core service: DGN database, codec and multi-packet transport on top of the CAN service.
 
 It loads the database once, installs its receiver (coachiq/rvc/receive.py: repeat filter, decode,
-publish) as the sink of the CAN service's receive pipeline, so only new payloads are decoded; it
-reassembles multi-packet messages (answering CTS through the CAN service), and
-publishes every decoded frame on the event bus topic "rvc.frame" as an RvcFrame.
-
-The server keeps the parsed spec files in its data folder (cache/dgn-database-*.marshal), so a normal
-start skips the YAML parsing; the documents are validated on every start all the same. Samples and
-DGN notes are not kept in the server's memory (the docs command and the tests read them).
+publish) as the sink of the CAN service's receive pipeline, so only new payloads are decoded and
+published on the event bus topic "rvc.frame" as RvcFrames; it reassembles multi-packet messages
+(answering CTS through the CAN service) and encodes and sends what others ask for. Loading the
+database, and the cache of parsed files that speeds it up, is coachiq/rvc/spec_load.py.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
-import marshal
-import os
-import sys
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 from coachiq.can.address_claim import ClaimState
 from coachiq.can.ids import GLOBAL_ADDRESS, dgn_and_source, is_pdu1
@@ -31,112 +23,18 @@ from coachiq.can.transmit import Gate
 from coachiq.core.events import EventBus
 from coachiq.core.service import Health, ServiceStartError, Status
 from coachiq.core.tasks import cancel_all
-from coachiq.rvc import spec as spec_module
 from coachiq.rvc.codec import Codec
 from coachiq.rvc.receive import RvcFrame, RvcReceiver, instance_bytes
-from coachiq.rvc.spec import SpecDatabase, SpecError, default_spec_directory, parse_spec_document
+from coachiq.rvc.spec import SpecDatabase, SpecError
+from coachiq.rvc.spec_load import load_cached_database
 from coachiq.rvc.transport import Frame, TransportReceiver
 
 log = logging.getLogger(__name__)
 
-__all__ = ["FRAME_TOPIC", "RvcProtocolService", "load_spec_database"]
+__all__ = ["FRAME_TOPIC", "RvcProtocolService"]
 
 FRAME_TOPIC = "rvc.frame"
-_CACHE_PREFIX = "dgn-database-"
 _EXPIRE_EVERY_S = 0.25  # J1939-21 timers are 0.75-1.25 s: a quarter second keeps them honest
-
-
-def _cache_key(files: Iterable[tuple[str, bytes]]) -> str:
-    # Parsed documents depend on the files' bytes, on the parser (spec.py) and on the marshal format.
-    digest = hashlib.sha256(f"{sys.version_info[:2]} {marshal.version}".encode())
-    digest.update(Path(spec_module.__file__ or "spec.py").read_bytes())
-    for name, data in files:
-        digest.update(f"\0{name}\0{len(data)}\0".encode())
-        digest.update(data)
-    return digest.hexdigest()[:24]
-
-
-def _read_cache(path: Path) -> list[tuple[str, bytes]] | None:
-    """The cached (file name, marshalled document) pairs, or None when absent or damaged."""
-    try:
-        content = path.read_bytes()
-    except FileNotFoundError:
-        return None
-    checksum, blob = content[:32], content[32:]
-    if hashlib.sha256(blob).digest() != checksum:  # torn by a power cut: parse again
-        return None
-    entries = marshal.loads(blob)
-    if not isinstance(entries, list) or not all(isinstance(e, tuple) and len(e) == 2 for e in entries):
-        return None
-    return entries
-
-
-def _write_cache(folder: Path, path: Path, entries: list[tuple[str, bytes]]) -> None:
-    blob = marshal.dumps(entries)
-    folder.mkdir(parents=True, exist_ok=True)
-    for old in folder.glob(f"{_CACHE_PREFIX}*"):
-        old.unlink(missing_ok=True)
-    partial = path.with_suffix(".tmp")
-    partial.write_bytes(hashlib.sha256(blob).digest() + blob)
-    os.replace(partial, path)
-
-
-def load_spec_database(spec_directory: Path | None, cache_directory: Path | None) -> SpecDatabase:
-    """Load the DGN database; with a cache folder, reuse the YAML parsed at an earlier start.
-
-    Parsing the YAML is most of the database load (and of the rvc service's start); the cache holds
-    the parsed documents, keyed by the files' bytes and the parser. They are still validated on every
-    start, so the cache makes the load faster but never accepts what load() would refuse.
-    """
-    if cache_directory is None:
-        return SpecDatabase.load(spec_directory, keep_samples_and_notes=False)
-    folder = spec_directory if spec_directory is not None else default_spec_directory()
-    paths = sorted(folder.glob("*.yaml"))
-    names = [path.name for path in paths]
-    try:
-        # The files are read one at a time here and again when parsed: holding all of them for the
-        # whole load would raise the start-up peak, and so the server's resident memory, for nothing.
-        key = _cache_key((path.name, path.read_bytes()) for path in paths)
-        cache = cache_directory / f"{_CACHE_PREFIX}{key}.marshal"
-    except OSError as exc:  # the parser's source is not readable: work without the cache
-        log.warning("not caching the DGN database: %s", exc)
-        return SpecDatabase.load(spec_directory, keep_samples_and_notes=False)
-    try:
-        entries = _read_cache(cache)
-    except (OSError, ValueError, EOFError, TypeError) as exc:
-        log.warning("ignoring the unreadable DGN database cache %s: %s", cache, exc)
-        entries = None
-    if entries is not None and [name for name, _ in entries] == names:
-        # One document at a time: unmarshalled, validated, dropped with its blob (keeps the peak, and so
-        # RSS, low).
-        cached = entries
-        cached.reverse()
-
-        def unmarshal() -> Iterator[tuple[str, Any]]:
-            while cached:
-                name, blob = cached.pop()
-                yield name, marshal.loads(blob)
-
-        return SpecDatabase.from_documents(unmarshal(), keep_samples_and_notes=False)
-    entries = []
-    parsed: list[tuple[str, bytes]] = []
-
-    def parse() -> Iterator[tuple[str, Any]]:
-        for path in paths:
-            data = path.read_bytes()
-            parsed.append((path.name, data))
-            document = parse_spec_document(data, path.name)
-            entries.append((path.name, marshal.dumps(document)))
-            yield path.name, document
-
-    database = SpecDatabase.from_documents(parse(), keep_samples_and_notes=False)  # only a valid one is cached
-    if _cache_key(parsed) != key:  # a file changed between the two reads: keep no cache of a mix
-        return database
-    try:
-        _write_cache(cache_directory, cache, entries)
-    except (OSError, ValueError) as exc:
-        log.warning("cannot write the DGN database cache %s (the next start parses again): %s", cache, exc)
-    return database
 
 
 class RvcProtocolService:
@@ -166,7 +64,7 @@ class RvcProtocolService:
     async def start(self) -> None:
         """Load the DGN database and start decoding; ServiceStartError when the database is invalid."""
         try:
-            db = await asyncio.to_thread(load_spec_database, self.spec_directory, self.cache_directory)
+            db = await asyncio.to_thread(load_cached_database, self.spec_directory, self.cache_directory)
         except SpecError as exc:
             raise ServiceStartError(f"the DGN database is invalid: {exc}",
                                     "fix the spec file named above (docs/dgn-format.md)") from exc

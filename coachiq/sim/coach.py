@@ -33,7 +33,7 @@ from typing import Any
 import can
 
 from coachiq.core.tasks import cancel_all
-from coachiq.rvc import Codec, EncodeError, SpecDatabase, compose_id, dgn_and_source
+from coachiq.rvc import Codec, EncodeError, compose_id, dgn_and_source, load_database
 from coachiq.sim.chassis import Chassis
 from coachiq.sim.climate import Furnace, RoofFan, Thermostat
 from coachiq.sim.devices import DeviceKind, SimDevice, devices_for
@@ -158,7 +158,7 @@ class SimulatedCoach:
         if self._task is not None:
             raise RuntimeError("the simulated coach is already running")
         if self._codec is None:
-            self._codec = Codec(await asyncio.to_thread(SpecDatabase.load))
+            self._codec = Codec(await asyncio.to_thread(load_database))
         codec = self._codec
         routes: dict[tuple[int, int | None], DeviceModel] = {}
         for model in self._models:
@@ -168,9 +168,9 @@ class SimulatedCoach:
         self._command_dgns = frozenset(dgn for dgn, _instance in routes)
         self._bus = can.Bus(interface="virtual", channel=self.channel, receive_own_messages=False)
         if self.j1939_channel is not None:
-            from coachiq.features.j1939 import load_database
+            from coachiq.features.j1939 import load_database as load_j1939_database
 
-            self._j1939_codec = Codec(await asyncio.to_thread(load_database))
+            self._j1939_codec = Codec(await asyncio.to_thread(load_j1939_database))
             self._j1939_bus = self._bus if self.j1939_channel == self.channel else \
                 can.Bus(interface="virtual", channel=self.j1939_channel, receive_own_messages=False)
         self._loop = asyncio.get_running_loop()

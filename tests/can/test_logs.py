@@ -16,7 +16,7 @@ from coachiq.can.pipeline import ReceivePipeline
 from coachiq.can.replay import BATCH_S, replay_log
 from coachiq.cli import main
 from coachiq.rvc.receive import RvcReceiver
-from coachiq.rvc.spec import SpecDatabase
+from coachiq.rvc.spec_load import load_database
 from tests.can.conftest import house
 
 DIMMER = 0x1FEDA
@@ -24,7 +24,7 @@ DIMMER = 0x1FEDA
 
 @pytest.fixture(scope="module")
 def dimmer_payload() -> bytes:
-    spec = SpecDatabase.load().get(DIMMER)
+    spec = load_database().get(DIMMER)
     assert spec is not None
     return spec.samples[0].payload
 

@@ -6,6 +6,7 @@ import pytest
 
 from coachiq.rvc.codec import Codec
 from coachiq.rvc.spec import SpecDatabase
+from coachiq.rvc.spec_load import load_database
 from tests.can.conftest import channel as channel
 from tests.can.conftest import peer as peer
 
@@ -13,7 +14,7 @@ from tests.can.conftest import peer as peer
 @pytest.fixture(scope="session")
 def db() -> SpecDatabase:
     """The packaged DGN database."""
-    return SpecDatabase.load()
+    return load_database()
 
 
 @pytest.fixture(scope="session")

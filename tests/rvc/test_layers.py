@@ -49,6 +49,12 @@ def test_the_can_layer_does_not_import_rvc(path: Path) -> None:
     assert not above, f"{path.name} imports {above}: the CAN layer reads and writes frames only"
 
 
+@pytest.mark.parametrize("path", [p for p in sources("rvc") if p.name.startswith("spec")], ids=lambda p: p.name)
+def test_the_spec_does_not_import_the_codec(path: Path) -> None:
+    codec = sorted(m for m in imported_modules(path) if m.startswith("coachiq.rvc.codec"))
+    assert not codec, f"{path.name} imports {codec}: the spec is data, the codec compiles it"
+
+
 @pytest.mark.parametrize("path", [p for p in sources("rvc") if p.name not in RVC_ON_CAN], ids=lambda p: p.name)
 def test_the_protocol_modules_do_no_io(path: Path) -> None:
     outside = sorted(m for m in imported_modules(path) if m.startswith("coachiq.")

@@ -8,6 +8,7 @@ from coachiq.can.pipeline import InterfaceStats, ReceivePipeline
 from coachiq.rvc.codec import Codec
 from coachiq.rvc.receive import RvcFrame, RvcReceiver, instance_bytes
 from coachiq.rvc.spec import SpecDatabase
+from coachiq.rvc.spec_load import load_database
 
 DIMMER = 0x1FEDA
 DIMMER_ID = (6 << 26) | (DIMMER << 8) | 0x8E
@@ -15,7 +16,7 @@ DIMMER_ID = (6 << 26) | (DIMMER << 8) | 0x8E
 
 @pytest.fixture(scope="module")
 def db() -> SpecDatabase:
-    return SpecDatabase.load()
+    return load_database()
 
 
 @pytest.fixture

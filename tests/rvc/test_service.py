@@ -16,6 +16,7 @@ from coachiq.rvc.codec import EncodeError
 from coachiq.rvc.receive import RvcFrame
 from coachiq.rvc.service import FRAME_TOPIC, RvcProtocolService
 from coachiq.rvc.spec import SpecDatabase
+from coachiq.rvc.spec_load import load_database
 from coachiq.rvc.transport import bam_frames
 from tests.can.conftest import house, received, wait_for
 
@@ -25,7 +26,7 @@ PRODUCT_IDENTIFICATION = 0xFEEB
 
 @pytest.fixture(scope="module")
 def db() -> SpecDatabase:
-    return SpecDatabase.load()
+    return load_database()
 
 
 @pytest.fixture

@@ -32,6 +32,7 @@ from coachiq.entities.mapping import EntityConfig
 from coachiq.entities.model import EntityType, Source
 from coachiq.features.j1939.chassis import ChassisState
 from coachiq.features.j1939.dm1 import parse_dm1
+from coachiq.rvc import spec_load
 from coachiq.rvc.codec import Codec
 from coachiq.rvc.receive import RvcFrame
 from coachiq.rvc.service import FRAME_TOPIC
@@ -71,7 +72,7 @@ class J1939Settings(BaseModel):
 
 def load_database(directory: Path = PGN_DIRECTORY, keep_samples_and_notes: bool = False) -> SpecDatabase:
     """The J1939 chassis groups (SpecError when a definition is invalid)."""
-    return SpecDatabase.load(directory, keep_samples_and_notes=keep_samples_and_notes)
+    return spec_load.load_database(directory, keep_samples_and_notes=keep_samples_and_notes)
 
 
 class _J1939Source:
