@@ -153,14 +153,14 @@ def cmd_db(args: argparse.Namespace) -> int:
 
 def _load_codec() -> Any:
     from coachiq.rvc.codec import Codec
-    from coachiq.rvc.spec import SpecDatabase
+    from coachiq.rvc.spec_load import load_database
 
-    return Codec(SpecDatabase.load())
+    return Codec(load_database())
 
 
 def cmd_decode(args: argparse.Namespace) -> int:
     """Decode a CAN log: one JSON line per frame on stdout, bad lines on stderr."""
-    from coachiq.can.logs import decode_log
+    from coachiq.rvc.logs import decode_log
 
     path: Path = args.file
     if not path.is_file():
@@ -195,9 +195,9 @@ def _dgn_candidates(text: str) -> list[int | str]:
 def cmd_spec(args: argparse.Namespace) -> int:
     """Browse the DGN database: list, show one DGN, print the reference as Markdown, or check it."""
     from coachiq.rvc import docs
-    from coachiq.rvc.spec import SpecDatabase
+    from coachiq.rvc.spec_load import load_database
 
-    db = SpecDatabase.load()
+    db = load_database()
     if args.spec_command == "list":
         entries = docs.spec_list(db)
         if args.json:

@@ -12,7 +12,6 @@ from collections.abc import Sequence
 from coachiq.api.v2.service import ApiV2Service
 from coachiq.can.address_claim import DEFAULT_NAME
 from coachiq.can.interface import BusFactory, CanInterfaceService, open_bus, simulated_interfaces
-from coachiq.can.protocol import RvcProtocolService
 from coachiq.core.alerts import AlertManager, Priority
 from coachiq.core.events import EventBus
 from coachiq.core.metrics import Metrics
@@ -22,6 +21,7 @@ from coachiq.db.manager import DatabaseManager
 from coachiq.entities.manager import EntityManager
 from coachiq.persistence.store import PersistenceService, Retention
 from coachiq.realtime.hub import RealtimeHub
+from coachiq.rvc.service import RvcProtocolService
 from coachiq.settings import Settings
 from coachiq.state.manager import StateManager
 from coachiq.state.supervisor import MotionSupervisor

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from coachiq.bench.decode import bench_decode, every_dgn_frames
-from coachiq.rvc.spec import SpecDatabase
+from coachiq.rvc.spec_load import load_database
 
 
 def test_every_dgn_is_in_the_decode_frame_set_at_its_real_length() -> None:
-    db = SpecDatabase.load()
+    db = load_database()
     work = every_dgn_frames(per_dgn=2)
     assert {dgn for dgn, _ in work} == {spec.dgn for spec in db}
     for dgn, data in work:

@@ -21,9 +21,9 @@ from pathlib import Path
 from typing import Any
 
 from coachiq.bench.common import Frame, cpu_seconds, rss_mib, spread, start_server, stop, write_log
-from coachiq.can.pipeline import RvcFrame
+from coachiq.can.ids import compose_id
 from coachiq.rvc.codec import Codec
-from coachiq.rvc.ids import compose_id
+from coachiq.rvc.receive import RvcFrame
 
 __all__ = ["bench_chassis", "generate_chassis"]
 

@@ -25,11 +25,11 @@ def every_dgn_frames(per_dgn: int = 200, seed: int = 10) -> list[tuple[int, byte
     Multi-packet DGNs take the lengths of their samples. Random bytes also hit special values and
     unknown enumeration values, as a real bus does now and then.
     """
-    from coachiq.rvc.spec import SpecDatabase
+    from coachiq.rvc.spec_load import load_database
 
     rng = random.Random(seed)
     work = []
-    for spec in SpecDatabase.load():
+    for spec in load_database():
         lengths = [spec.length] if spec.length is not None else sorted({len(s.payload) for s in spec.samples})
         for k in range(per_dgn):
             work.append((spec.dgn, rng.randbytes(lengths[k % len(lengths)])))
@@ -43,9 +43,9 @@ def bench_decode(frames: list[Frame]) -> dict[str, Any]:
     the database at its real length, shuffled; the figure is the median of 7 rounds, with min and max.
     """
     from coachiq.rvc.codec import Codec
-    from coachiq.rvc.spec import SpecDatabase
+    from coachiq.rvc.spec_load import load_database
 
-    codec = Codec(SpecDatabase.load())
+    codec = Codec(load_database())
     work = [((can_id >> 8) & 0x3FFFF, data) for _, can_id, data in frames] + every_dgn_frames()
     random.Random(11).shuffle(work)
     decode = codec.decode
@@ -66,11 +66,12 @@ def bench_pipeline(frames: list[Frame]) -> dict[str, Any]:
     Frames go through in the batches a reader hands over at full bus load (50 ms of traffic, as
     `serve --replay` reads them); pipeline_single_fps is the same path one frame at a time.
     """
-    from coachiq.can.pipeline import InterfaceStats, ReceivePipeline, instance_bytes
+    from coachiq.can.pipeline import InterfaceStats, ReceivePipeline
     from coachiq.rvc.codec import Codec
-    from coachiq.rvc.spec import SpecDatabase
+    from coachiq.rvc.receive import RvcReceiver, instance_bytes
+    from coachiq.rvc.spec_load import load_database
 
-    db = SpecDatabase.load()
+    db = load_database()
     codec = Codec(db)
     instances = instance_bytes(db)
     published = [0]
@@ -83,13 +84,13 @@ def bench_pipeline(frames: list[Frame]) -> dict[str, Any]:
                for i in range(0, len(frames), batch)]
 
     def run_batches() -> None:
-        pipeline = ReceivePipeline(codec, instances, publish)
+        pipeline = ReceivePipeline(RvcReceiver(codec, instances, publish))
         stats = InterfaceStats("house")
         for timestamp, read in batches:
             pipeline.process_batch(timestamp, read, stats)
 
     def run_single() -> None:
-        pipeline = ReceivePipeline(codec, instances, publish)
+        pipeline = ReceivePipeline(RvcReceiver(codec, instances, publish))
         stats = InterfaceStats("house")
         process = pipeline.process
         for timestamp, can_id, data in frames:

@@ -669,7 +669,7 @@ class CanInterfaceService:
 def _target(item: TxItem) -> int:
     """What the rate limit counts frames against: the destination node of a destination-specific frame,
     else the DGN and its first byte, the instance in RV-C (one device output)."""
-    from coachiq.rvc.ids import is_pdu1
+    from coachiq.can.ids import is_pdu1
 
     if is_pdu1(item.dgn):
         return 0xFF if item.destination is None else item.destination
@@ -683,7 +683,7 @@ def _receive_queue(bus: can.BusABC) -> queue.Queue[can.Message] | None:
 
 
 def _compose(dgn: int, source: int, priority: int, destination: int | None) -> int:
-    from coachiq.rvc.ids import compose_id, is_pdu1
+    from coachiq.can.ids import compose_id, is_pdu1
 
     return compose_id(dgn, source, priority, destination if is_pdu1(dgn) else None)
 

@@ -1,27 +1,22 @@
-"""CAN logs: read candump -L files (and .asc/.blf/... through python-can) and decode them.
+"""CAN logs: read candump -L files (and .asc/.blf/... through python-can).
 
 candump lines are parsed here, one by one, so that one damaged line is reported with its number and
 the rest of the file is still read (python-can's reader stops at the first bad line). A line whose
 part after the timestamp was seen before reuses that parse: RV-C nodes repeat their status, so most
 lines do. Other formats go through `can.LogReader`, chosen by the file's extension. Replaying a log
-into the server is coachiq.can.replay.
+into the server is coachiq.can.replay; decoding one is coachiq.rvc.logs.
 """
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
 
 import can
 
-if TYPE_CHECKING:
-    from coachiq.rvc.codec import Codec
-
-__all__ = ["LogError", "LogFrame", "decode_log", "parse_candump_line", "read_log", "records"]
+__all__ = ["LogError", "LogFrame", "parse_candump_line", "read_log", "records"]
 
 # "(1700000000.000000) can0 19FEDA8E#01C5FF750549521D" — identifier of 3 (11-bit) or 8 (29-bit) digits.
 _CANDUMP = re.compile(r"^\((?P<ts>\d+(?:\.\d+)?)\)\s+(?P<channel>\S+)\s+(?P<id>[0-9A-Fa-f]{3}|[0-9A-Fa-f]{8})"
@@ -130,26 +125,3 @@ def _read_with_python_can(path: Path) -> Iterator[LogFrame | LogError]:
     except (ValueError, OSError, can.CanError) as exc:
         # These readers cannot resume after a damaged record; report it and end the log there.
         yield LogError(0, f"{type(exc).__name__}: {exc} (the rest of the file is skipped)")
-
-
-def decode_log(path: Path, codec: Codec, out: TextIO, err: TextIO) -> tuple[int, int]:
-    """Print one JSON line per frame to `out` and each bad line to `err`; returns (frames, bad lines)."""
-    from coachiq.rvc.codec import decoded_to_json
-    from coachiq.rvc.ids import dgn_and_source
-
-    frames = bad = 0
-    for item in read_log(path):
-        if isinstance(item, LogError):
-            bad += 1
-            where = f"line {item.line}" if item.line else "record"
-            err.write(f"{path}:{item.line}: {where} skipped: {item.reason}\n")
-            continue
-        if not item.extended:
-            bad += 1
-            err.write(f"{path}: 11-bit frame 0x{item.arbitration_id:03X} skipped: RV-C uses 29-bit identifiers\n")
-            continue
-        dgn, _source = dgn_and_source(item.arbitration_id)
-        decoded = codec.decode(dgn, item.data)
-        out.write(json.dumps(decoded_to_json(decoded, item.arbitration_id, item.timestamp)) + "\n")
-        frames += 1
-    return frames, bad

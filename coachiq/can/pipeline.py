@@ -1,37 +1,33 @@
-"""The receive path, synchronous and allocation-light: repeat filter -> decode -> statistics -> publish.
+"""The frame-level receive path: count every frame, hand network management frames to their handler.
 
-The live CAN service and the benchmark run frames through the same ReceivePipeline, so the measured
-throughput is the service's. RV-C nodes re-broadcast their status every few hundred milliseconds and
-it rarely changes: a frame whose payload equals the last one from the same sender and instance is
-counted and dropped before decoding, and only its last-seen time is refreshed (stale detection needs
-to know the device is alive, not that it said the same thing again).
+Every frame an interface reads or sends goes through ReceivePipeline: it updates the interface's
+counters (frames, bits for the bus load, last-seen times), gives the J1939 network management and
+transport frames (request, TP.DT, TP.CM, address claim) to the CAN service's control handler, and hands
+every other frame, unchanged and in order, to the sink: the consumer of the payloads (the RV-C service
+installs its receiver there; coachiq/rvc/receive.py). Without a sink frames are only counted.
+
+The CAN layer knows nothing of what the payloads mean; the sink may count what it drops in the
+interface's statistics (dropped_repeats).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Mapping
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from coachiq.rvc.codec import Codec, Decoded
-    from coachiq.rvc.spec import SpecDatabase
+from collections.abc import Callable, Iterable
+from typing import Protocol
 
 __all__ = [
     "CONTROL_PFS",
-    "FrameHandler",
+    "ControlHandler",
+    "FrameSink",
     "InterfaceStats",
     "ReceivePipeline",
-    "RvcFrame",
     "frame_bits",
-    "instance_bytes",
 ]
 
-# Network management and transport (request, TP.DT, TP.CM, address claim): never repeat-filtered,
-# because a repeated BAM or claim is meaningful, and handed to the control handler.
+# Network management and transport (request, TP.DT, TP.CM, address claim): handled by the CAN service,
+# never filtered by a consumer, because a repeated claim or BAM is meaningful.
 CONTROL_PFS = frozenset({0xEA, 0xEB, 0xEC, 0xEE})
-_CONTROL = -2
-_NO_INSTANCE = -1
 
 
 def frame_bits(dlc: int, extended: bool = True) -> int:
@@ -46,10 +42,11 @@ def frame_bits(dlc: int, extended: bool = True) -> int:
 
 
 _BITS = tuple(frame_bits(dlc) for dlc in range(65))
+_CONTROL = tuple(pf in CONTROL_PFS for pf in range(256))
 
 
 class InterfaceStats:
-    """Counters of one CAN interface; the pipeline updates them for every frame."""
+    """Counters of one CAN interface; the receive path updates them for every frame."""
 
     __slots__ = ("_load", "_load_bits", "_load_t", "bitrate", "bits", "dropped_repeats", "errors",
                  "last_frame_time", "last_rx_time", "name", "rx_frames", "tx_frames")
@@ -61,7 +58,7 @@ class InterfaceStats:
         self.rx_frames = 0
         self.tx_frames = 0
         self.errors = 0
-        self.dropped_repeats = 0
+        self.dropped_repeats = 0  # counted by the sink: frames it dropped unread (repeats)
         self.bits = 0
         self.last_frame_time: float | None = None  # time of the last frame, either way
         self.last_rx_time: float | None = None  # time of the last frame from another node
@@ -85,124 +82,58 @@ class InterfaceStats:
                 "last_frame_time": self.last_frame_time}
 
 
-class RvcFrame:
-    """One decoded frame as published on the event bus topic "rvc.frame"."""
-
-    __slots__ = ("can_id", "decoded", "dgn", "interface", "own", "source_address", "timestamp")
-
-    def __init__(self, timestamp: float, can_id: int, interface: str, dgn: int, source_address: int,
-                 decoded: Decoded, own: bool) -> None:
-        """`timestamp` is the frame's receive time (seconds since the epoch)."""
-        self.timestamp = timestamp
-        self.can_id = can_id
-        self.interface = interface
-        self.dgn = dgn
-        self.source_address = source_address
-        self.decoded = decoded
-        self.own = own
-
-    def __repr__(self) -> str:
-        return (f"RvcFrame(0x{self.can_id:08X} on {self.interface}, dgn=0x{self.dgn:05X}, "
-                f"own={self.own}, {self.decoded!r})")
-
-
-FrameHandler = Callable[[RvcFrame], None]
+# (timestamp, arbitration id, payload, interface statistics, own) of one network management frame.
 ControlHandler = Callable[[float, int, bytes, InterfaceStats, bool], None]
 
 
-def instance_bytes(db: SpecDatabase) -> dict[int, int]:
-    """DGN -> the byte holding its instance, for every DGN that has an instance field.
+class FrameSink(Protocol):
+    """The consumer of the payloads an interface receives (and sends: `own`)."""
 
-    When the instance is a bit field the whole byte is used: RV-C fills the rest of an instance byte
-    with identity too (the AC line, a sub-instance), which tells devices apart just the same.
-    """
-    found: dict[int, int] = {}
-    for spec in db:
-        field = spec.field(spec.instance_field) if spec.instance_field else None
-        if field is not None and field.width <= 8:
-            found[spec.dgn] = field.byte
-    return found
+    def receive(self, timestamp: float, frames: list[tuple[int, bytes]], stats: InterfaceStats,
+                own: bool) -> int:
+        """Take (29-bit identifier, payload) frames read together; returns how many it found new."""
 
 
 class ReceivePipeline:
     """Receive path shared by every interface; not thread-safe (runs in the event loop only)."""
 
-    def __init__(self, codec: Codec | None = None, instances: Mapping[int, int] | None = None,
-                 publish: FrameHandler | None = None) -> None:
-        """Without a codec frames are only filtered and counted (the RV-C service attaches one later)."""
-        self.codec = codec
-        self.publish = publish
+    def __init__(self, sink: FrameSink | None = None) -> None:
+        """`sink` receives every frame but the network management ones (None: frames are only counted)."""
+        self.sink = sink
         self.control: ControlHandler | None = None
-        self._instances: dict[int, int] = dict(instances or {})
-        # arbitration id -> (instance byte or -1, or -2 for control frames; dgn; source address)
-        self._ids: dict[int, tuple[int, int, int]] = {}
-        # repeat-filter key -> [last payload, last-seen time]
-        self._last: dict[int, list[Any]] = {}
-        self.dgn_counts: dict[int, int] = {}
-        self.unknown_dgns: dict[int, int] = {}
-        self.decoded_frames = 0
-        self.decode_errors = 0
-
-    def attach(self, codec: Codec | None, instances: Mapping[int, int], publish: FrameHandler | None) -> None:
-        """Start (or, with codec None, stop) decoding and publishing new payloads."""
-        self.codec = codec
-        self.publish = publish
-        self._instances = dict(instances)
-        self._ids.clear()  # the instance positions may have changed
-
-    def _learn(self, arbitration_id: int) -> tuple[int, int, int]:
-        pf = (arbitration_id >> 16) & 0xFF
-        dgn = (arbitration_id >> 8) & 0x3FFFF
-        if pf < 0xF0:
-            dgn &= 0x3FF00
-        kind = _CONTROL if pf in CONTROL_PFS else self._instances.get(dgn, _NO_INSTANCE)
-        info = (kind, dgn, arbitration_id & 0xFF)
-        self._ids[arbitration_id] = info
-        return info
 
     def process(self, timestamp: float, arbitration_id: int, data: bytes, stats: InterfaceStats,
                 own: bool = False) -> bool:
-        """Run one frame through; returns True when its payload was new (and so decoded)."""
+        """Run one frame through; returns True when the sink found it new."""
         return self.process_batch(timestamp, ((arbitration_id, data),), stats, own) == 1
 
     def process_batch(self, timestamp: float, frames: Iterable[tuple[int, bytes]], stats: InterfaceStats,
                       own: bool = False) -> int:
-        """Run (identifier, payload) frames read together through; returns how many were new.
+        """Run (identifier, payload) frames read together through; returns how many the sink found new.
 
-        The per-frame bookkeeping is done once for the batch: at full bus load nearly every frame is
-        a repeat, and the loop around it is most of the cost. `own`: frames this server sent.
+        The per-frame bookkeeping is done once for the batch: at full bus load the loop around the
+        frames is much of the cost. `own`: frames this server sent. A network management frame reaches
+        the control handler after the frames before it have reached the sink, so the order holds.
         """
-        ids = self._ids
-        last = self._last
         control = self.control
-        decoding = self.codec is not None
-        count = repeats = bits = new = 0
+        sink = self.sink
+        count = bits = new = 0
+        data_frames: list[tuple[int, bytes]] = []
         try:
-            for arbitration_id, data in frames:
+            for frame in frames:
                 count += 1
+                arbitration_id, data = frame
                 bits += _BITS[len(data)]
-                info = ids.get(arbitration_id)
-                if info is None:
-                    info = self._learn(arbitration_id)
-                kind, dgn, source = info
-                if kind == _CONTROL:
+                if _CONTROL[(arbitration_id >> 16) & 0xFF]:
+                    if sink is not None and data_frames:
+                        new += sink.receive(timestamp, data_frames, stats, own)
+                        data_frames = []
                     if control is not None:
                         control(timestamp, arbitration_id, data, stats, own)
-                else:
-                    # Instance keys live above bit 29 so they never collide with a bare identifier.
-                    key = arbitration_id | ((data[kind] + 1) << 29) if 0 <= kind < len(data) else arbitration_id
-                    entry = last.get(key)
-                    if entry is None:
-                        last[key] = [data, timestamp]
-                    else:
-                        entry[1] = timestamp
-                        if entry[0] == data:
-                            repeats += 1
-                            continue
-                        entry[0] = data
-                new += 1
-                if decoding:
-                    self.deliver(timestamp, arbitration_id, dgn, source, data, stats.name, own)
+                elif sink is not None:
+                    data_frames.append(frame)
+            if sink is not None and data_frames:
+                new += sink.receive(timestamp, data_frames, stats, own)
         finally:
             if count:
                 if own:
@@ -210,42 +141,6 @@ class ReceivePipeline:
                 else:
                     stats.rx_frames += count
                     stats.last_rx_time = timestamp
-                stats.dropped_repeats += repeats
                 stats.bits += bits
                 stats.last_frame_time = timestamp
         return new
-
-    def deliver(self, timestamp: float, arbitration_id: int, dgn: int, source: int, data: bytes,
-                interface: str, own: bool) -> Decoded | None:
-        """Decode a new payload (also a reassembled multi-packet one), count it and publish it."""
-        codec = self.codec
-        if codec is None:
-            return None
-        decoded = codec.decode(dgn, data)
-        self.decoded_frames += 1
-        counts = self.dgn_counts
-        counts[dgn] = counts.get(dgn, 0) + 1
-        if decoded.name is None:
-            self.unknown_dgns[dgn] = self.unknown_dgns.get(dgn, 0) + 1
-        elif decoded.errors:
-            self.decode_errors += 1
-        publish = self.publish
-        if publish is not None:
-            publish(RvcFrame(timestamp, arbitration_id, interface, dgn, source, decoded, own))
-        return decoded
-
-    def last_seen(self, arbitration_id: int, instance: int | None = None) -> float | None:
-        """Time the sender last sent this identifier (and instance), repeats included; None: never.
-
-        `instance` matters only for DGNs the filter keys by instance (those with an instance field).
-        """
-        info = self._ids.get(arbitration_id)
-        keyed_by_instance = info is not None and info[0] >= 0
-        key = arbitration_id | ((instance + 1) << 29) if keyed_by_instance and instance is not None \
-            else arbitration_id
-        entry = self._last.get(key)
-        return None if entry is None else float(entry[1])
-
-    def forget(self) -> None:
-        """Drop the repeat filter's memory, so the next frame of every sender is decoded again."""
-        self._last.clear()

@@ -16,7 +16,6 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from coachiq.can.interface import CanBusyError, CanTransmitError, TransmitRefused
-from coachiq.can.protocol import RvcProtocolService
 from coachiq.can.transmit import Gate
 from coachiq.entities.commands import Plan, Transmission, matches, plan
 from coachiq.entities.entity import Entity, Waiter
@@ -36,6 +35,7 @@ from coachiq.entities.model import (
 )
 from coachiq.entities.motions import MotionLedger, SafetyGate
 from coachiq.rvc.codec import EncodeError
+from coachiq.rvc.service import RvcProtocolService
 
 __all__ = ["MOTION_FRAME_MAX_AGE_S", "CommandRunner", "PlanAdapter"]
 

@@ -20,8 +20,6 @@ from datetime import datetime
 from typing import Any
 
 from coachiq.can.interface import CanInterfaceService
-from coachiq.can.pipeline import RvcFrame, instance_bytes
-from coachiq.can.protocol import RvcProtocolService
 from coachiq.core.errors import ConfigError
 from coachiq.core.events import EventBus
 from coachiq.core.service import Health, ServiceStartError, Status
@@ -36,6 +34,8 @@ from coachiq.entities.profiles import fold
 from coachiq.entities.topics import ENTITY_UPDATE, FRAME
 from coachiq.entities.unmapped import row
 from coachiq.persistence.store import PersistenceService
+from coachiq.rvc.receive import RvcFrame, instance_bytes
+from coachiq.rvc.service import RvcProtocolService
 from coachiq.settings import Settings
 
 __all__ = ["Entity", "EntityManager", "InvalidCommand", "UnknownEntity"]
@@ -288,7 +288,7 @@ class EntityManager:
 
     def _last_heard(self, entity: Entity) -> float:
         """Last time the device sent anything, repeats dropped by the receive filter included."""
-        pipeline = self.can.pipeline
+        pipeline = self.rvc.receiver
         latest = entity.last_heard
         for can_id, instance in entity.heard_keys:
             seen = pipeline.last_seen(can_id, instance)

@@ -2,7 +2,8 @@
 
 Every publisher and subscriber names a topic by the object here, never by a string, so mypy checks the
 payloads on both sides. The module sits in the entities layer, the lowest that can name every core
-payload (the decoded frame from the CAN layer, the entity update); the layers above import it.
+payload (the entity update); the layers above import it. The decoded-frame topic is defined by the
+RV-C service that publishes it, below this layer, and re-exported here.
 A feature's own topics are defined in the feature, beside their payload types.
 """
 
@@ -10,14 +11,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from coachiq.can.pipeline import RvcFrame
 from coachiq.core.events import Topic
 from coachiq.entities.model import EntityUpdate
+from coachiq.rvc.service import FRAME
 
 __all__ = ["ENTITY_UPDATE", "FRAME", "SAFETY_STATE", "VEHICLE_CHANGED"]
-
-FRAME: Topic[RvcFrame] = Topic("rvc.frame")
-"""Every decoded frame, from the RV-C service (our own transmissions included, marked `own`)."""
 
 ENTITY_UPDATE: Topic[EntityUpdate] = Topic("entity.update")
 """One change of one entity, from the entity manager."""

@@ -9,10 +9,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from coachiq.can.ids import dgn_and_source
 from coachiq.can.logs import LogError, LogFrame
 from coachiq.entities.mapping import FAMILIES, CoachMapping
 from coachiq.rvc.codec import Codec
-from coachiq.rvc.ids import dgn_and_source
 
 # Status DGN -> (device family, entity type) a suggestion starts from: the first family that reads it.
 _SUGGEST: dict[str, tuple[str, str]] = {}

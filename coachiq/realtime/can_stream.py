@@ -22,12 +22,12 @@ from typing import Any
 
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
-from coachiq.can.pipeline import RvcFrame
-from coachiq.can.protocol import RvcProtocolService
 from coachiq.core.events import EventBus
 from coachiq.core.jsonlimits import loads_limited
 from coachiq.core.tasks import cancel_all
 from coachiq.entities.topics import FRAME
+from coachiq.rvc.receive import RvcFrame
+from coachiq.rvc.service import RvcProtocolService
 
 log = logging.getLogger(__name__)
 

@@ -39,7 +39,6 @@ from typing import Any, Protocol
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
-from coachiq.can.protocol import RvcProtocolService
 from coachiq.core.access import Role, actor_of_scope, refusal
 from coachiq.core.events import EventBus
 from coachiq.core.jsonlimits import loads_limited
@@ -58,6 +57,7 @@ from coachiq.entities.model import (
 from coachiq.entities.topics import ENTITY_UPDATE, SAFETY_STATE
 from coachiq.realtime.can_stream import CanStream
 from coachiq.realtime.session import ClientSession, EncodedUpdate
+from coachiq.rvc.service import RvcProtocolService
 
 log = logging.getLogger(__name__)
 

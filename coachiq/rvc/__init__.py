@@ -1,11 +1,15 @@
-"""The RV-C protocol engine: identifiers, the DGN database, decode/encode and multi-packet transport.
+"""The RV-C protocol engine: the DGN database, decode/encode and multi-packet transport.
 
-Pure code: no I/O except reading the packaged spec files at load, no asyncio, no module-level state.
+The database is data (spec.py, loaded and validated by spec_load.py from the YAML files in dgns/);
+the codec compiles it. Those modules are pure code: no I/O except reading the packaged DGN files at
+load, no asyncio, no module-level state. The RV-C service (service.py, receive.py) sits on the CAN
+service and decodes what it receives.
 """
 
+from coachiq.can.ids import CanId, compose_id, dgn_and_source, parse_id
 from coachiq.rvc.codec import Codec, Decoded, EncodeError, decoded_to_json
-from coachiq.rvc.ids import CanId, compose_id, dgn_and_source, parse_id
 from coachiq.rvc.spec import DgnSpec, FieldSpec, SpecDatabase, SpecError
+from coachiq.rvc.spec_load import load_database
 
 __all__ = [
     "CanId",
@@ -19,5 +23,6 @@ __all__ = [
     "compose_id",
     "decoded_to_json",
     "dgn_and_source",
+    "load_database",
     "parse_id",
 ]

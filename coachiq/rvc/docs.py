@@ -11,6 +11,7 @@ import sys
 from typing import Any
 
 from coachiq.rvc.spec import DgnSpec, FieldSpec, SpecDatabase
+from coachiq.rvc.spec_load import load_database
 
 __all__ = ["REGENERATE_COMMAND", "field_to_dict", "main", "render_markdown", "spec_list", "spec_show"]
 
@@ -97,7 +98,7 @@ def render_markdown(db: SpecDatabase) -> str:
     out = [
         "# RV-C DGN reference",
         "",
-        f"Generated from `coachiq/rvc/spec/*.yaml`; do not edit by hand. Regenerate with `{REGENERATE_COMMAND}`.",
+        f"Generated from `coachiq/rvc/dgns/*.yaml`; do not edit by hand. Regenerate with `{REGENERATE_COMMAND}`.",
         "The file format is described in [dgn-format.md](dgn-format.md).",
         "",
         f"{len(db)} DGNs.",
@@ -145,7 +146,7 @@ def render_markdown(db: SpecDatabase) -> str:
 
 def main() -> int:
     """Write docs/dgns.md's text for the packaged database to stdout."""
-    sys.stdout.write(render_markdown(SpecDatabase.load()))
+    sys.stdout.write(render_markdown(load_database()))
     return 0
 
 

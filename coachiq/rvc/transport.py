@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from coachiq.rvc.ids import GLOBAL_ADDRESS, compose_id
+from coachiq.can.ids import GLOBAL_ADDRESS, compose_id
 
 __all__ = [
     "ABORT_BAD_SEQUENCE",

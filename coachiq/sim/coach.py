@@ -34,7 +34,7 @@ from typing import Any
 import can
 
 from coachiq.core.tasks import cancel_all
-from coachiq.rvc import Codec, EncodeError, SpecDatabase, compose_id, dgn_and_source
+from coachiq.rvc import Codec, EncodeError, compose_id, dgn_and_source, load_database
 from coachiq.sim.chassis import Chassis
 from coachiq.sim.climate import Furnace, RoofFan, Thermostat
 from coachiq.sim.devices import DeviceKind, SimDevice, devices_for
@@ -164,7 +164,7 @@ class SimulatedCoach:
         if self._task is not None:
             raise RuntimeError("the simulated coach is already running")
         if self._codec is None:
-            self._codec = Codec(await asyncio.to_thread(SpecDatabase.load))
+            self._codec = Codec(await asyncio.to_thread(load_database))
         codec = self._codec
         routes: dict[tuple[int, int | None], DeviceModel] = {}
         for model in self._models:

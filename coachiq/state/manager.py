@@ -24,8 +24,6 @@ from collections.abc import Callable
 from typing import Any
 
 from coachiq.can.interface import CanInterfaceService, LinkState
-from coachiq.can.pipeline import RvcFrame
-from coachiq.can.protocol import RvcProtocolService
 from coachiq.core.alerts import AlertManager, Priority
 from coachiq.core.events import EventBus
 from coachiq.core.service import Health, Status
@@ -33,6 +31,8 @@ from coachiq.entities.model import MOTION_COMMANDS, EntityType
 from coachiq.entities.motions import GatedEntity
 from coachiq.entities.topics import FRAME, SAFETY_STATE, VEHICLE_CHANGED
 from coachiq.persistence.store import PersistenceService
+from coachiq.rvc.receive import RvcFrame
+from coachiq.rvc.service import RvcProtocolService
 from coachiq.settings import Settings
 from coachiq.state.vehicle_sources import RVC_RANK, Reading, VehicleSources
 
@@ -129,7 +129,7 @@ class StateManager:
         if self._chassis_id is not None:
             # A repeated chassis frame is dropped before decoding; it still shows the chassis is alive.
             # The receive path keeps the latest time of every identifier, decoded or not.
-            seen = self.can.pipeline.last_seen(self._chassis_id)
+            seen = self.rvc.receiver.last_seen(self._chassis_id)
             if seen is not None:
                 heard = self.chassis_heard = seen
         return heard

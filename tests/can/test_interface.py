@@ -19,6 +19,7 @@ from coachiq.can.interface import (
     CanTransmitError,
     LinkState,
 )
+from coachiq.can.pipeline import InterfaceStats, ReceivePipeline
 from coachiq.core.alerts import AlertManager, Priority
 from coachiq.core.metrics import Metrics
 from coachiq.core.service import Health, Status
@@ -26,6 +27,18 @@ from tests.can.conftest import FaultInjector, house, received, wait_for
 
 DIMMER_ID = (6 << 26) | (0x1FEDA << 8) | 0x8E
 PROPRIETARY_A = 0x1EF00  # destination-specific (PDU1)
+
+
+class Recorder:
+    """A receive-path sink keeping every (identifier, payload, own) it is handed."""
+
+    def __init__(self) -> None:
+        self.frames: list[tuple[int, bytes, bool]] = []
+
+    def receive(self, timestamp: float, frames: list[tuple[int, bytes]], stats: InterfaceStats,
+                own: bool) -> int:
+        self.frames.extend((can_id, data, own) for can_id, data in frames)
+        return len(frames)
 
 
 async def started(service: CanInterfaceService, settle: bool = True) -> CanInterfaceService:
@@ -47,16 +60,18 @@ def _reader_waiting(name: str) -> bool:
     return False
 
 
-async def test_frames_from_the_bus_reach_the_pipeline_and_repeats_are_dropped(
-        channel: str, peer: can.BusABC) -> None:
-    service = await started(CanInterfaceService([house(channel)]), settle=False)
+async def test_frames_from_the_bus_reach_the_sink_in_order(channel: str, peer: can.BusABC) -> None:
+    sink = Recorder()
+    service = await started(CanInterfaceService([house(channel)], pipeline=ReceivePipeline(sink)), settle=False)
     try:
-        for payload in (b"\x01\xff\x10" + b"\xff" * 5, b"\x01\xff\x10" + b"\xff" * 5, b"\x01\xff\x20" + b"\xff" * 5):
+        payloads = (b"\x01\xff\x10" + b"\xff" * 5, b"\x01\xff\x10" + b"\xff" * 5, b"\x01\xff\x20" + b"\xff" * 5)
+        for payload in payloads:
             peer.send(can.Message(arbitration_id=DIMMER_ID, data=payload))
         stats = service.link("house").stats
         await wait_for(lambda: stats.rx_frames == 3)
-        assert stats.dropped_repeats == 1
-        assert service.pipeline.last_seen(DIMMER_ID, instance=1) == stats.last_rx_time
+        # The CAN layer filters nothing: repeats are the RV-C receiver's business (tests/rvc/test_receive.py).
+        assert [(can_id, data) for can_id, data, _own in sink.frames] == [(DIMMER_ID, p) for p in payloads]
+        assert stats.dropped_repeats == 0
         health = await service.health()
         assert health.status is Status.HEALTHY and "house: up" in health.detail
     finally:
@@ -64,14 +79,15 @@ async def test_frames_from_the_bus_reach_the_pipeline_and_repeats_are_dropped(
 
 
 async def test_own_frames_appear_in_the_receive_path(channel: str, peer: can.BusABC) -> None:
-    service = await started(CanInterfaceService([house(channel)]))
+    sink = Recorder()
+    service = await started(CanInterfaceService([house(channel)], pipeline=ReceivePipeline(sink)))
     own: list[bool] = []
     service.pipeline.control = lambda ts, can_id, data, stats, is_own: own.append(is_own)
     try:
         can_id = await service.send("house", 0x1FEDA, b"\x05" * 8)
         stats = service.link("house").stats
         assert stats.tx_frames == 2  # the address claim, then our frame
-        assert service.pipeline.last_seen(can_id, instance=5) is not None
+        assert sink.frames == [(can_id, b"\x05" * 8, True)]
         service.pipeline.control = service._on_control
         await service.send("house", 0xEA00, b"\x00\xee\x00", destination=0x20)
         assert stats.tx_frames == 3

@@ -12,9 +12,11 @@ import pytest
 
 from coachiq.can.interface import CanInterfaceService
 from coachiq.can.logs import LogError, LogFrame, parse_candump_line, read_log
+from coachiq.can.pipeline import ReceivePipeline
 from coachiq.can.replay import BATCH_S, replay_log
 from coachiq.cli import main
-from coachiq.rvc.spec import SpecDatabase
+from coachiq.rvc.receive import RvcReceiver
+from coachiq.rvc.spec_load import load_database
 from tests.can.conftest import house
 
 DIMMER = 0x1FEDA
@@ -22,7 +24,7 @@ DIMMER = 0x1FEDA
 
 @pytest.fixture(scope="module")
 def dimmer_payload() -> bytes:
-    spec = SpecDatabase.load().get(DIMMER)
+    spec = load_database().get(DIMMER)
     assert spec is not None
     return spec.samples[0].payload
 
@@ -125,14 +127,14 @@ def test_spec_list_docs_and_unknown(capsys: pytest.CaptureFixture[str]) -> None:
 
 async def test_replay_feeds_the_receive_path(channel: str, tmp_path: Path, dimmer_payload: bytes) -> None:
     log = write_log(tmp_path / "coach.log", dimmer_payload)
-    service = CanInterfaceService([house(channel)])
+    service = CanInterfaceService([house(channel)], pipeline=ReceivePipeline(RvcReceiver()))
     await service.start()
     try:
         stats = service.link("house").stats
         before = time.time()
         assert await replay_log(service, log, speed=0) == 4
         assert stats.rx_frames == 4
-        assert stats.dropped_repeats == 1  # the same payload twice
+        assert stats.dropped_repeats == 1  # the same payload twice, dropped by the RV-C receiver
         assert stats.last_rx_time is not None and stats.last_rx_time >= before  # stamped now, not in 2023
         with pytest.raises(KeyError, match="no CAN interface"):
             await replay_log(service, log, speed=0, interface="chassis")

@@ -1,4 +1,4 @@
-"""The receive pipeline: repeat filter, liveness, per-instance keys, control frames, statistics."""
+"""The frame-level receive path: counters, bus load, network management frames, hand-off to the sink."""
 
 from __future__ import annotations
 
@@ -6,115 +6,66 @@ import time
 
 import pytest
 
-from coachiq.can.pipeline import InterfaceStats, ReceivePipeline, RvcFrame, frame_bits, instance_bytes
-from coachiq.rvc.codec import Codec
-from coachiq.rvc.spec import SpecDatabase
+from coachiq.can.pipeline import InterfaceStats, ReceivePipeline, frame_bits
 
-DIMMER = 0x1FEDA
-DIMMER_ID = (6 << 26) | (DIMMER << 8) | 0x8E
-
-
-@pytest.fixture(scope="module")
-def db() -> SpecDatabase:
-    return SpecDatabase.load()
+DIMMER_ID = (6 << 26) | (0x1FEDA << 8) | 0x8E
+BAM_ID = (7 << 26) | (0xECFF << 8) | 0x20
+CLAIM_ID = (6 << 26) | (0xEEFF << 8) | 0x20
 
 
-@pytest.fixture
-def published() -> list[RvcFrame]:
-    return []
+class Recorder:
+    """A sink that keeps what it is handed and calls every frame new."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[float, list[tuple[int, bytes]], str, bool]] = []
+
+    def receive(self, timestamp: float, frames: list[tuple[int, bytes]], stats: InterfaceStats,
+                own: bool) -> int:
+        self.calls.append((timestamp, list(frames), stats.name, own))
+        return len(frames)
 
 
-@pytest.fixture
-def pipeline(db: SpecDatabase, published: list[RvcFrame]) -> ReceivePipeline:
-    return ReceivePipeline(Codec(db), instance_bytes(db), published.append)
-
-
-def dimmer(instance: int, level: int) -> bytes:
-    return bytes((instance, 0xFF, level, 0xFC, 0xFF, 0xFF, 0xFF, 0xFF))
-
-
-def test_repeat_is_counted_and_dropped_before_decoding(pipeline: ReceivePipeline,
-                                                       published: list[RvcFrame]) -> None:
+def test_data_frames_reach_the_sink_and_are_counted() -> None:
+    sink = Recorder()
+    pipeline = ReceivePipeline(sink)
     stats = InterfaceStats("house")
-    assert pipeline.process(1.0, DIMMER_ID, dimmer(1, 100), stats)
-    assert not pipeline.process(2.0, DIMMER_ID, dimmer(1, 100), stats)
-    assert pipeline.process(3.0, DIMMER_ID, dimmer(1, 50), stats)
-    assert stats.rx_frames == 3
-    assert stats.dropped_repeats == 1
-    assert pipeline.decoded_frames == 2
-    assert [f.timestamp for f in published] == [1.0, 3.0]
-    frame = published[0]
-    assert (frame.can_id, frame.dgn, frame.source_address, frame.interface, frame.own) == (
-        DIMMER_ID, DIMMER, 0x8E, "house", False)
-    assert frame.decoded.name == "DC_DIMMER_STATUS_3"
-    assert frame.decoded.instance == 1
+    payload = b"\x01\xff\x10" + b"\xff" * 5
+    assert pipeline.process(1.0, DIMMER_ID, payload, stats)
+    assert pipeline.process(2.0, DIMMER_ID, payload, stats, own=True)
+    assert sink.calls == [(1.0, [(DIMMER_ID, payload)], "house", False), (2.0, [(DIMMER_ID, payload)], "house", True)]
+    assert (stats.rx_frames, stats.tx_frames, stats.last_rx_time, stats.last_frame_time) == (1, 1, 1.0, 2.0)
+    assert stats.bits == 2 * frame_bits(8)
 
 
-def test_repeat_refreshes_liveness(pipeline: ReceivePipeline) -> None:
-    stats = InterfaceStats("house")
-    pipeline.process(1.0, DIMMER_ID, dimmer(1, 100), stats)
-    pipeline.process(7.5, DIMMER_ID, dimmer(1, 100), stats)
-    assert pipeline.last_seen(DIMMER_ID, instance=1) == 7.5
-    assert pipeline.last_seen(DIMMER_ID, instance=2) is None
-    assert stats.last_rx_time == 7.5
-
-
-def test_instances_of_one_sender_are_filtered_apart(pipeline: ReceivePipeline) -> None:
-    stats = InterfaceStats("house")
-    # Two loads round-robin from one node: each repeats its own last payload, not the other's.
-    for _ in range(3):
-        pipeline.process(1.0, DIMMER_ID, dimmer(1, 100), stats)
-        pipeline.process(1.0, DIMMER_ID, dimmer(2, 20), stats)
-    assert pipeline.decoded_frames == 2
-    assert stats.dropped_repeats == 4
-
-
-def test_dgn_without_instance_is_keyed_by_identifier_only(db: SpecDatabase) -> None:
-    no_instance = next(s for s in db if s.instance_field is None and s.length == 8 and s.dgn >= 0x1F000)
-    pipeline = ReceivePipeline(Codec(db), instance_bytes(db))
-    stats = InterfaceStats("house")
-    can_id = (6 << 26) | (no_instance.dgn << 8) | 0x40
-    a, b = b"\x01" + b"\xff" * 7, b"\x02" + b"\xff" * 7
-    for payload in (a, b, a):
-        assert pipeline.process(1.0, can_id, payload, stats)  # A -> B -> A is a change every time
-
-
-def test_counters_per_dgn_and_unknown_dgns(pipeline: ReceivePipeline) -> None:
-    stats = InterfaceStats("house")
-    unknown_id = (6 << 26) | (0x1F00A << 8) | 0x10
-    pipeline.process(1.0, DIMMER_ID, dimmer(1, 1), stats)
-    pipeline.process(1.0, unknown_id, b"\x00" * 8, stats)
-    pipeline.process(1.0, unknown_id, b"\x01" * 8, stats)
-    assert pipeline.dgn_counts == {DIMMER: 1, 0x1F00A: 2}
-    assert pipeline.unknown_dgns == {0x1F00A: 2}
-
-
-def test_control_frames_bypass_the_filter_and_reach_the_handler(pipeline: ReceivePipeline) -> None:
-    seen: list[tuple[int, bytes, bool]] = []
-    pipeline.control = lambda ts, can_id, data, stats, own: seen.append((can_id, data, own))
-    stats = InterfaceStats("house")
-    bam_id = (7 << 26) | (0xECFF << 8) | 0x20
-    data = b"\x20\x0e\x00\x02\xff\x00\xef\x01"
-    pipeline.process(1.0, bam_id, data, stats)
-    pipeline.process(1.1, bam_id, data, stats, own=True)
-    assert seen == [(bam_id, data, False), (bam_id, data, True)]
-    assert stats.dropped_repeats == 0
-    assert (stats.rx_frames, stats.tx_frames) == (1, 1)
-
-
-def test_without_codec_frames_are_only_filtered_and_counted() -> None:
+def test_without_a_sink_frames_are_only_counted() -> None:
     pipeline = ReceivePipeline()
     stats = InterfaceStats("house")
-    assert pipeline.process(1.0, DIMMER_ID, dimmer(1, 1), stats)
-    assert not pipeline.process(1.0, DIMMER_ID, dimmer(1, 1), stats)
-    assert pipeline.decoded_frames == 0
+    assert not pipeline.process(1.0, DIMMER_ID, b"\x01" * 8, stats)
+    assert pipeline.process_batch(1.0, [(DIMMER_ID, b"\x01" * 8)] * 3, stats) == 0
+    assert stats.rx_frames == 4 and stats.dropped_repeats == 0
 
 
-def test_forget_makes_the_next_payload_new(pipeline: ReceivePipeline) -> None:
+def test_network_management_frames_go_to_the_control_handler_in_order() -> None:
+    sink = Recorder()
+    pipeline = ReceivePipeline(sink)
+    order: list[object] = []
+    pipeline.control = lambda ts, can_id, data, stats, own: order.append((can_id, data, own))
+    real_receive = sink.receive
+
+    def receive(timestamp: float, frames: list[tuple[int, bytes]], stats: InterfaceStats, own: bool) -> int:
+        order.append([can_id for can_id, _ in frames])
+        return real_receive(timestamp, frames, stats, own)
+
+    sink.receive = receive  # type: ignore[method-assign]
     stats = InterfaceStats("house")
-    pipeline.process(1.0, DIMMER_ID, dimmer(1, 1), stats)
-    pipeline.forget()
-    assert pipeline.process(2.0, DIMMER_ID, dimmer(1, 1), stats)
+    bam = b"\x20\x0e\x00\x02\xff\x00\xef\x01"
+    claim = b"\x00" * 8
+    new = pipeline.process_batch(1.0, [(DIMMER_ID, b"\x01" * 8), (BAM_ID, bam), (DIMMER_ID, b"\x02" * 8),
+                                       (CLAIM_ID, claim), (CLAIM_ID, claim)], stats)
+    # The data frame before the BAM reached the sink before the BAM reached the handler.
+    assert order == [[DIMMER_ID], (BAM_ID, bam, False), [DIMMER_ID], (CLAIM_ID, claim, False),
+                     (CLAIM_ID, claim, False)]
+    assert new == 2 and stats.rx_frames == 5
 
 
 def test_bus_load_from_bits_on_the_wire() -> None:
@@ -130,26 +81,14 @@ def test_bus_load_from_bits_on_the_wire() -> None:
     assert frame_bits(0, extended=False) == 47 + (33 // 4) // 3
 
 
-def test_a_batch_is_counted_and_filtered_like_the_same_frames_one_by_one(db: SpecDatabase) -> None:
-    frames = [(DIMMER_ID, dimmer(1, 100)), (DIMMER_ID, dimmer(1, 100)), (DIMMER_ID, dimmer(2, 100)),
-              (DIMMER_ID, dimmer(1, 50)), (DIMMER_ID, b"\x01")]
-    one_by_one, batched = [], []
-    single, batch = InterfaceStats("a"), InterfaceStats("b")
-    by_frame = ReceivePipeline(Codec(db), instance_bytes(db), one_by_one.append)
-    by_batch = ReceivePipeline(Codec(db), instance_bytes(db), batched.append)
-    new = sum(by_frame.process(5.0, can_id, data, single) for can_id, data in frames)
-    assert by_batch.process_batch(5.0, frames, batch) == new == 4
-    assert [f.decoded.values for f in batched] == [f.decoded.values for f in one_by_one]
-    for key in ("rx_frames", "dropped_repeats", "bits", "last_rx_time", "last_frame_time", "tx_frames"):
-        assert getattr(batch, key) == getattr(single, key), key
-
-
-def test_a_handler_failing_mid_batch_still_leaves_the_counts_of_what_was_read(db: SpecDatabase) -> None:
-    def failing(_frame: RvcFrame) -> None:
-        raise RuntimeError("boom")
+def test_a_sink_failing_mid_batch_still_leaves_the_counts_of_what_was_read() -> None:
+    class Failing:
+        def receive(self, timestamp: float, frames: list[tuple[int, bytes]], stats: InterfaceStats,
+                    own: bool) -> int:
+            raise RuntimeError("boom")
 
     stats = InterfaceStats("house")
-    pipeline = ReceivePipeline(Codec(db), instance_bytes(db), failing)
+    pipeline = ReceivePipeline(Failing())
     with pytest.raises(RuntimeError):
-        pipeline.process_batch(1.0, [(DIMMER_ID, dimmer(1, 1)), (DIMMER_ID, dimmer(2, 2))], stats)
-    assert stats.rx_frames == 1 and stats.last_rx_time == 1.0
+        pipeline.process_batch(1.0, [(DIMMER_ID, b"\x01" * 8), (DIMMER_ID, b"\x02" * 8)], stats)
+    assert stats.rx_frames == 2 and stats.last_rx_time == 1.0

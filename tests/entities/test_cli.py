@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from coachiq.rvc.ids import compose_id
+from coachiq.can.ids import compose_id
 from tests.conftest import clean_env, run_cli
 
 

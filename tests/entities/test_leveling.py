@@ -15,11 +15,11 @@ from coachiq.entities.commands import Plan, Transmission, matches, plan
 from coachiq.entities.leveling import JACKS, REPEAT_S, ManualHold, fold
 from coachiq.entities.mapping import load_coach
 from coachiq.entities.model import InvalidCommand, Outcome
-from coachiq.rvc import Codec, SpecDatabase, dgn_and_source
+from coachiq.rvc import Codec, dgn_and_source, load_database
 from tests.entities.conftest import Coach, start_coach, stop_coach, wait_for
 
 CONFIG = load_coach("class_a_diesel").entities["jack.leveling"]
-_CODEC = Codec(SpecDatabase.load())
+_CODEC = Codec(load_database())
 
 
 def decoded(hex_payload: str, name: str) -> dict[str, Any]:

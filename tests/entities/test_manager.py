@@ -214,8 +214,8 @@ async def test_every_device_of_the_simulated_coach_is_mapped_and_heard(tmp_path:
 
 
 async def test_own_frames_and_other_sources_do_not_set_state(coach: Coach) -> None:
-    from coachiq.can.pipeline import RvcFrame
-    from coachiq.rvc.ids import compose_id
+    from coachiq.can.ids import compose_id
+    from coachiq.rvc.receive import RvcFrame
 
     entities = coach.core.entities
     light = entities.entities["light.living_room_accent"]

@@ -13,11 +13,11 @@ import can
 import pytest
 from fastapi import APIRouter
 
+from coachiq.can.ids import compose_id
 from coachiq.core.alerts import Priority
 from coachiq.features.base import FeatureContext
 from coachiq.features.j1939 import J1939Feature, J1939Settings, load_database
 from coachiq.rvc import Codec
-from coachiq.rvc.ids import compose_id
 from coachiq.rvc.transport import bam_frames
 from coachiq.state.manager import VehicleState
 from coachiq.state.vehicle_sources import ALERT_KEY

@@ -7,8 +7,9 @@ import pytest
 
 from coachiq.features.j1939 import load_database
 from coachiq.features.j1939.dm1 import TroubleCode, parse_dm1
+from coachiq.rvc import spec_load
 from coachiq.rvc.codec import Codec
-from coachiq.rvc.spec import DgnSpec, Sample, SpecDatabase
+from coachiq.rvc.spec import DgnSpec, Sample
 
 _DB = load_database(keep_samples_and_notes=True)
 _CASES = [pytest.param(spec, sample, id=f"{spec.name}-{index + 1}")
@@ -25,7 +26,7 @@ def test_the_groups_the_chassis_needs_are_defined_with_their_public_numbers() ->
 
 
 def test_no_group_collides_with_the_rvc_database() -> None:
-    rvc = SpecDatabase.load(keep_samples_and_notes=False)
+    rvc = spec_load.load_database(keep_samples_and_notes=False)
     assert not {spec.dgn for spec in _DB} & {spec.dgn for spec in rvc}
 
 

@@ -1,4 +1,4 @@
-"""Shared fixtures: the packaged DGN database is loaded once per test session."""
+"""Shared fixtures: the packaged DGN database is loaded once per test session; virtual CAN channels."""
 
 from __future__ import annotations
 
@@ -6,12 +6,15 @@ import pytest
 
 from coachiq.rvc.codec import Codec
 from coachiq.rvc.spec import SpecDatabase
+from coachiq.rvc.spec_load import load_database
+from tests.can.conftest import channel as channel
+from tests.can.conftest import peer as peer
 
 
 @pytest.fixture(scope="session")
 def db() -> SpecDatabase:
     """The packaged DGN database."""
-    return SpecDatabase.load()
+    return load_database()
 
 
 @pytest.fixture(scope="session")

@@ -8,7 +8,9 @@ from pathlib import Path
 import pytest
 
 from coachiq.rvc.codec import Codec, Decoded, EncodeError, decoded_to_json
+from coachiq.rvc.decoders import compile_dgn
 from coachiq.rvc.spec import SpecDatabase
+from coachiq.rvc.spec_load import load_database
 
 _SPEC = """\
 family: testing
@@ -64,7 +66,7 @@ dgns:
 def test_codec(tmp_path_factory: pytest.TempPathFactory) -> Codec:
     folder: Path = tmp_path_factory.mktemp("spec")
     (folder / "testing.yaml").write_text(_SPEC)
-    return Codec(SpecDatabase.load(folder))
+    return Codec(load_database(folder))
 
 
 def test_decode_values_units_and_instance(test_codec: Codec) -> None:
@@ -222,10 +224,11 @@ def test_packaged_dm_rv(codec: Codec) -> None:
     assert spn == 10
 
 
-def test_compiled_decoder_is_generated_once(db: SpecDatabase, codec: Codec) -> None:
-    compiled = db.compiled()[0x1FECA]
-    codec.decode(0x1FECA, bytes(8))
+def test_compiled_decoder_is_generated_once(db: SpecDatabase) -> None:
+    spec = db.get(0x1FECA)
+    assert spec is not None
+    compiled = compile_dgn(spec)
     first = compiled.fn
-    codec.decode(0x1FECA, bytes(8))
     assert compiled.fn is first
+    assert first(bytes(8), bytes(8)).name == spec.name
     assert "def _decode" in compiled.source

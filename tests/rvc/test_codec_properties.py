@@ -6,9 +6,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from coachiq.rvc.codec import Codec
-from coachiq.rvc.spec import DgnSpec, SpecDatabase
+from coachiq.rvc.spec import DgnSpec
+from coachiq.rvc.spec_load import load_database
 
-_DB = SpecDatabase.load()
+_DB = load_database()
 _CODEC = Codec(_DB)
 _SPECS = list(_DB)
 _FAST = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -18,7 +18,7 @@ DGNS_MD = Path(__file__).resolve().parents[2] / "docs" / "dgns.md"
 def test_dgns_md_is_up_to_date(db: SpecDatabase) -> None:
     current = DGNS_MD.read_text() if DGNS_MD.exists() else ""
     assert render_markdown(db) == current, (
-        f"docs/dgns.md is out of date with coachiq/rvc/spec/*.yaml; regenerate it with `{REGENERATE_COMMAND}` "
+        f"docs/dgns.md is out of date with coachiq/rvc/dgns/*.yaml; regenerate it with `{REGENERATE_COMMAND}` "
         "(or `python -m coachiq.rvc.docs > docs/dgns.md`)"
     )
 

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from coachiq.rvc.codec import Codec
-from coachiq.rvc.spec import SpecDatabase
+from coachiq.rvc.spec_load import load_database
 
 FRAMES: list[Any] = [
     # (document section, DGN name, payload, values)
@@ -139,7 +139,7 @@ FRAMES: list[Any] = [
 
 @pytest.fixture(scope="module")
 def codec() -> Codec:
-    return Codec(SpecDatabase.load())
+    return Codec(load_database())
 
 
 def _frame(entry: Any) -> tuple[str, str, str, dict[str, Any]]:
@@ -147,7 +147,7 @@ def _frame(entry: Any) -> tuple[str, str, str, dict[str, Any]]:
 
 
 def test_the_frames_cover_every_family_and_repeat_no_sample() -> None:
-    db = SpecDatabase.load()
+    db = load_database()
     families = set()
     for entry in FRAMES:
         _section, name, payload, _values = _frame(entry)

@@ -14,9 +14,9 @@ from typing import Any
 
 import can
 
+from coachiq.can.ids import compose_id, dgn_and_source, is_pdu1
 from coachiq.rvc.codec import Codec, decoded_to_json
-from coachiq.rvc.ids import compose_id, dgn_and_source, is_pdu1
-from coachiq.rvc.spec import SpecDatabase
+from coachiq.rvc.spec_load import load_database
 from coachiq.rvc.transport import TransportReceiver
 
 DATA = Path(__file__).parent / "data"
@@ -85,6 +85,6 @@ def test_golden_spot_checks() -> None:
 
 if __name__ == "__main__":
     if "--write" not in sys.argv[1:]:
-        sys.stdout.write(render_golden(Codec(SpecDatabase.load())))
+        sys.stdout.write(render_golden(Codec(load_database())))
     else:
-        EXPECTED.write_text(render_golden(Codec(SpecDatabase.load())))
+        EXPECTED.write_text(render_golden(Codec(load_database())))

@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from coachiq.rvc.spec import SpecDatabase, SpecError
+from coachiq.rvc.spec_load import load_database
 
 
 def _status_entry() -> dict[str, Any]:
@@ -48,7 +49,7 @@ def _write(folder: Path, name: str, dgns: list[dict[str, Any]], family: str = "t
 
 def _load_error(folder: Path) -> str:
     with pytest.raises(SpecError) as info:
-        SpecDatabase.load(folder)
+        load_database(folder)
     return str(info.value)
 
 
@@ -67,14 +68,14 @@ def test_packaged_database_loads(db: SpecDatabase) -> None:
 def test_packaged_database_loads_quickly() -> None:
     # The budget is 100 ms on a quiet machine; the bound here is loose because test machines are shared.
     start = time.perf_counter()
-    SpecDatabase.load()
+    load_database()
     assert time.perf_counter() - start < 1.0
 
 
 def test_valid_files_load(tmp_path: Path) -> None:
     _write(tmp_path, "a.yaml", [_status_entry()])
     _write(tmp_path, "b.yaml", [_command_entry()], family="other")
-    db = SpecDatabase.load(tmp_path)
+    db = load_database(tmp_path)
     assert len(db) == 2
     status = db.by_name("TEST_STATUS")
     assert status is not None
@@ -91,7 +92,7 @@ def test_document_attributes_load(tmp_path: Path) -> None:
     entry.update(source="RV-C 6.15.2", broadcast={"min": 500, "normal": "on change", "max": 5000}, frames=1,
                  ack="none")
     _write(tmp_path, "a.yaml", [entry])
-    spec = SpecDatabase.load(tmp_path).by_name("TEST_STATUS")
+    spec = load_database(tmp_path).by_name("TEST_STATUS")
     assert spec is not None
     assert spec.source == "RV-C 6.15.2"
     assert spec.broadcast is not None
@@ -113,7 +114,7 @@ def test_on_off_labels_stay_strings(tmp_path: Path) -> None:
         "    samples:\n"
         "      - {payload: 'FD', values: {state: on}}\n"
     )
-    spec = SpecDatabase.load(tmp_path).by_name("TEST_STATUS")
+    spec = load_database(tmp_path).by_name("TEST_STATUS")
     assert spec is not None
     state = spec.field("state")
     assert state is not None and state.values == {0: "off", 1: "on"}

@@ -1,6 +1,6 @@
 """Every sample of every DGN in the packaged database decodes to its values and encodes back.
 
-Parametrized over the database as loaded, so a new YAML file in coachiq/rvc/spec/ is picked up.
+Parametrized over the database as loaded, so a new YAML file in coachiq/rvc/dgns/ is picked up.
 """
 
 from __future__ import annotations
@@ -10,9 +10,10 @@ from typing import Any
 import pytest
 
 from coachiq.rvc.codec import Codec
-from coachiq.rvc.spec import DgnSpec, Sample, SpecDatabase
+from coachiq.rvc.spec import DgnSpec, Sample
+from coachiq.rvc.spec_load import load_database
 
-_DB = SpecDatabase.load()
+_DB = load_database()
 _CASES = [
     pytest.param(spec, sample, id=f"{spec.name}-{index + 1}")
     for spec in _DB

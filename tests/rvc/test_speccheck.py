@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from coachiq.rvc.spec import SpecDatabase
+from coachiq.rvc.spec_load import load_database
 from coachiq.rvc.speccheck import NOT_YET, DocumentDgn, check_database, load_document_dgns, render_report
 from tests.conftest import run_cli
 
@@ -81,7 +82,7 @@ def test_the_document_list_holds_the_index_and_the_definitions(document: list[Do
 
 def test_check_reports_missing_dgns_with_reasons_and_dgns_without_source(tmp_path: Path) -> None:
     (tmp_path / "test.yaml").write_text(_SMALL_DB)
-    db = SpecDatabase.load(tmp_path)
+    db = load_database(tmp_path)
     document = [
         DocumentDgn(0x1FFF4, "CHASSIS_MOBILITY_STATUS", "6.11.2"),
         DocumentDgn(0x0ECFF, "INITIAL_PACKET", "3.2.7.1"),  # PDU1: matches 0xEC00 without the destination

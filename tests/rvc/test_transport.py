@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from coachiq.rvc.ids import compose_id
+from coachiq.can.ids import compose_id
 from coachiq.rvc.transport import (
     ABORT_BAD_SEQUENCE,
     ABORT_TIMEOUT,

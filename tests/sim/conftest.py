@@ -12,7 +12,7 @@ from typing import Any
 import can
 import pytest
 
-from coachiq.rvc import Codec, Decoded, SpecDatabase, compose_id, dgn_and_source
+from coachiq.rvc import Codec, Decoded, compose_id, dgn_and_source, load_database
 from coachiq.sim.coach import SimulatedCoach
 
 SERVER_ADDRESS = 0x8C
@@ -70,7 +70,7 @@ class Listener:
 
 @pytest.fixture(scope="session")
 def codec() -> Codec:
-    return Codec(SpecDatabase.load())
+    return Codec(load_database())
 
 
 @pytest.fixture

@@ -13,10 +13,10 @@ import pytest
 
 from coachiq.can.address_claim import ClaimState
 from coachiq.can.interface import CanInterfaceService
-from coachiq.can.pipeline import RvcFrame
-from coachiq.can.protocol import FRAME_TOPIC, RvcProtocolService
 from coachiq.core.events import EventBus
 from coachiq.rvc import Codec
+from coachiq.rvc.receive import RvcFrame
+from coachiq.rvc.service import FRAME, RvcProtocolService
 from coachiq.settings import CanInterfaceSettings
 from coachiq.sim.coach import SimulatedCoach
 from coachiq.sim.devices import CHASSIS_NODE, GENERATOR_NODE, LIGHTING_NODE, RELAY_NODE
@@ -216,7 +216,7 @@ async def test_the_servers_rvc_service_hears_and_commands_the_coach(sim: Simulat
     events = EventBus()
     rvc = RvcProtocolService(can_service, events)
     frames: list[RvcFrame] = []
-    events.subscribe(FRAME_TOPIC, frames.append)
+    events.subscribe(FRAME, frames.append)
     await can_service.start()
     await rvc.start()
     try:

@@ -19,7 +19,7 @@ import pytest
 from coachiq.entities.commands import plan
 from coachiq.entities.mapping import load_coach
 from coachiq.rvc.codec import Codec
-from coachiq.rvc.spec import SpecDatabase
+from coachiq.rvc.spec_load import load_database
 from coachiq.sim.chassis import CRUISE_KPH, Chassis
 from coachiq.sim.coach import build_model
 from coachiq.sim.devices import COACHES, DeviceKind, SimDevice, devices_for
@@ -27,7 +27,7 @@ from coachiq.sim.loads import AcLoad, DcLoad, Lock
 from coachiq.sim.model import DeviceModel, World
 from coachiq.sim.motion import Awning, MotorPair, Shade
 
-DB = SpecDatabase.load()
+DB = load_database()
 CODEC = Codec(DB)
 COACH = load_coach("class_a_diesel").entities
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from coachiq.rvc.spec import SpecDatabase
+from coachiq.rvc.spec_load import load_database
 from coachiq.state.raw_frames import RawFramePolicy
 
 LIGHT, SLIDE_MOTOR = 12, 40
@@ -18,7 +18,7 @@ LIGHT, SLIDE_MOTOR = 12, 40
 
 @pytest.fixture(scope="module")
 def policy() -> RawFramePolicy:
-    return RawFramePolicy.for_coach(SpecDatabase.load(), lights=[LIGHT, SLIDE_MOTOR], other_outputs=[SLIDE_MOTOR])
+    return RawFramePolicy.for_coach(load_database(), lights=[LIGHT, SLIDE_MOTOR], other_outputs=[SLIDE_MOTOR])
 
 
 @pytest.mark.parametrize(("dgn", "data", "destination"), [

@@ -47,7 +47,7 @@ async def interfaces(request: Request) -> dict[str, Any]:
 async def statistics(request: Request) -> dict[str, Any]:
     """Frame, error and bus-load counters of every interface, and the decoder's counters."""
     runtime = runtime_of(request)
-    pipeline = runtime.core.can.pipeline
+    pipeline = runtime.core.rvc.receiver
     return {"interfaces": {name: link.stats.snapshot() for name, link in runtime.core.can.links.items()},
             "decoded_frames": pipeline.decoded_frames, "decode_errors": pipeline.decode_errors,
             "unknown_dgns": {f"0x{dgn:05X}": n for dgn, n in pipeline.unknown_dgns.items()},

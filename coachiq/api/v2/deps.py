@@ -21,10 +21,10 @@ from coachiq.settings import Settings
 if TYPE_CHECKING:
     from coachiq.api.v2.service import ApiV2Service
     from coachiq.can.interface import CanInterfaceService
-    from coachiq.can.protocol import RvcProtocolService
     from coachiq.entities.manager import EntityManager
     from coachiq.persistence.store import PersistenceService
     from coachiq.realtime.hub import RealtimeHub
+    from coachiq.rvc.service import RvcProtocolService
     from coachiq.state.manager import StateManager
     from coachiq.state.supervisor import MotionSupervisor
 

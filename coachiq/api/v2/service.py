@@ -13,11 +13,11 @@ import time
 from collections import deque
 from collections.abc import Callable
 
-from coachiq.can.pipeline import RvcFrame
 from coachiq.core.events import EventBus
 from coachiq.core.service import Health, Status
 from coachiq.entities.model import EntityUpdate
 from coachiq.entities.topics import ENTITY_UPDATE, FRAME
+from coachiq.rvc.receive import RvcFrame
 
 __all__ = ["RECENT_FRAMES", "ApiV2Service"]
 

@@ -48,8 +48,8 @@ from coachiq.features.diagnostics.store import DiagnosticsStore, NodeIdentity
 from coachiq.features.diagnostics.tracker import CodeKey, CodeRecord, CodeStatus, Tracker
 
 if TYPE_CHECKING:
-    from coachiq.can.pipeline import RvcFrame
     from coachiq.composition import CoreServices
+    from coachiq.rvc.receive import RvcFrame
 
 __all__ = ["CHANGE_TOPIC", "DM1_TOPIC", "DiagnosticsFeature", "DiagnosticsSettings", "Dm1Report"]
 
@@ -276,7 +276,7 @@ class DiagnosticsFeature:
     def _last_heard(self, can_id: int) -> float | None:
         if self.core is None:
             return None
-        return self.core.can.pipeline.last_seen(can_id)
+        return self.core.rvc.receiver.last_seen(can_id)
 
     async def _sweep_loop(self) -> None:
         while True:

@@ -150,7 +150,7 @@ class FireflyFeature:
         """Healthy while the adapter is installed; reports how the re-broadcast status is absorbed."""
         if self._remove is None or self._ctx is None:
             return Health(Status.STOPPED, "not running")
-        pipeline = self._ctx.core.can.pipeline
+        pipeline = self._ctx.core.rvc.receiver
         decoded = pipeline.dgn_counts.get(DIMMER_STATUS_DGN, 0)
         repeats = sum(link.stats.dropped_repeats for link in self._ctx.core.can.links.values())
         detail = (f"{self.adapted} commands shaped; {decoded} DC dimmer status payloads decoded, "

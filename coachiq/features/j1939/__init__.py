@@ -26,7 +26,6 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from coachiq.can.pipeline import RvcFrame
 from coachiq.core.service import Health, Status
 from coachiq.core.tasks import cancel_all
 from coachiq.entities.mapping import EntityConfig
@@ -34,13 +33,15 @@ from coachiq.entities.model import EntityType, Source
 from coachiq.entities.topics import FRAME
 from coachiq.features.j1939.chassis import ChassisState
 from coachiq.features.j1939.dm1 import parse_dm1
+from coachiq.rvc import spec_load
 from coachiq.rvc.codec import Codec
+from coachiq.rvc.receive import RvcFrame
 from coachiq.rvc.spec import SpecDatabase
 from coachiq.state.vehicle_sources import J1939_RANK, Reading
 
 if TYPE_CHECKING:
-    from coachiq.can.pipeline import ReceivePipeline
     from coachiq.features.base import FeatureContext
+    from coachiq.rvc.receive import RvcReceiver
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +72,7 @@ class J1939Settings(BaseModel):
 
 def load_database(directory: Path = PGN_DIRECTORY, keep_samples_and_notes: bool = False) -> SpecDatabase:
     """The J1939 chassis groups (SpecError when a definition is invalid)."""
-    return SpecDatabase.load(directory, keep_samples_and_notes=keep_samples_and_notes)
+    return spec_load.load_database(directory, keep_samples_and_notes=keep_samples_and_notes)
 
 
 class _J1939Source:
@@ -79,7 +80,7 @@ class _J1939Source:
 
     name = "j1939"
 
-    def __init__(self, chassis: ChassisState, ids: dict[str, int], pipeline: ReceivePipeline) -> None:
+    def __init__(self, chassis: ChassisState, ids: dict[str, int], pipeline: RvcReceiver) -> None:
         self._chassis = chassis
         self._ids = ids
         self._pipeline = pipeline
@@ -143,11 +144,11 @@ class J1939Feature:
                               origin="j1939 feature")
         self._removers.append(entities.add_entity(config))
         try:
-            source = _J1939Source(self.chassis, self._ids, ctx.core.can.pipeline)
+            source = _J1939Source(self.chassis, self._ids, ctx.core.rvc.receiver)
             self._removers.append(ctx.core.state.vehicle.add(source, J1939_RANK, settings.stale_s))
             ctx.subscribe(FRAME, self._on_frame)
             # Unchanged payloads are dropped before decoding: those sent before we listened must be decoded once.
-            ctx.core.can.pipeline.forget()
+            ctx.core.rvc.receiver.forget()
             self._tasks.append(asyncio.create_task(self._report_loop(), name="j1939-report"))
         except BaseException:
             self._release()

@@ -1,6 +1,6 @@
 """DM1 (PGN 65226, active diagnostic trouble codes): the lamps and every code of a single or BAM message.
 
-Layout (J1939-73 as the DM_1 entry of coachiq/rvc/spec/j1939.yaml describes it, with the SPNs the
+Layout (J1939-73 as the DM_1 entry of coachiq/rvc/dgns/j1939.yaml describes it, with the SPNs the
 J1939 Digital Annex lists for PGN 65226: 987, 624, 623, 1213 lamps, 3038-3041 flash, 1214 SPN,
 1215 FMI, 1216 occurrence count, 1706 conversion method):
 

@@ -18,10 +18,10 @@ import yaml
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from coachiq.can.pipeline import RvcFrame
 from coachiq.core.service import Health, Status
 from coachiq.entities.topics import FRAME
 from coachiq.features.base import FeatureContext
+from coachiq.rvc.receive import RvcFrame
 
 __all__ = ["PROFILE_FILE", "ChassisProfile", "ProfileError", "SpartanK2Feature", "SpartanK2Settings", "load_profile"]
 
@@ -112,7 +112,7 @@ class SpartanK2Feature:
         self.profile = load_profile()
         self._pgns = frozenset(g.pgn for g in self.profile.groups)
         self._interface = settings.interface
-        self._last_seen = ctx.core.can.pipeline.last_seen  # repeats are dropped before decoding
+        self._last_seen = ctx.core.rvc.receiver.last_seen  # repeats are dropped before decoding
         router = APIRouter(prefix="/api/v2/chassis", tags=["chassis"])
 
         @router.get("/profile")
@@ -122,7 +122,7 @@ class SpartanK2Feature:
 
         ctx.add_router(router)
         ctx.subscribe(FRAME, self._on_frame)
-        ctx.core.can.pipeline.forget()  # groups that repeat unchanged were dropped before we listened
+        ctx.core.rvc.receiver.forget()  # groups that repeat unchanged were dropped before we listened
         self._running = True
 
     async def stop(self) -> None:

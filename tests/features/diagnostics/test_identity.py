@@ -9,9 +9,9 @@ from pathlib import Path
 import can
 import httpx
 
+from coachiq.can.ids import compose_id
 from coachiq.can.interface import SIMULATED_CHANNEL
 from coachiq.features.manager import load_feature_config
-from coachiq.rvc.ids import compose_id
 from coachiq.settings import Settings
 from tests.conftest import running_server
 

@@ -7,10 +7,10 @@ from typing import Any
 
 import httpx
 
-from coachiq.can.pipeline import RvcFrame
 from coachiq.features.base import FeatureContext
 from coachiq.features.diagnostics import DiagnosticsFeature
 from coachiq.features.manager import IMPLEMENTATIONS, load_feature_config
+from coachiq.rvc.receive import RvcFrame
 from coachiq.settings import Settings
 from tests.api_v2.conftest import wait_until
 from tests.conftest import running_server

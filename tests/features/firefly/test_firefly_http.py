@@ -168,7 +168,7 @@ async def test_a_brightness_ramp_is_finished_and_holds_its_level(tmp_path: Path)
 
 async def test_rebroadcast_status_is_dropped_before_decoding(tmp_path: Path) -> None:
     async with _start(tmp_path, enabled=True) as (_base_url, runtime, sim):
-        pipeline = runtime.core.can.pipeline
+        pipeline = runtime.core.rvc.receiver
         stats = next(iter(runtime.core.can.links.values())).stats
         decoded, repeats, sent = pipeline.dgn_counts.get(0x1FEDA, 0), stats.dropped_repeats, sim.frames_sent
         await wait_until(lambda: sim.frames_sent > sent + 30, timeout=10)

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from coachiq.rvc.ids import CanId, compose_id, dgn_and_source, is_pdu1, parse_id
+from coachiq.can.ids import CanId, compose_id, dgn_and_source, is_pdu1, parse_id
 
 
 def test_parse_pdu2_broadcast() -> None:

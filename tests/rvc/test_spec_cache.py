@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from coachiq.can.protocol import load_spec_database
-from coachiq.rvc.spec import SpecDatabase, SpecError, default_spec_directory
+from coachiq.rvc.spec import SpecDatabase, SpecError
+from coachiq.rvc.spec_load import default_spec_directory, load_cached_database, load_database
 
 
 def _summary(db: SpecDatabase) -> list[tuple[int, str, tuple[str, ...]]]:
@@ -24,24 +24,24 @@ def spec_copy(tmp_path: Path) -> Path:
 
 def test_cache_hit_gives_the_same_database(spec_copy: Path, tmp_path: Path) -> None:
     cache = tmp_path / "cache"
-    first = load_spec_database(spec_copy, cache)
+    first = load_cached_database(spec_copy, cache)
     assert len(list(cache.iterdir())) == 1
-    second = load_spec_database(spec_copy, cache)
-    assert _summary(first) == _summary(second) == _summary(SpecDatabase.load(spec_copy))
+    second = load_cached_database(spec_copy, cache)
+    assert _summary(first) == _summary(second) == _summary(load_database(spec_copy))
 
 
 def test_corrupt_cache_is_parsed_again(spec_copy: Path, tmp_path: Path) -> None:
     cache = tmp_path / "cache"
-    load_spec_database(spec_copy, cache)
+    load_cached_database(spec_copy, cache)
     (entry,) = cache.iterdir()
     entry.write_bytes(b"\x00garbage")
-    assert _summary(load_spec_database(spec_copy, cache)) == _summary(SpecDatabase.load(spec_copy))
+    assert _summary(load_cached_database(spec_copy, cache)) == _summary(load_database(spec_copy))
 
 
 def test_changed_file_misses_the_cache_and_invalid_yaml_is_still_refused(spec_copy: Path, tmp_path: Path) -> None:
     cache = tmp_path / "cache"
-    load_spec_database(spec_copy, cache)
+    load_cached_database(spec_copy, cache)
     target = spec_copy / "water.yaml"
     target.write_text(target.read_text() + "\n  - dgn: [not, a, number]\n")
     with pytest.raises(SpecError):
-        load_spec_database(spec_copy, cache)
+        load_cached_database(spec_copy, cache)

@@ -10,12 +10,13 @@ import pytest
 
 from coachiq.can.address_claim import ClaimState
 from coachiq.can.interface import CanInterfaceService
-from coachiq.can.pipeline import RvcFrame
-from coachiq.can.protocol import FRAME_TOPIC, RvcProtocolService
 from coachiq.core.events import EventBus
 from coachiq.core.service import ServiceStartError, Status
 from coachiq.rvc.codec import EncodeError
+from coachiq.rvc.receive import RvcFrame
+from coachiq.rvc.service import FRAME, RvcProtocolService
 from coachiq.rvc.spec import SpecDatabase
+from coachiq.rvc.spec_load import load_database
 from coachiq.rvc.transport import bam_frames
 from tests.can.conftest import house, received, wait_for
 
@@ -25,7 +26,7 @@ PRODUCT_IDENTIFICATION = 0xFEEB
 
 @pytest.fixture(scope="module")
 def db() -> SpecDatabase:
-    return SpecDatabase.load()
+    return load_database()
 
 
 @pytest.fixture
@@ -34,7 +35,7 @@ async def stack(channel: str) -> AsyncIterator[tuple[CanInterfaceService, RvcPro
     events = EventBus()
     rvc = RvcProtocolService(can_service, events)
     frames: list[RvcFrame] = []
-    events.subscribe(FRAME_TOPIC, frames.append)
+    events.subscribe(FRAME, frames.append)
     await can_service.start()
     await rvc.start()
     yield can_service, rvc, frames
@@ -63,10 +64,10 @@ async def test_decodes_new_frames_and_publishes_them(
 
 async def test_unknown_dgns_and_decode_errors_are_counted(
         stack: tuple[CanInterfaceService, RvcProtocolService, list[RvcFrame]], peer: can.BusABC) -> None:
-    can_service, rvc, _frames = stack
+    _can, rvc, _frames = stack
     peer.send(can.Message(arbitration_id=(6 << 26) | (0x1F00A << 8) | 0x10, data=b"\x00" * 8))
     peer.send(can.Message(arbitration_id=(6 << 26) | (DIMMER << 8) | 0x8E, data=b"\x01\x02"))  # too short
-    await wait_for(lambda: can_service.pipeline.decoded_frames == 2)
+    await wait_for(lambda: rvc.receiver.decoded_frames == 2)
     health = await rvc.health()
     assert health.data["unknown_dgns"] == {"0x1F00A": 1}
     assert health.data["decode_errors"] == 1
