@@ -8,11 +8,12 @@ bus later raises while receiving, the interface is reported down, a P1 alert sta
 with a back-off of 1 s doubling to 30 s. The service itself always starts: the Pi may boot before can0
 is up.
 
-Receiving: buses with a file descriptor (socketcan) are read from the event loop with `add_reader`;
-others (virtual, serial adapters) from one thread per bus that hands frames to the loop. This is what
-`can.Notifier(loop=...)` does, done here because the notifier re-raises receive errors in its thread
-(an unhandled thread exception) and, on the descriptor path, leaves a failing reader registered so the
-loop would spin on it; we need the error to end in one clean reconnect instead.
+Receiving (coachiq/can/reader.py): a SocketCAN socket, and the `fd` interface of tests and benchmarks,
+are read record by record from the event loop; other buses (virtual, serial adapters) from one thread
+per bus that hands frames to the loop. `can.Notifier(loop=...)` is not used because it re-raises
+receive errors in its thread (an unhandled thread exception) and, on the descriptor path, leaves a
+failing reader registered so the loop would spin on it; we need the error to end in one clean
+reconnect instead. Records that are no classic CAN data frame are refused and counted.
 
 Transmitting: per interface a bounded queue of client frames ordered by the J1939 priority and, at equal
 priority, in turns between clients (coachiq/can/transmit.py), and ahead of it a stop lane: stop frames
@@ -38,8 +39,6 @@ import asyncio
 import functools
 import itertools
 import logging
-import queue
-import threading
 import time
 from collections.abc import Callable, Coroutine, Iterable, Iterator, Sequence
 from enum import StrEnum
@@ -50,6 +49,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 
 from coachiq.can.address_claim import DEFAULT_NAME, AddressClaimer, ClaimState, OutFrame
 from coachiq.can.pipeline import InterfaceStats, ReceivePipeline
+from coachiq.can.reader import RECEIVE_ERRORS, SocketReader, ThreadReader, record_socket
 from coachiq.can.transmit import (
     CanBusyError,
     CanTransmitError,
@@ -95,17 +95,8 @@ CLIENT_BURST = 20  # frames one client may queue at once
 LOOP_RESTART_HOLD_S = 2.0  # a restarted loop must run this long before its alert clears
 LOOP_RESTART_MAX_S = 5.0  # restarts of a loop that keeps dying back off up to this
 _TX_TIMEOUT_S = 0.02  # how long a full transmit buffer may hold the loop before the frame is dropped
-# Frames per readiness callback: everything waiting (a full bus brings ~2 per ms), with a bound so a
-# babbling node cannot hold the loop for long. Each wake-up costs more than the frames it reads.
-_READ_BATCH = 1024
-_THREAD_POLL_S = 0.1
-# python-can's virtual bus (the simulated coach) has neither a file descriptor nor a way to interrupt a
-# blocking recv: its receive queue is the one handle, and a marker put there wakes the reader at once
-# when the link closes. So its reader can wait long, and an idle simulated bus costs one wake-up a second.
-_QUEUE_POLL_S = 1.0
-_WAKE = can.Message(arbitration_id=0, data=b"\0", is_extended_id=True)  # one byte: recv skips empty ones
 _CAN_ERR_BUSOFF = 0x40  # SocketCAN error-frame class bit
-_RECEIVE_ERRORS = (can.CanError, OSError, ValueError)
+_RECEIVE_ERRORS = RECEIVE_ERRORS
 
 
 def simulated_interfaces(extra: Sequence[str] = ()) -> list[CanInterfaceSettings]:
@@ -172,9 +163,9 @@ class CanInterface:
         self.loop_faults: dict[str, str] = {}  # loop -> why it last ended, until its restart has held
         self.loop_restarts = 0
         self.fault = asyncio.Event()
-        self._fd: int = -1
-        self._thread: threading.Thread | None = None
-        self._thread_stop = threading.Event()
+        self.reader: SocketReader | ThreadReader | None = None
+        self.refused = 0  # records that were no classic CAN data frame
+        self.refused_reasons: dict[str, int] = {}
 
 
 class CanInterfaceService:
@@ -258,7 +249,8 @@ class CanInterfaceService:
             status, detail = self._link_health(link, now)
             parts.append(f"{link.name}: {detail}")
             data[link.name] = {"state": link.state.value, "detail": detail, "address": link.claimer.address,
-                               "claim": link.claimer.state.value, **link.stats.snapshot()}
+                               "claim": link.claimer.state.value, **link.stats.snapshot(),
+                               "refused": link.refused}
             if status is Status.UNHEALTHY or (status is Status.DEGRADED and worst is Status.HEALTHY):
                 worst = status
         return Health(worst, "; ".join(parts), data)
@@ -357,15 +349,11 @@ class CanInterfaceService:
                                     f"CAN interface '{link.name}' is down: {reason}")
 
     async def _close(self, link: CanInterface) -> None:
-        link._thread_stop.set()
-        if link._fd >= 0 and self._loop is not None:
-            self._loop.remove_reader(link._fd)
-            link._fd = -1
-        thread, link._thread = link._thread, None
-        if thread is not None:
-            if link.bus is not None and (wake := _receive_queue(link.bus)) is not None:
-                wake.put(_WAKE)
-            await asyncio.to_thread(thread.join, 2 * _QUEUE_POLL_S + 1.0)
+        reader, link.reader = link.reader, None
+        if isinstance(reader, SocketReader):
+            reader.stop()
+        elif reader is not None:
+            await reader.stop()
         bus, link.bus = link.bus, None
         if bus is not None:
             try:
@@ -396,9 +384,8 @@ class CanInterfaceService:
         """A receive or bus error: report the interface down and let the supervisor reconnect."""
         if link.state is LinkState.DOWN:
             return
-        if link._fd >= 0 and self._loop is not None:
-            self._loop.remove_reader(link._fd)  # else the loop would call the failing reader again
-            link._fd = -1
+        if isinstance(link.reader, SocketReader):
+            link.reader.stop()  # else the loop would call the failing reader again
         log.error("CAN interface %s failed: %s", link.name, exc)
         self._down(link, f"{type(exc).__name__}: {exc}")
         link.fault.set()
@@ -408,80 +395,13 @@ class CanInterfaceService:
     def _start_reader(self, link: CanInterface, bus: can.BusABC) -> None:
         loop = self._loop
         assert loop is not None, "start() sets the loop"
-        try:
-            fd = bus.fileno()
-        except NotImplementedError:
-            fd = -1
-        if fd >= 0:
-            link._fd = fd
-            loop.add_reader(fd, self._readable, link, bus)
-            return
-        link._thread_stop = threading.Event()
-        link._thread = threading.Thread(target=self._read_thread, args=(link, bus, link._thread_stop, loop),
-                                        name=f"can-{link.name}-rx", daemon=True)
-        link._thread.start()
-
-    def _readable(self, link: CanInterface, bus: can.BusABC) -> None:
-        for _ in range(_READ_BATCH):
-            try:
-                message = bus.recv(0)
-            except _RECEIVE_ERRORS as exc:
-                self._fault(link, exc)
-                return
-            if message is None:
-                return
-            self._on_message(link, message)
-
-    def _read_thread(self, link: CanInterface, bus: can.BusABC, stop: threading.Event,
-                     loop: asyncio.AbstractEventLoop) -> None:
-        poll = _QUEUE_POLL_S if _receive_queue(bus) is not None else _THREAD_POLL_S
-        while not stop.is_set():
-            batch: list[can.Message] = []
-            failure: BaseException | None = None
-            try:
-                message = bus.recv(poll)
-                # Whatever else is already waiting goes along: one hand-over (one wake-up of the loop)
-                # per burst, not per frame.
-                while message is not None and message is not _WAKE:
-                    batch.append(message)
-                    if len(batch) >= _READ_BATCH:
-                        break
-                    message = bus.recv(0)
-            except _RECEIVE_ERRORS as exc:
-                failure = exc
-            try:
-                if batch:
-                    loop.call_soon_threadsafe(self._on_messages, link, batch)
-                if failure is not None:
-                    if not stop.is_set():
-                        loop.call_soon_threadsafe(self._fault, link, failure)
-                    return
-            except RuntimeError:
-                return  # the loop closed under us: nobody is left to hand frames to
-
-    def _on_messages(self, link: CanInterface, messages: list[can.Message]) -> None:
-        for message in messages:
-            self._on_message(link, message)
-
-    def _on_message(self, link: CanInterface, message: can.Message) -> None:
-        if link.state is LinkState.DOWN:
-            return
-        if message.is_error_frame:
-            link.stats.errors += 1
-            if message.arbitration_id & _CAN_ERR_BUSOFF:
-                link.state = LinkState.BUS_OFF
-                if self.alerts is not None:
-                    self.alerts.raise_alert(f"can:{link.name}", Priority.P1, "can",
-                                            f"CAN interface '{link.name}' is bus-off")
-            return
-        if link.state is LinkState.BUS_OFF:
-            link.state = LinkState.UP  # frames flow again: the controller recovered
-            if self.alerts is not None:
-                self.alerts.clear(f"can:{link.name}")
-        if not message.is_extended_id:
-            link.stats.rx_frames += 1  # RV-C uses 29-bit identifiers only; count, do not decode
-            return
-        self.pipeline.process(message.timestamp, message.arbitration_id, bytes(message.data), link.stats)
+        receiver = _Receiver(self, link)
+        sock = record_socket(bus)
+        if sock is not None:
+            link.reader = SocketReader(sock, loop, receiver, link.settings.drain_ms / 1000)
+        else:
+            link.reader = ThreadReader(bus, loop, receiver, name=f"can-{link.name}-rx")
+        link.reader.start()
 
     def inject(self, interface: str, timestamp: float, arbitration_id: int, data: bytes) -> None:
         """Run a frame through the receive path as if it came from `interface` (log replay)."""
@@ -676,16 +596,70 @@ def _target(item: TxItem) -> int:
     return 0x100 | (item.dgn << 9) | (item.data[0] << 1 if item.data else 1)
 
 
-def _receive_queue(bus: can.BusABC) -> queue.Queue[can.Message] | None:
-    """The receive queue of a python-can virtual bus, None for any other bus."""
-    found = getattr(bus, "queue", None)
-    return found if isinstance(found, queue.Queue) else None
-
-
 def _compose(dgn: int, source: int, priority: int, destination: int | None) -> int:
     from coachiq.rvc.ids import compose_id, is_pdu1
 
     return compose_id(dgn, source, priority, destination if is_pdu1(dgn) else None)
+
+
+class _Receiver:
+    """Where the reader of one interface hands its frames (coachiq.can.reader.FrameHandler)."""
+
+    __slots__ = ("link", "pipeline", "service", "stats")
+
+    def __init__(self, service: CanInterfaceService, link: CanInterface) -> None:
+        self.service = service
+        self.link = link
+        self.pipeline = service.pipeline
+        self.stats = link.stats
+
+    def frame(self, timestamp: float, arbitration_id: int, data: bytes) -> None:
+        link = self.link
+        if link.state is not LinkState.UP:
+            if link.state is LinkState.DOWN:
+                return
+            self._recovered()
+        self.pipeline.process(timestamp, arbitration_id, data, self.stats)
+
+    def standard_frame(self) -> None:
+        link = self.link
+        if link.state is LinkState.DOWN:
+            return
+        if link.state is LinkState.BUS_OFF:
+            self._recovered()
+        self.stats.rx_frames += 1  # RV-C uses 29-bit identifiers only; count, do not decode
+
+    def _recovered(self) -> None:
+        self.link.state = LinkState.UP  # frames flow again: the controller recovered
+        alerts = self.service.alerts
+        if alerts is not None:
+            alerts.clear(f"can:{self.link.name}")
+
+    def error_frame(self, error_class: int) -> None:
+        link = self.link
+        if link.state is LinkState.DOWN:
+            return
+        self.stats.errors += 1
+        if error_class & _CAN_ERR_BUSOFF:
+            link.state = LinkState.BUS_OFF
+            alerts = self.service.alerts
+            if alerts is not None:
+                alerts.raise_alert(f"can:{link.name}", Priority.P1, "can", f"CAN interface '{link.name}' is bus-off")
+
+    def refused(self, reason: str) -> None:
+        link = self.link
+        link.refused += 1
+        self.stats.errors += 1
+        reasons = link.refused_reasons
+        if reason in reasons or len(reasons) >= 16:
+            reasons[reason] = reasons.get(reason, 0) + 1  # each reason is logged once, then counted
+            log.debug("CAN interface %s refused %s", link.name, reason)
+            return
+        reasons[reason] = 1
+        log.warning("CAN interface %s refused %s; counted from now on (health data: refused)", link.name, reason)
+
+    def fault(self, exc: BaseException) -> None:
+        self.service._fault(self.link, exc)
 
 
 class _CanCollector:
@@ -709,6 +683,9 @@ class _CanCollector:
                                                    "Frames dropped before decoding: same payload as last time.",
                                                    labels=["interface"]),
         }
+        refused = CounterMetricFamily("coachiq_can_refused_records",
+                                      "Received records that were no classic CAN data frame (refused).",
+                                      labels=["interface"])
         load = GaugeMetricFamily("coachiq_can_bus_load_percent", "Estimated bus load.", labels=["interface"])
         up = GaugeMetricFamily("coachiq_can_up", "1 while the interface is up.", labels=["interface"])
         last = GaugeMetricFamily("coachiq_can_last_frame_timestamp_seconds", "Time of the last frame.",
@@ -717,9 +694,10 @@ class _CanCollector:
             stats = link.stats
             for key, family in counters.items():
                 family.add_metric([link.name], getattr(stats, key))
+            refused.add_metric([link.name], link.refused)
             load.add_metric([link.name], stats.bus_load())
             up.add_metric([link.name], 1.0 if link.state is LinkState.UP else 0.0)
             if stats.last_frame_time is not None:
                 last.add_metric([link.name], stats.last_frame_time)
         yield from counters.values()
-        yield from (load, up, last)
+        yield from (refused, load, up, last)
