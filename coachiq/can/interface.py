@@ -31,6 +31,8 @@ as own.
 Every loop of the service is supervised: a loop that ends unexpectedly is logged at once, the service
 reports unhealthy and raises a P1 alert (the state manager then puts the coach in safe state), and the
 loop is restarted; the alert clears once the new loop has run for a while.
+
+Each interface's state, its receive handler and metrics are in coachiq/can/link.py.
 """
 
 from __future__ import annotations
@@ -40,24 +42,35 @@ import functools
 import itertools
 import logging
 import time
-from collections.abc import Callable, Coroutine, Iterable, Iterator, Sequence
-from enum import StrEnum
-from typing import Any
+from collections.abc import Callable, Iterable, Sequence
 
 import can
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from coachiq.can.address_claim import DEFAULT_NAME, AddressClaimer, ClaimState, OutFrame
+from coachiq.can.link import (
+    SIMULATED_CHANNEL,
+    TX_QUEUE_SIZE,
+    CanCollector,
+    CanInterface,
+    LinkReceiver,
+    LinkState,
+    TokenBucket,
+    keep_running,
+    open_bus,
+    simulated_channel,
+    simulated_interfaces,
+)
 from coachiq.can.pipeline import InterfaceStats, ReceivePipeline
 from coachiq.can.reader import RECEIVE_ERRORS, SocketReader, ThreadReader, record_socket
 from coachiq.can.transmit import (
     CanBusyError,
     CanTransmitError,
     Gate,
-    TransmitQueue,
     TransmitRefused,
     TxItem,
+    compose_frame_id,
     mark_retrieved,
+    rate_target,
     resolve,
 )
 from coachiq.core.alerts import AlertManager, Priority
@@ -83,89 +96,21 @@ __all__ = [
     "simulated_interfaces",
 ]
 
-SIMULATED_CHANNEL = "coachiq-sim"
 BACKOFF_START_S = 1.0
 BACKOFF_MAX_S = 30.0
 NO_TRAFFIC_S = 10.0
-TX_QUEUE_SIZE = 256
 RATE_LIMIT_S = 0.01  # at most 100 frames/s to one destination address, or to one RV-C instance
 _MAX_TARGETS = 4096  # rate-limit entries kept before the expired ones are dropped
 CLIENT_RATE_PER_S = 50.0  # frames per second one client may queue, sustained
 CLIENT_BURST = 20  # frames one client may queue at once
 LOOP_RESTART_HOLD_S = 2.0  # a restarted loop must run this long before its alert clears
-LOOP_RESTART_MAX_S = 5.0  # restarts of a loop that keeps dying back off up to this
 _TX_TIMEOUT_S = 0.02  # how long a full transmit buffer may hold the loop before the frame is dropped
-_CAN_ERR_BUSOFF = 0x40  # SocketCAN error-frame class bit
 _RECEIVE_ERRORS = RECEIVE_ERRORS
-
-
-def simulated_interfaces(extra: Sequence[str] = ()) -> list[CanInterfaceSettings]:
-    """The interface list used when no CAN hardware is configured.
-
-    `extra`: names of further simulated buses (a chassis bus), each on its own virtual channel.
-    """
-    return [CanInterfaceSettings(name="house", interface="virtual", channel=SIMULATED_CHANNEL),
-            *(CanInterfaceSettings(name=name, interface="virtual", channel=simulated_channel(name))
-              for name in extra if name != "house")]
-
-
-def simulated_channel(interface: str) -> str:
-    """The virtual channel of a simulated bus: the house bus's own, or one per further bus."""
-    return SIMULATED_CHANNEL if interface == "house" else f"{SIMULATED_CHANNEL}-{interface}"
-
-
-def open_bus(settings: CanInterfaceSettings) -> can.BusABC:
-    """Open the python-can bus an interface setting describes."""
-    return can.Bus(interface=settings.interface, channel=settings.channel, bitrate=settings.bitrate)
 
 
 BusFactory = Callable[[CanInterfaceSettings], can.BusABC]
 # (timestamp, arbitration id, payload, interface name, own) for transport frames (TP.CM, TP.DT).
 TransportHandler = Callable[[float, int, bytes, str, bool], None]
-
-
-class LinkState(StrEnum):
-    """State of one interface's bus."""
-
-    DOWN = "down"
-    UP = "up"
-    BUS_OFF = "bus_off"
-
-
-class _TokenBucket:
-    """A client's rate limit: `burst` frames at once, refilled at `rate` per second."""
-
-    __slots__ = ("last", "tokens")
-
-    def __init__(self, burst: float, now: float) -> None:
-        self.tokens = burst
-        self.last = now
-
-
-class CanInterface:
-    """One logical interface (house, chassis): its bus, statistics, address claim and transmit queue."""
-
-    def __init__(self, settings: CanInterfaceSettings, claimer: AddressClaimer) -> None:
-        """State starts down; the service's supervisor opens the bus."""
-        self.settings = settings
-        self.name = settings.name
-        self.stats = InterfaceStats(settings.name, settings.bitrate)
-        self.claimer = claimer
-        self.state = LinkState.DOWN
-        self.bus: can.BusABC | None = None
-        self.last_error = "not opened yet"
-        self.next_retry_s = 0.0
-        self.reconnects = 0
-        self.up_since: float | None = None
-        self.queue = TransmitQueue(TX_QUEUE_SIZE)
-        self.next_allowed: dict[int, float] = {}
-        self.clients: dict[str, _TokenBucket] = {}
-        self.loop_faults: dict[str, str] = {}  # loop -> why it last ended, until its restart has held
-        self.loop_restarts = 0
-        self.fault = asyncio.Event()
-        self.reader: SocketReader | ThreadReader | None = None
-        self.refused = 0  # records that were no classic CAN data frame
-        self.refused_reasons: dict[str, int] = {}
 
 
 class CanInterfaceService:
@@ -208,7 +153,7 @@ class CanInterfaceService:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._seq = itertools.count()
         if metrics is not None:
-            metrics.registry.register(_CanCollector(self))
+            metrics.registry.register(CanCollector(self.links))
 
     # --- life cycle -----------------------------------------------------------------------------
 
@@ -221,10 +166,12 @@ class CanInterfaceService:
             # The first open is awaited so a working bus is up as soon as start() returns.
             await self._open(link)
             self._tasks.append(asyncio.create_task(
-                self._supervised(link, "connection supervisor", functools.partial(self._supervise, link)),
+                keep_running(link, "connection supervisor", functools.partial(self._supervise, link), self.alerts,
+                             self.restart_hold_s),
                 name=f"can-{link.name}-supervisor"))
             self._tasks.append(asyncio.create_task(
-                self._supervised(link, "transmit loop", functools.partial(self._transmit_loop, link)),
+                keep_running(link, "transmit loop", functools.partial(self._transmit_loop, link), self.alerts,
+                             self.restart_hold_s),
                 name=f"can-{link.name}-tx"))
 
     async def stop(self) -> None:
@@ -276,47 +223,6 @@ class CanInterfaceService:
         return Status.HEALTHY, f"{state}, address {link.claimer.address} {link.claimer.state.value}"
 
     # --- opening, faults, reconnecting ----------------------------------------------------------
-
-    async def _supervised(self, link: CanInterface, what: str,
-                          run: Callable[[], Coroutine[Any, Any, None]]) -> None:
-        """Run one of the interface's loops for good: restart it whenever it ends.
-
-        A loop that ends is logged at once, reported by health, raised as a P1 alert (which puts the
-        coach in safe state) and restarted at once, then after a back-off while it keeps dying. The alert
-        clears once the restarted loop has run `restart_hold_s`.
-        """
-        key = f"can:{link.name}:{what.replace(' ', '_')}"
-        backoff = 0.0
-        while True:
-            task = asyncio.create_task(run(), name=f"can-{link.name}-{what.replace(' ', '-')}")
-            try:
-                done, _ = await asyncio.wait([task], timeout=self.restart_hold_s)
-                if not done:
-                    if link.loop_faults.pop(what, None) is not None:
-                        log.info("CAN interface %s: the restarted %s holds", link.name, what)
-                        if self.alerts is not None:
-                            self.alerts.clear(key)
-                    backoff = 0.0
-                    await asyncio.wait([task])
-            except asyncio.CancelledError:
-                await cancel_all([task])
-                raise
-            error = None if task.cancelled() else task.exception()
-            reason = f"{type(error).__name__}: {error}" if error is not None else "it returned"
-            if error is not None:
-                log.error("CAN interface %s: the %s stopped (%s); restarting it", link.name, what, reason,
-                          exc_info=error)
-            else:
-                log.error("CAN interface %s: the %s stopped (%s); restarting it", link.name, what, reason)
-            link.loop_restarts += 1
-            link.loop_faults[what] = f"the {what} stopped ({reason}) and was restarted"
-            if self.alerts is not None:
-                self.alerts.raise_alert(key, Priority.P1, "can",
-                                        f"CAN interface '{link.name}': the {what} stopped ({reason}); "
-                                        "restarting it")
-            if backoff:
-                await asyncio.sleep(backoff)
-            backoff = min(max(0.1, backoff * 2), LOOP_RESTART_MAX_S)
 
     async def _open(self, link: CanInterface) -> bool:
         settings = link.settings
@@ -395,7 +301,7 @@ class CanInterfaceService:
     def _start_reader(self, link: CanInterface, bus: can.BusABC) -> None:
         loop = self._loop
         assert loop is not None, "start() sets the loop"
-        receiver = _Receiver(self, link)
+        receiver = LinkReceiver(link, self.pipeline, self.alerts, self._fault)
         sock = record_socket(bus)
         if sock is not None:
             link.reader = SocketReader(sock, loop, receiver, link.settings.drain_ms / 1000)
@@ -480,7 +386,7 @@ class CanInterfaceService:
             if len(buckets) >= 4 * TX_QUEUE_SIZE:  # forget full buckets: many clients cannot grow memory
                 for name in [n for n, b in buckets.items() if b.tokens >= self.client_burst]:
                     del buckets[name]
-            bucket = buckets[client] = _TokenBucket(self.client_burst, now)
+            bucket = buckets[client] = TokenBucket(self.client_burst, now)
         bucket.tokens = min(self.client_burst, bucket.tokens + (now - bucket.last) * self.client_rate_per_s)
         bucket.last = now
         if bucket.tokens < 1:
@@ -521,7 +427,7 @@ class CanInterfaceService:
                 "another node holds it; choose another can_source_address"))
             return
         loop = asyncio.get_running_loop()
-        target = _target(item)
+        target = rate_target(item)
         if not item.urgent:
             wait = link.next_allowed.get(target, 0.0) - loop.time()
             if wait > 0:
@@ -550,7 +456,7 @@ class CanInterfaceService:
             link.next_allowed = {k: t for k, t in link.next_allowed.items() if t > now}
         link.next_allowed[target] = now + self.rate_limit_s
         try:
-            arbitration_id = _compose(item.dgn, link.claimer.address, item.priority, item.destination)
+            arbitration_id = compose_frame_id(item.dgn, link.claimer.address, item.priority, item.destination)
         except ValueError as exc:
             resolve(item.future, exc)
             return
@@ -584,120 +490,3 @@ class CanInterfaceService:
         # Never send a command later than asked: a slide must not move minutes after the click.
         for item in link.queue.drain():
             resolve(item.future, CanTransmitError(reason))
-
-
-def _target(item: TxItem) -> int:
-    """What the rate limit counts frames against: the destination node of a destination-specific frame,
-    else the DGN and its first byte, the instance in RV-C (one device output)."""
-    from coachiq.rvc.ids import is_pdu1
-
-    if is_pdu1(item.dgn):
-        return 0xFF if item.destination is None else item.destination
-    return 0x100 | (item.dgn << 9) | (item.data[0] << 1 if item.data else 1)
-
-
-def _compose(dgn: int, source: int, priority: int, destination: int | None) -> int:
-    from coachiq.rvc.ids import compose_id, is_pdu1
-
-    return compose_id(dgn, source, priority, destination if is_pdu1(dgn) else None)
-
-
-class _Receiver:
-    """Where the reader of one interface hands its frames (coachiq.can.reader.FrameHandler)."""
-
-    __slots__ = ("link", "pipeline", "service", "stats")
-
-    def __init__(self, service: CanInterfaceService, link: CanInterface) -> None:
-        self.service = service
-        self.link = link
-        self.pipeline = service.pipeline
-        self.stats = link.stats
-
-    def frame(self, timestamp: float, arbitration_id: int, data: bytes) -> None:
-        link = self.link
-        if link.state is not LinkState.UP:
-            if link.state is LinkState.DOWN:
-                return
-            self._recovered()
-        self.pipeline.process(timestamp, arbitration_id, data, self.stats)
-
-    def standard_frame(self) -> None:
-        link = self.link
-        if link.state is LinkState.DOWN:
-            return
-        if link.state is LinkState.BUS_OFF:
-            self._recovered()
-        self.stats.rx_frames += 1  # RV-C uses 29-bit identifiers only; count, do not decode
-
-    def _recovered(self) -> None:
-        self.link.state = LinkState.UP  # frames flow again: the controller recovered
-        alerts = self.service.alerts
-        if alerts is not None:
-            alerts.clear(f"can:{self.link.name}")
-
-    def error_frame(self, error_class: int) -> None:
-        link = self.link
-        if link.state is LinkState.DOWN:
-            return
-        self.stats.errors += 1
-        if error_class & _CAN_ERR_BUSOFF:
-            link.state = LinkState.BUS_OFF
-            alerts = self.service.alerts
-            if alerts is not None:
-                alerts.raise_alert(f"can:{link.name}", Priority.P1, "can", f"CAN interface '{link.name}' is bus-off")
-
-    def refused(self, reason: str) -> None:
-        link = self.link
-        link.refused += 1
-        self.stats.errors += 1
-        reasons = link.refused_reasons
-        if reason in reasons or len(reasons) >= 16:
-            reasons[reason] = reasons.get(reason, 0) + 1  # each reason is logged once, then counted
-            log.debug("CAN interface %s refused %s", link.name, reason)
-            return
-        reasons[reason] = 1
-        log.warning("CAN interface %s refused %s; counted from now on (health data: refused)", link.name, reason)
-
-    def fault(self, exc: BaseException) -> None:
-        self.service._fault(self.link, exc)
-
-
-class _CanCollector:
-    """Prometheus collector reading the interface counters at scrape time (nothing per frame)."""
-
-    def __init__(self, service: CanInterfaceService) -> None:
-        self.service = service
-
-    def describe(self) -> Iterable[Metric]:
-        """No fixed description: the interfaces are known only once the service starts."""
-        return []
-
-    def collect(self) -> Iterator[Metric]:
-        """Counters and gauges per interface."""
-        counters = {
-            "rx_frames": CounterMetricFamily("coachiq_can_rx_frames", "CAN frames received.", labels=["interface"]),
-            "tx_frames": CounterMetricFamily("coachiq_can_tx_frames", "CAN frames sent.", labels=["interface"]),
-            "errors": CounterMetricFamily("coachiq_can_errors", "CAN errors (error frames, failed sends, faults).",
-                                          labels=["interface"]),
-            "dropped_repeats": CounterMetricFamily("coachiq_can_dropped_repeats",
-                                                   "Frames dropped before decoding: same payload as last time.",
-                                                   labels=["interface"]),
-        }
-        refused = CounterMetricFamily("coachiq_can_refused_records",
-                                      "Received records that were no classic CAN data frame (refused).",
-                                      labels=["interface"])
-        load = GaugeMetricFamily("coachiq_can_bus_load_percent", "Estimated bus load.", labels=["interface"])
-        up = GaugeMetricFamily("coachiq_can_up", "1 while the interface is up.", labels=["interface"])
-        last = GaugeMetricFamily("coachiq_can_last_frame_timestamp_seconds", "Time of the last frame.",
-                                 labels=["interface"])
-        for link in list(self.service.links.values()):
-            stats = link.stats
-            for key, family in counters.items():
-                family.add_metric([link.name], getattr(stats, key))
-            refused.add_metric([link.name], link.refused)
-            load.add_metric([link.name], stats.bus_load())
-            up.add_metric([link.name], 1.0 if link.state is LinkState.UP else 0.0)
-            if stats.last_frame_time is not None:
-                last.add_metric([link.name], stats.last_frame_time)
-        yield from counters.values()
-        yield from (refused, load, up, last)
