@@ -17,9 +17,11 @@ The player is a process of its own (`python -m coachiq.bench.feed`) so that its 
 competes for the interpreter with the clients a benchmark runs nor is delayed by them. It sends each
 frame of the log at the log's own time offset (no grid, no batching) without blocking: a frame that
 finds the server's socket buffer full is dropped and counted, as the kernel drops frames a reader does
-not take. Each frame's send time is taken with `time.time()` just before it is sent; the kernel stamps
-the datagram at the same moment, and the server's reader takes that stamp as the frame's time, as it
-does on SocketCAN.
+not take. When the machine does not schedule the player in time (more than 2 ms late), the frames
+missed are not sent in a burst afterwards, which no bus could carry: the log goes on from the frame
+that was due, at its own spacing, and the stall is counted. Each frame's send time is taken with
+`time.time()` just before it is sent; the kernel stamps the datagram at the same moment, and the
+server's reader takes that stamp as the frame's time, as it does on SocketCAN.
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ Sent = tuple[float, int, bytes]
 
 _SENT = struct.Struct("<dIB8s")  # time, identifier, length, payload: the player's record of one frame
 _SOCKET_BUFFER = 1 << 20  # what the player's own end may hold of the server's frames while it paces
+_STALL_S = 0.002
 
 
 @dataclass
@@ -56,7 +59,8 @@ class PlayResult:
     sent: list[Sent] = field(default_factory=list)
     dropped: list[Sent] = field(default_factory=list)  # the server's socket buffer was full
     transmitted: list[Sent] = field(default_factory=list)  # (time received, identifier, payload)
-    behind_ms_max: float = 0.0  # how late the player sent its latest frame against the log's pace
+    behind_ms_max: float = 0.0  # the longest the player was not scheduled when a frame was due
+    stalls: int = 0  # how often that happened (more than _STALL_S late): the log went on from there
 
     @property
     def seconds(self) -> float:
@@ -204,8 +208,13 @@ def _run(fd: int, log: Path, out: Path, seconds: float | None, speed: float) -> 
             wait = due - clock()
             if wait > 0:
                 sleep(wait)
-            elif -wait > behind:
-                behind = -wait
+            elif wait < -_STALL_S:
+                # This process was not scheduled in time. A bus cannot deliver the missed frames in a
+                # burst afterwards; the log goes on from here at its own spacing.
+                behind = max(behind, -wait)
+                result.stalls += 1
+                started -= wait
+                due -= wait
             if stopping[0] or (end is not None and due >= end):
                 stopping[0] = True
                 break
@@ -229,16 +238,16 @@ def _run(fd: int, log: Path, out: Path, seconds: float | None, speed: float) -> 
 def _save(path: Path, result: PlayResult) -> None:
     pack = _SENT.pack
     with path.open("wb") as out:
-        out.write(struct.pack("<dIII", result.behind_ms_max, len(result.sent), len(result.dropped),
-                              len(result.transmitted)))
+        out.write(struct.pack("<dIIII", result.behind_ms_max, result.stalls, len(result.sent),
+                              len(result.dropped), len(result.transmitted)))
         for rows in (result.sent, result.dropped, result.transmitted):
             out.write(b"".join(pack(when, can_id, len(data), data) for when, can_id, data in rows))
 
 
 def _load(path: Path) -> PlayResult:
     blob = path.read_bytes()
-    head = struct.Struct("<dIII")
-    behind, *counts = head.unpack_from(blob)
+    head = struct.Struct("<dIIII")
+    behind, stalls, *counts = head.unpack_from(blob)
     offset = head.size
     rows: list[list[Sent]] = []
     for count in counts:
@@ -247,7 +256,7 @@ def _load(path: Path) -> PlayResult:
             found.append((when, can_id, data[:length]))
         rows.append(found)
         offset += count * _SENT.size
-    return PlayResult(sent=rows[0], dropped=rows[1], transmitted=rows[2], behind_ms_max=behind)
+    return PlayResult(sent=rows[0], dropped=rows[1], transmitted=rows[2], behind_ms_max=behind, stalls=stalls)
 
 
 def main(argv: list[str] | None = None) -> int:
