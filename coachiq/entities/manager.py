@@ -13,6 +13,7 @@ state is only ever what the devices report.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 import uuid
@@ -68,6 +69,7 @@ UPDATE_TOPIC = "entity.update"
 PlanAdapter = Callable[[EntityConfig, str, Plan], Plan]
 MAX_UNMAPPED = 1000  # distinct (DGN, instance, source) kept; a flood of junk cannot grow memory
 _ECHO_POLL_S = 0.02
+_CACHED_LISTS = 32  # serialised entity lists kept (one per combination of filters asked for)
 # A motion frame that waited longer than this in the transmit queue is dropped, not sent late.
 MOTION_FRAME_MAX_AGE_S = 0.25
 
@@ -92,8 +94,8 @@ class _Unmapped:
 class Entity:
     """One device of the coach as the owner sees it: configuration plus live state."""
 
-    __slots__ = ("config", "followup", "generation", "heard_keys", "last_heard", "last_sample", "ring", "state",
-                 "waiters")
+    __slots__ = ("config", "followup", "generation", "heard_keys", "json", "last_heard", "last_sample", "ring",
+                 "state", "waiters")
 
     def __init__(self, config: EntityConfig, ring_size: int) -> None:
         """State starts empty and unavailable until the device is heard (or restored, still unavailable)."""
@@ -108,6 +110,7 @@ class Entity:
         # its next frame, so raced commands never interleave an "opposite off" with a stale "on".
         self.generation = 0
         self.followup: asyncio.Task[None] | None = None
+        self.json: bytes | None = None  # to_json() serialised, until the state changes
 
     @property
     def id(self) -> str:
@@ -151,6 +154,13 @@ class Entity:
                 "state": dict(self.state.values), "available": self.state.available,
                 "updated_at": self.state.updated_at}
 
+    def json_bytes(self) -> bytes:
+        """to_json() as compact JSON, serialised once per change of state."""
+        if self.json is None:
+            # default=str: decoded values are JSON types; anything else (an enum, bytes) is shown, never fatal.
+            self.json = json.dumps(self.to_json(), separators=(",", ":"), default=str).encode()
+        return self.json
+
 
 class EntityManager:
     """Core service "entities"."""
@@ -179,6 +189,7 @@ class EntityManager:
         self._tasks: list[asyncio.Task[None]] = []
         self._background: set[asyncio.Task[Any]] = set()
         self._holds = ManualHold(self._send_step, self._still_held)
+        self._lists: dict[tuple[str | None, str | None, str | None], bytes] = {}
         state.attach_actuator(self)
 
     # --- life cycle -----------------------------------------------------------------------------
@@ -197,6 +208,7 @@ class EntityManager:
             raise ServiceStartError("the RV-C service is not started", "start rvc before entities")
         self._instance_byte = instance_bytes(db)
         self.entities = {cid: Entity(config, self.ring_size) for cid, config in self.mapping.entities.items()}
+        self._lists.clear()
         index: dict[int, dict[int | None, list[Entity]]] = {}
         for entity in self.entities.values():
             for name in entity.config.status_dgns:
@@ -253,6 +265,25 @@ class EntityManager:
         return [e for e in self.entities.values()
                 if (type is None or e.config.type.value == type) and (area is None or e.config.area == area)
                 and (capability is None or capability in e.config.capabilities)]
+
+    def list_json(self, type: str | None = None, area: str | None = None, capability: str | None = None) -> bytes:
+        """`{"entities": [...]}` of select(type, area, capability) as JSON bytes.
+
+        Kept until an entity changes: each entity keeps its own serialised form until its state changes,
+        so a list after a change re-serialises only what changed.
+        """
+        key = (type, area, capability)
+        body = self._lists.get(key)
+        if body is None:
+            body = b'{"entities":[' + b",".join(e.json_bytes() for e in self.select(type, area, capability)) + b"]}"
+            if len(self._lists) >= _CACHED_LISTS:
+                self._lists.clear()
+            self._lists[key] = body
+        return body
+
+    def _changed(self, entity: Entity) -> None:
+        entity.json = None
+        self._lists.clear()
 
     async def history(self, entity_id: str, since: float | None = None, limit: int = 1000) -> list[dict[str, Any]]:
         """Samples of the entity's state, oldest first: persisted ones plus the recent in-memory ring."""
@@ -333,6 +364,7 @@ class EntityManager:
             state.updated_at = now
             state.available = True
             state.restored = False
+            self._changed(entity)
             published = dict(changes)
             if became_available:
                 published = {**state.values, "available": True}
@@ -351,6 +383,7 @@ class EntityManager:
             raise ValueError(f"an entity {config.id!r} already exists: choose another id")
         entity = Entity(config, self.ring_size)
         self.entities[config.id] = entity
+        self._lists.clear()
 
         def remove() -> None:
             if self.entities.get(config.id) is entity:
@@ -359,6 +392,7 @@ class EntityManager:
                     self.events.publish(UPDATE_TOPIC, EntityUpdate(config.id, {"available": False}, None,
                                                                    time.time()))
                 del self.entities[config.id]
+                self._lists.clear()
 
         return remove
 
@@ -409,6 +443,7 @@ class EntityManager:
                 if now - entity.last_heard > entity.config.stale_s \
                         and now - self._last_heard(entity) > entity.config.stale_s:
                     state.available = False
+                    self._changed(entity)
                     gone.append(entity.id)
                     self.events.publish(UPDATE_TOPIC, EntityUpdate(entity.id, {"available": False}, None, now))
             elif entity.heard_keys and not state.restored \
@@ -416,6 +451,7 @@ class EntityManager:
                 # Back after a silence with the same payload as before: the receive filter dropped it
                 # undecoded, but the values we hold are exactly what it says.
                 state.available = True
+                self._changed(entity)
                 self.events.publish(UPDATE_TOPIC, EntityUpdate(entity.id, {**state.values, "available": True},
                                                                None, now))
         return gone
@@ -435,6 +471,7 @@ class EntityManager:
             entity.state.updated_at = float(updated) if isinstance(updated, int | float) else _epoch(written)
             entity.state.available = False
             entity.state.restored = True
+            self._changed(entity)
 
     # --- commands -------------------------------------------------------------------------------
 
