@@ -49,8 +49,11 @@ def run_benchmarks(args: argparse.Namespace) -> dict[str, Any]:
     except ImportError as exc:  # the HTTP client comes with the test extras
         raise SystemExit(f"coachiq bench needs the test dependencies ({exc.name}): run `python3 dev.py bench`") from exc
     figures.update(realtime.bench_realtime_load(args.coach))
-    figures.update(realtime.bench_commands())
-    figures.update(realtime.bench_entities_list())
+    from coachiq.bench import api, slcan
+
+    figures.update(api.bench_entities_list(args.coach))
+    figures.update(api.bench_commands(args.coach))
+    figures.update(slcan.bench_slcan())
     from coachiq.bench.mqtt import bench_mqtt
 
     figures.update(bench_mqtt(args.coach))
