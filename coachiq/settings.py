@@ -57,7 +57,11 @@ def async_driver_problem(url: str) -> str | None:
 
 
 class CanInterfaceSettings(BaseModel):
-    """One CAN bus: a logical name (house, chassis) mapped to a python-can interface and channel."""
+    """One CAN bus: a logical name (house, chassis) mapped to a python-can interface and channel.
+
+    Besides python-can's interfaces, `fd` takes as channel the number of an inherited file descriptor
+    of a datagram socket carrying SocketCAN frame records: for tests and benchmarks (coachiq/can/fdbus.py).
+    """
 
     model_config = ConfigDict(extra="forbid")
 
@@ -65,6 +69,11 @@ class CanInterfaceSettings(BaseModel):
     interface: str = Field(default="socketcan", min_length=1)
     channel: str = Field(default="can0", min_length=1)
     bitrate: int = Field(default=250_000, gt=0)
+    drain_ms: float = Field(
+        default=0.0, ge=0, le=100,  # chosen by the figures of docs/architecture.md (CAN receive path)
+        description="socketcan and fd: 0 reads each frame as it arrives; above 0, a busy bus is read every "
+                    "this many ms (fewer wake-ups, frames up to this much later).",
+    )
 
     @field_validator("interface")
     @classmethod

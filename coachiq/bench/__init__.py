@@ -1,14 +1,16 @@
 """`coachiq bench`: measure the figures the project budgets for, and return them as one dict.
 
 - ready_s: process start to /readyz 200, database already at head (the usual start of a coach).
-- ready_first_s: the same on a first start, which creates the database.
-- rss_mib: resident memory of the server after 10 s idle.
+- ready_first_s, rss_first_start_mib: a first start on a fresh data folder, which creates the database,
+  and the server's resident memory 10 s after it (coachiq/bench/startup.py); median of 5 with range.
 - decode_fps: payloads decoded per second on one core, every payload new (worst case), every field read,
   over the log's frames and random payloads of every DGN of the database at its real length; median of 7.
-- pipeline_fps: frames per second through the receive path (repeat filter, decode of new payloads,
-  statistics) on a coach at full bus load, where most frames repeat.
-- the realtime and API figures of coachiq/bench/realtime.py: WebSocket latency and CPU at full bus
-  load, command latencies, GET /api/v2/entities latency.
+- the full-bus figures of coachiq/bench/realtime.py on the SocketCAN-shaped path (frames sent one
+  datagram each, at the log's own pace, to the server's CAN socket): server CPU with no client and with
+  5 WebSocket clients, frame sent -> WebSocket update latency, RSS after 60 s at full bus with 5 clients;
+  command latencies and GET /api/v2/entities latency.
+- the live reader's strategy (coachiq/bench/reader.py): the bare reader's CPU at full bus for a wake-up
+  per frame and for 10 and 20 ms drains.
 - the mqtt feature's figures of coachiq/bench/mqtt.py: frame -> MQTT state message latency,
   and the CPU and memory the feature adds at full bus load (needs Mosquitto).
 - the authentication figures of coachiq/bench/authentication.py: sign-in verify time, the
@@ -27,7 +29,7 @@ import gc
 from typing import Any
 
 from coachiq.bench.common import generate_coach, generate_unique, read_frames
-from coachiq.bench.decode import bench_decode, bench_pipeline
+from coachiq.bench.decode import bench_decode
 from coachiq.bench.startup import bench_startup
 
 
@@ -42,7 +44,6 @@ def run_benchmarks(args: argparse.Namespace) -> dict[str, Any]:
     gc.collect()
     gc.freeze()
     figures.update(bench_decode(unique))
-    figures.update(bench_pipeline(coach))
     figures.update(bench_startup())
     try:
         from coachiq.bench import realtime, safety
@@ -50,7 +51,9 @@ def run_benchmarks(args: argparse.Namespace) -> dict[str, Any]:
         raise SystemExit(f"coachiq bench needs the test dependencies ({exc.name}): run `python3 dev.py bench`") from exc
     figures.update(realtime.bench_realtime_load(args.coach))
     from coachiq.bench import api, slcan
+    from coachiq.bench.reader import bench_bare_reader
 
+    figures.update(bench_bare_reader(args.coach))
     figures.update(api.bench_entities_list(args.coach))
     figures.update(api.bench_commands(args.coach))
     figures.update(slcan.bench_slcan())

@@ -8,11 +8,12 @@ bus later raises while receiving, the interface is reported down, a P1 alert sta
 with a back-off of 1 s doubling to 30 s. The service itself always starts: the Pi may boot before can0
 is up.
 
-Receiving: buses with a file descriptor (socketcan) are read from the event loop with `add_reader`;
-others (virtual, serial adapters) from one thread per bus that hands frames to the loop. This is what
-`can.Notifier(loop=...)` does, done here because the notifier re-raises receive errors in its thread
-(an unhandled thread exception) and, on the descriptor path, leaves a failing reader registered so the
-loop would spin on it; we need the error to end in one clean reconnect instead.
+Receiving (coachiq/can/reader.py): a SocketCAN socket, and the `fd` interface of tests and benchmarks,
+are read record by record from the event loop; other buses (virtual, serial adapters) from one thread
+per bus that hands frames to the loop. `can.Notifier(loop=...)` is not used because it re-raises
+receive errors in its thread (an unhandled thread exception) and, on the descriptor path, leaves a
+failing reader registered so the loop would spin on it; we need the error to end in one clean
+reconnect instead. Records that are no classic CAN data frame are refused and counted.
 
 Transmitting: per interface a bounded queue of client frames ordered by the J1939 priority and, at equal
 priority, in turns between clients (coachiq/can/transmit.py), and ahead of it a stop lane: stop frames
@@ -30,6 +31,8 @@ as own.
 Every loop of the service is supervised: a loop that ends unexpectedly is logged at once, the service
 reports unhealthy and raises a P1 alert (the state manager then puts the coach in safe state), and the
 loop is restarted; the alert clears once the new loop has run for a while.
+
+Each interface's state, its receive handler and metrics are in coachiq/can/link.py.
 """
 
 from __future__ import annotations
@@ -38,26 +41,36 @@ import asyncio
 import functools
 import itertools
 import logging
-import queue
-import threading
 import time
-from collections.abc import Callable, Coroutine, Iterable, Iterator, Sequence
-from enum import StrEnum
-from typing import Any
+from collections.abc import Callable, Iterable, Sequence
 
 import can
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from coachiq.can.address_claim import DEFAULT_NAME, AddressClaimer, ClaimState, OutFrame
+from coachiq.can.link import (
+    SIMULATED_CHANNEL,
+    TX_QUEUE_SIZE,
+    CanCollector,
+    CanInterface,
+    LinkReceiver,
+    LinkState,
+    TokenBucket,
+    keep_running,
+    open_bus,
+    simulated_channel,
+    simulated_interfaces,
+)
 from coachiq.can.pipeline import InterfaceStats, ReceivePipeline
+from coachiq.can.reader import RECEIVE_ERRORS, SocketReader, ThreadReader, record_socket
 from coachiq.can.transmit import (
     CanBusyError,
     CanTransmitError,
     Gate,
-    TransmitQueue,
     TransmitRefused,
     TxItem,
+    compose_frame_id,
     mark_retrieved,
+    rate_target,
     resolve,
 )
 from coachiq.core.alerts import AlertManager, Priority
@@ -83,98 +96,21 @@ __all__ = [
     "simulated_interfaces",
 ]
 
-SIMULATED_CHANNEL = "coachiq-sim"
 BACKOFF_START_S = 1.0
 BACKOFF_MAX_S = 30.0
 NO_TRAFFIC_S = 10.0
-TX_QUEUE_SIZE = 256
 RATE_LIMIT_S = 0.01  # at most 100 frames/s to one destination address, or to one RV-C instance
 _MAX_TARGETS = 4096  # rate-limit entries kept before the expired ones are dropped
 CLIENT_RATE_PER_S = 50.0  # frames per second one client may queue, sustained
 CLIENT_BURST = 20  # frames one client may queue at once
 LOOP_RESTART_HOLD_S = 2.0  # a restarted loop must run this long before its alert clears
-LOOP_RESTART_MAX_S = 5.0  # restarts of a loop that keeps dying back off up to this
 _TX_TIMEOUT_S = 0.02  # how long a full transmit buffer may hold the loop before the frame is dropped
-# Frames per readiness callback: everything waiting (a full bus brings ~2 per ms), with a bound so a
-# babbling node cannot hold the loop for long. Each wake-up costs more than the frames it reads.
-_READ_BATCH = 1024
-_THREAD_POLL_S = 0.1
-# python-can's virtual bus (the simulated coach) has neither a file descriptor nor a way to interrupt a
-# blocking recv: its receive queue is the one handle, and a marker put there wakes the reader at once
-# when the link closes. So its reader can wait long, and an idle simulated bus costs one wake-up a second.
-_QUEUE_POLL_S = 1.0
-_WAKE = can.Message(arbitration_id=0, data=b"\0", is_extended_id=True)  # one byte: recv skips empty ones
-_CAN_ERR_BUSOFF = 0x40  # SocketCAN error-frame class bit
-_RECEIVE_ERRORS = (can.CanError, OSError, ValueError)
-
-
-def simulated_interfaces(extra: Sequence[str] = ()) -> list[CanInterfaceSettings]:
-    """The interface list used when no CAN hardware is configured.
-
-    `extra`: names of further simulated buses (a chassis bus), each on its own virtual channel.
-    """
-    return [CanInterfaceSettings(name="house", interface="virtual", channel=SIMULATED_CHANNEL),
-            *(CanInterfaceSettings(name=name, interface="virtual", channel=simulated_channel(name))
-              for name in extra if name != "house")]
-
-
-def simulated_channel(interface: str) -> str:
-    """The virtual channel of a simulated bus: the house bus's own, or one per further bus."""
-    return SIMULATED_CHANNEL if interface == "house" else f"{SIMULATED_CHANNEL}-{interface}"
-
-
-def open_bus(settings: CanInterfaceSettings) -> can.BusABC:
-    """Open the python-can bus an interface setting describes."""
-    return can.Bus(interface=settings.interface, channel=settings.channel, bitrate=settings.bitrate)
+_RECEIVE_ERRORS = RECEIVE_ERRORS
 
 
 BusFactory = Callable[[CanInterfaceSettings], can.BusABC]
 # (timestamp, arbitration id, payload, interface name, own) for transport frames (TP.CM, TP.DT).
 TransportHandler = Callable[[float, int, bytes, str, bool], None]
-
-
-class LinkState(StrEnum):
-    """State of one interface's bus."""
-
-    DOWN = "down"
-    UP = "up"
-    BUS_OFF = "bus_off"
-
-
-class _TokenBucket:
-    """A client's rate limit: `burst` frames at once, refilled at `rate` per second."""
-
-    __slots__ = ("last", "tokens")
-
-    def __init__(self, burst: float, now: float) -> None:
-        self.tokens = burst
-        self.last = now
-
-
-class CanInterface:
-    """One logical interface (house, chassis): its bus, statistics, address claim and transmit queue."""
-
-    def __init__(self, settings: CanInterfaceSettings, claimer: AddressClaimer) -> None:
-        """State starts down; the service's supervisor opens the bus."""
-        self.settings = settings
-        self.name = settings.name
-        self.stats = InterfaceStats(settings.name, settings.bitrate)
-        self.claimer = claimer
-        self.state = LinkState.DOWN
-        self.bus: can.BusABC | None = None
-        self.last_error = "not opened yet"
-        self.next_retry_s = 0.0
-        self.reconnects = 0
-        self.up_since: float | None = None
-        self.queue = TransmitQueue(TX_QUEUE_SIZE)
-        self.next_allowed: dict[int, float] = {}
-        self.clients: dict[str, _TokenBucket] = {}
-        self.loop_faults: dict[str, str] = {}  # loop -> why it last ended, until its restart has held
-        self.loop_restarts = 0
-        self.fault = asyncio.Event()
-        self._fd: int = -1
-        self._thread: threading.Thread | None = None
-        self._thread_stop = threading.Event()
 
 
 class CanInterfaceService:
@@ -217,7 +153,7 @@ class CanInterfaceService:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._seq = itertools.count()
         if metrics is not None:
-            metrics.registry.register(_CanCollector(self))
+            metrics.registry.register(CanCollector(self.links))
 
     # --- life cycle -----------------------------------------------------------------------------
 
@@ -230,10 +166,12 @@ class CanInterfaceService:
             # The first open is awaited so a working bus is up as soon as start() returns.
             await self._open(link)
             self._tasks.append(asyncio.create_task(
-                self._supervised(link, "connection supervisor", functools.partial(self._supervise, link)),
+                keep_running(link, "connection supervisor", functools.partial(self._supervise, link), self.alerts,
+                             self.restart_hold_s),
                 name=f"can-{link.name}-supervisor"))
             self._tasks.append(asyncio.create_task(
-                self._supervised(link, "transmit loop", functools.partial(self._transmit_loop, link)),
+                keep_running(link, "transmit loop", functools.partial(self._transmit_loop, link), self.alerts,
+                             self.restart_hold_s),
                 name=f"can-{link.name}-tx"))
 
     async def stop(self) -> None:
@@ -258,7 +196,8 @@ class CanInterfaceService:
             status, detail = self._link_health(link, now)
             parts.append(f"{link.name}: {detail}")
             data[link.name] = {"state": link.state.value, "detail": detail, "address": link.claimer.address,
-                               "claim": link.claimer.state.value, **link.stats.snapshot()}
+                               "claim": link.claimer.state.value, **link.stats.snapshot(),
+                               "refused": link.refused}
             if status is Status.UNHEALTHY or (status is Status.DEGRADED and worst is Status.HEALTHY):
                 worst = status
         return Health(worst, "; ".join(parts), data)
@@ -284,47 +223,6 @@ class CanInterfaceService:
         return Status.HEALTHY, f"{state}, address {link.claimer.address} {link.claimer.state.value}"
 
     # --- opening, faults, reconnecting ----------------------------------------------------------
-
-    async def _supervised(self, link: CanInterface, what: str,
-                          run: Callable[[], Coroutine[Any, Any, None]]) -> None:
-        """Run one of the interface's loops for good: restart it whenever it ends.
-
-        A loop that ends is logged at once, reported by health, raised as a P1 alert (which puts the
-        coach in safe state) and restarted at once, then after a back-off while it keeps dying. The alert
-        clears once the restarted loop has run `restart_hold_s`.
-        """
-        key = f"can:{link.name}:{what.replace(' ', '_')}"
-        backoff = 0.0
-        while True:
-            task = asyncio.create_task(run(), name=f"can-{link.name}-{what.replace(' ', '-')}")
-            try:
-                done, _ = await asyncio.wait([task], timeout=self.restart_hold_s)
-                if not done:
-                    if link.loop_faults.pop(what, None) is not None:
-                        log.info("CAN interface %s: the restarted %s holds", link.name, what)
-                        if self.alerts is not None:
-                            self.alerts.clear(key)
-                    backoff = 0.0
-                    await asyncio.wait([task])
-            except asyncio.CancelledError:
-                await cancel_all([task])
-                raise
-            error = None if task.cancelled() else task.exception()
-            reason = f"{type(error).__name__}: {error}" if error is not None else "it returned"
-            if error is not None:
-                log.error("CAN interface %s: the %s stopped (%s); restarting it", link.name, what, reason,
-                          exc_info=error)
-            else:
-                log.error("CAN interface %s: the %s stopped (%s); restarting it", link.name, what, reason)
-            link.loop_restarts += 1
-            link.loop_faults[what] = f"the {what} stopped ({reason}) and was restarted"
-            if self.alerts is not None:
-                self.alerts.raise_alert(key, Priority.P1, "can",
-                                        f"CAN interface '{link.name}': the {what} stopped ({reason}); "
-                                        "restarting it")
-            if backoff:
-                await asyncio.sleep(backoff)
-            backoff = min(max(0.1, backoff * 2), LOOP_RESTART_MAX_S)
 
     async def _open(self, link: CanInterface) -> bool:
         settings = link.settings
@@ -357,15 +255,11 @@ class CanInterfaceService:
                                     f"CAN interface '{link.name}' is down: {reason}")
 
     async def _close(self, link: CanInterface) -> None:
-        link._thread_stop.set()
-        if link._fd >= 0 and self._loop is not None:
-            self._loop.remove_reader(link._fd)
-            link._fd = -1
-        thread, link._thread = link._thread, None
-        if thread is not None:
-            if link.bus is not None and (wake := _receive_queue(link.bus)) is not None:
-                wake.put(_WAKE)
-            await asyncio.to_thread(thread.join, 2 * _QUEUE_POLL_S + 1.0)
+        reader, link.reader = link.reader, None
+        if isinstance(reader, SocketReader):
+            reader.stop()
+        elif reader is not None:
+            await reader.stop()
         bus, link.bus = link.bus, None
         if bus is not None:
             try:
@@ -396,9 +290,8 @@ class CanInterfaceService:
         """A receive or bus error: report the interface down and let the supervisor reconnect."""
         if link.state is LinkState.DOWN:
             return
-        if link._fd >= 0 and self._loop is not None:
-            self._loop.remove_reader(link._fd)  # else the loop would call the failing reader again
-            link._fd = -1
+        if isinstance(link.reader, SocketReader):
+            link.reader.stop()  # else the loop would call the failing reader again
         log.error("CAN interface %s failed: %s", link.name, exc)
         self._down(link, f"{type(exc).__name__}: {exc}")
         link.fault.set()
@@ -408,80 +301,13 @@ class CanInterfaceService:
     def _start_reader(self, link: CanInterface, bus: can.BusABC) -> None:
         loop = self._loop
         assert loop is not None, "start() sets the loop"
-        try:
-            fd = bus.fileno()
-        except NotImplementedError:
-            fd = -1
-        if fd >= 0:
-            link._fd = fd
-            loop.add_reader(fd, self._readable, link, bus)
-            return
-        link._thread_stop = threading.Event()
-        link._thread = threading.Thread(target=self._read_thread, args=(link, bus, link._thread_stop, loop),
-                                        name=f"can-{link.name}-rx", daemon=True)
-        link._thread.start()
-
-    def _readable(self, link: CanInterface, bus: can.BusABC) -> None:
-        for _ in range(_READ_BATCH):
-            try:
-                message = bus.recv(0)
-            except _RECEIVE_ERRORS as exc:
-                self._fault(link, exc)
-                return
-            if message is None:
-                return
-            self._on_message(link, message)
-
-    def _read_thread(self, link: CanInterface, bus: can.BusABC, stop: threading.Event,
-                     loop: asyncio.AbstractEventLoop) -> None:
-        poll = _QUEUE_POLL_S if _receive_queue(bus) is not None else _THREAD_POLL_S
-        while not stop.is_set():
-            batch: list[can.Message] = []
-            failure: BaseException | None = None
-            try:
-                message = bus.recv(poll)
-                # Whatever else is already waiting goes along: one hand-over (one wake-up of the loop)
-                # per burst, not per frame.
-                while message is not None and message is not _WAKE:
-                    batch.append(message)
-                    if len(batch) >= _READ_BATCH:
-                        break
-                    message = bus.recv(0)
-            except _RECEIVE_ERRORS as exc:
-                failure = exc
-            try:
-                if batch:
-                    loop.call_soon_threadsafe(self._on_messages, link, batch)
-                if failure is not None:
-                    if not stop.is_set():
-                        loop.call_soon_threadsafe(self._fault, link, failure)
-                    return
-            except RuntimeError:
-                return  # the loop closed under us: nobody is left to hand frames to
-
-    def _on_messages(self, link: CanInterface, messages: list[can.Message]) -> None:
-        for message in messages:
-            self._on_message(link, message)
-
-    def _on_message(self, link: CanInterface, message: can.Message) -> None:
-        if link.state is LinkState.DOWN:
-            return
-        if message.is_error_frame:
-            link.stats.errors += 1
-            if message.arbitration_id & _CAN_ERR_BUSOFF:
-                link.state = LinkState.BUS_OFF
-                if self.alerts is not None:
-                    self.alerts.raise_alert(f"can:{link.name}", Priority.P1, "can",
-                                            f"CAN interface '{link.name}' is bus-off")
-            return
-        if link.state is LinkState.BUS_OFF:
-            link.state = LinkState.UP  # frames flow again: the controller recovered
-            if self.alerts is not None:
-                self.alerts.clear(f"can:{link.name}")
-        if not message.is_extended_id:
-            link.stats.rx_frames += 1  # RV-C uses 29-bit identifiers only; count, do not decode
-            return
-        self.pipeline.process(message.timestamp, message.arbitration_id, bytes(message.data), link.stats)
+        receiver = LinkReceiver(link, self.pipeline, self.alerts, self._fault)
+        sock = record_socket(bus)
+        if sock is not None:
+            link.reader = SocketReader(sock, loop, receiver, link.settings.drain_ms / 1000)
+        else:
+            link.reader = ThreadReader(bus, loop, receiver, name=f"can-{link.name}-rx")
+        link.reader.start()
 
     def inject(self, interface: str, timestamp: float, arbitration_id: int, data: bytes) -> None:
         """Run a frame through the receive path as if it came from `interface` (log replay)."""
@@ -560,7 +386,7 @@ class CanInterfaceService:
             if len(buckets) >= 4 * TX_QUEUE_SIZE:  # forget full buckets: many clients cannot grow memory
                 for name in [n for n, b in buckets.items() if b.tokens >= self.client_burst]:
                     del buckets[name]
-            bucket = buckets[client] = _TokenBucket(self.client_burst, now)
+            bucket = buckets[client] = TokenBucket(self.client_burst, now)
         bucket.tokens = min(self.client_burst, bucket.tokens + (now - bucket.last) * self.client_rate_per_s)
         bucket.last = now
         if bucket.tokens < 1:
@@ -601,7 +427,7 @@ class CanInterfaceService:
                 "another node holds it; choose another can_source_address"))
             return
         loop = asyncio.get_running_loop()
-        target = _target(item)
+        target = rate_target(item)
         if not item.urgent:
             wait = link.next_allowed.get(target, 0.0) - loop.time()
             if wait > 0:
@@ -630,7 +456,7 @@ class CanInterfaceService:
             link.next_allowed = {k: t for k, t in link.next_allowed.items() if t > now}
         link.next_allowed[target] = now + self.rate_limit_s
         try:
-            arbitration_id = _compose(item.dgn, link.claimer.address, item.priority, item.destination)
+            arbitration_id = compose_frame_id(item.dgn, link.claimer.address, item.priority, item.destination)
         except ValueError as exc:
             resolve(item.future, exc)
             return
@@ -664,62 +490,3 @@ class CanInterfaceService:
         # Never send a command later than asked: a slide must not move minutes after the click.
         for item in link.queue.drain():
             resolve(item.future, CanTransmitError(reason))
-
-
-def _target(item: TxItem) -> int:
-    """What the rate limit counts frames against: the destination node of a destination-specific frame,
-    else the DGN and its first byte, the instance in RV-C (one device output)."""
-    from coachiq.rvc.ids import is_pdu1
-
-    if is_pdu1(item.dgn):
-        return 0xFF if item.destination is None else item.destination
-    return 0x100 | (item.dgn << 9) | (item.data[0] << 1 if item.data else 1)
-
-
-def _receive_queue(bus: can.BusABC) -> queue.Queue[can.Message] | None:
-    """The receive queue of a python-can virtual bus, None for any other bus."""
-    found = getattr(bus, "queue", None)
-    return found if isinstance(found, queue.Queue) else None
-
-
-def _compose(dgn: int, source: int, priority: int, destination: int | None) -> int:
-    from coachiq.rvc.ids import compose_id, is_pdu1
-
-    return compose_id(dgn, source, priority, destination if is_pdu1(dgn) else None)
-
-
-class _CanCollector:
-    """Prometheus collector reading the interface counters at scrape time (nothing per frame)."""
-
-    def __init__(self, service: CanInterfaceService) -> None:
-        self.service = service
-
-    def describe(self) -> Iterable[Metric]:
-        """No fixed description: the interfaces are known only once the service starts."""
-        return []
-
-    def collect(self) -> Iterator[Metric]:
-        """Counters and gauges per interface."""
-        counters = {
-            "rx_frames": CounterMetricFamily("coachiq_can_rx_frames", "CAN frames received.", labels=["interface"]),
-            "tx_frames": CounterMetricFamily("coachiq_can_tx_frames", "CAN frames sent.", labels=["interface"]),
-            "errors": CounterMetricFamily("coachiq_can_errors", "CAN errors (error frames, failed sends, faults).",
-                                          labels=["interface"]),
-            "dropped_repeats": CounterMetricFamily("coachiq_can_dropped_repeats",
-                                                   "Frames dropped before decoding: same payload as last time.",
-                                                   labels=["interface"]),
-        }
-        load = GaugeMetricFamily("coachiq_can_bus_load_percent", "Estimated bus load.", labels=["interface"])
-        up = GaugeMetricFamily("coachiq_can_up", "1 while the interface is up.", labels=["interface"])
-        last = GaugeMetricFamily("coachiq_can_last_frame_timestamp_seconds", "Time of the last frame.",
-                                 labels=["interface"])
-        for link in list(self.service.links.values()):
-            stats = link.stats
-            for key, family in counters.items():
-                family.add_metric([link.name], getattr(stats, key))
-            load.add_metric([link.name], stats.bus_load())
-            up.add_metric([link.name], 1.0 if link.state is LinkState.UP else 0.0)
-            if stats.last_frame_time is not None:
-                last.add_metric([link.name], stats.last_frame_time)
-        yield from counters.values()
-        yield from (load, up, last)

@@ -15,8 +15,8 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-__all__ = ["CanBusyError", "CanTransmitError", "Gate", "TransmitQueue", "TransmitRefused", "TxItem", "mark_retrieved",
-           "resolve"]
+__all__ = ["CanBusyError", "CanTransmitError", "Gate", "TransmitQueue", "TransmitRefused", "TxItem",
+           "compose_frame_id", "mark_retrieved", "rate_target", "resolve"]
 
 _MAX_CLIENT_TURNS = 1024  # clients remembered for their turn before those whose turn has passed are dropped
 
@@ -181,3 +181,20 @@ class TransmitQueue:
         self.frames.clear()
         self.stop_slots.clear()
         return items
+
+
+def rate_target(item: TxItem) -> int:
+    """What the rate limit counts frames against: the destination node of a destination-specific frame,
+    else the DGN and its first byte, the instance in RV-C (one device output)."""
+    from coachiq.rvc.ids import is_pdu1
+
+    if is_pdu1(item.dgn):
+        return 0xFF if item.destination is None else item.destination
+    return 0x100 | (item.dgn << 9) | (item.data[0] << 1 if item.data else 1)
+
+
+def compose_frame_id(dgn: int, source: int, priority: int, destination: int | None) -> int:
+    """The 29-bit identifier of a frame we send (the destination only for destination-specific DGNs)."""
+    from coachiq.rvc.ids import compose_id, is_pdu1
+
+    return compose_id(dgn, source, priority, destination if is_pdu1(dgn) else None)

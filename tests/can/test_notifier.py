@@ -7,6 +7,7 @@ P1 alert and a reconnect. `can.Notifier(loop=...)` does not give that:
   read, and the notifier still says it runs;
 - on a bus with a file descriptor (socketcan) the failing reader stays registered with the event loop:
   a descriptor that stays readable makes the loop call it again and again, each call failing.
+  The service reads such a socket's frame records itself and stops watching it at the first failure.
 Each test shows the notifier's behaviour on a real python-can bus and then the service's on the same fault.
 """
 
@@ -22,7 +23,9 @@ import can
 import pytest
 from can.interfaces.virtual import VirtualBus
 
+from coachiq.bench.feed import Feed
 from coachiq.can.interface import CanInterfaceService, LinkState
+from coachiq.can.reader import SocketReader
 from coachiq.core.alerts import AlertManager, Priority
 from coachiq.settings import CanInterfaceSettings
 from tests.can.conftest import FaultInjector, house, wait_for
@@ -151,30 +154,29 @@ async def test_can_notifier_keeps_calling_a_failing_descriptor_reader(
         bus.shutdown()
 
 
-async def test_the_can_service_unregisters_a_failing_descriptor_reader_at_once(
-        channel: str, removed_interface: socket.socket) -> None:
+async def test_the_can_service_unregisters_a_failing_descriptor_reader_at_once() -> None:
+    # The service's descriptor path reads SocketCAN frame records itself (coachiq/can/reader.py); its
+    # socket here is the `fd` interface, whose other end goes away as a removed interface would.
     loop = asyncio.get_running_loop()
     failures: list[dict[str, Any]] = []
     previous = loop.get_exception_handler()
     loop.set_exception_handler(lambda _loop, context: failures.append(context))
-    buses: list[_DescriptorBus] = []
-
-    def factory(settings: CanInterfaceSettings) -> can.BusABC:
-        bus = _DescriptorBus(removed_interface, channel=settings.channel)
-        buses.append(bus)
-        return bus
-
+    feed = Feed(socket.SOCK_SEQPACKET)
     alerts = AlertManager()
-    service = CanInterfaceService([house(channel)], alerts=alerts, bus_factory=factory, backoff_start_s=30.0)
+    settings = CanInterfaceSettings.model_validate(feed.settings())
+    service = CanInterfaceService([settings], alerts=alerts, backoff_start_s=30.0)
     await service.start()
     try:
         link = service.link("house")
+        reader = link.reader
+        assert isinstance(reader, SocketReader)
+        feed.ours.close()
         await wait_for(lambda: link.state is LinkState.DOWN, timeout=2)
         assert alerts.has_active(Priority.P1)
-        calls = buses[0].receive_calls
-        await asyncio.sleep(0.1)  # proves a negative: the loop no longer calls the reader
-        assert buses[0].receive_calls == calls == 1
+        assert reader.stopped and not reader.listening and link.reader is None
+        assert not loop.remove_reader(reader.fd)  # the loop no longer watches the socket
         assert failures == []
     finally:
         await service.stop()
         loop.set_exception_handler(previous)
+        feed.close()
