@@ -1,9 +1,10 @@
 """Benchmarks of the HTTP and WebSocket API as a client sees it, against a real `coachiq serve`.
 
 Every figure is the median of RUNS runs (a fresh server each) with its min and max. "Full bus load" is
-a coach at about 1,800 frames/s played into the server by `serve --replay` at the log's own pace
-(coachiq.bench.common.generate_coach, or the log given to `coachiq bench --coach`); the server's CPU
-and the machine's load average are printed beside the figures.
+a coach at about 1,800 frames/s (coachiq.bench.common.generate_coach, or the log given to
+`coachiq bench --coach`) on the SocketCAN-shaped path: the server's CAN interface is one end of a
+datagram socket pair (coachiq/bench/feed.py) and each frame arrives as one `can_frame` datagram at
+the log's own time. The server's CPU and the machine's load average are printed beside the figures.
 
 - entities_list_p99_ms / _p50_ms: GET /api/v2/entities (the documented route, no filters) with the
   benchmark coach (150 entities) under full bus load, from 5 concurrent HTTP/1.1 keep-alive clients,
@@ -11,8 +12,9 @@ and the machine's load average are printed beside the figures.
   headers a browser or an HTTP library sends (`Accept-Encoding: gzip`). entities_list_bodies counts the
   distinct bodies the clients received: the bus changes entities during the run, so any cached answer
   is rebuilt.
-- command_ws_p50_ms / _p99_ms: on the simulated coach (its devices echo their status as real ones do),
-  5 WebSocket clients subscribed to every entity as the page is; a dimmer command is sent over
+- command_ws_p50_ms / _p99_ms: on the simulated coach (the server's own simulator, whose devices echo
+  their status as real ones do), 5 WebSocket clients subscribed to every entity as the page is; a
+  dimmer command is sent over
   /api/v2/ws in the page's message format and timed from the send to the `command_result` arriving at
   the client. The command goes through the entity manager and the transmit queue onto the bus, the
   simulated dimmer answers with its status, and that status confirms the command.
@@ -21,7 +23,10 @@ and the machine's load average are printed beside the figures.
 - command_*_failures: commands whose answer was not `confirmed` (timed out, refused, busy, no answer
   within CLIENT_TIMEOUT_S). They stay in the latency sample, counted at the time they took (or
   CLIENT_TIMEOUT_S), and their number and rate are reported.
-- the same command figures with `_load` under full bus load (`serve --replay`).
+- the same command figures with `_load` under full bus load: the benchmark coach (150 lights) with the
+  log on the SocketCAN-shaped path, from a bus process that also plays five dimmer outputs the log does
+  not use (coachiq.sim.loads.DcOutput, as the simulator's): each answers a DC_DIMMER_COMMAND_2 for its
+  instance with its DC_DIMMER_STATUS_3 as soon as the command arrives, and broadcasts it every second.
 
 Commands go one after the other, as people press buttons: after each answer the client waits a random
 20-80 ms (seeded; nothing aligned to the server's periodic work), and targets rotate over the coach's
@@ -31,16 +36,22 @@ device's state.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import hashlib
 import json
 import os
 import random
+import select
+import signal
+import socket
+import subprocess
+import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -48,13 +59,16 @@ import httpx
 import websockets
 
 from coachiq.bench.common import (
+    BENCH_ENTITIES,
     bench_coach_file,
     cpu_seconds,
     generated_log,
     percentile,
+    read_frames,
     server,
     spread,
 )
+from coachiq.bench.feed import Feed
 
 RUNS = 5
 CLIENTS = 5
@@ -66,6 +80,11 @@ GAP_S = (0.02, 0.08)
 COMMAND_COACH = "class_a_diesel"
 COMMAND_TARGETS = ("light.living_room_ceiling", "light.galley_ceiling", "light.bedroom_ceiling",
                    "light.bathroom_ceiling", "light.bedroom_reading_left")
+# Under load: lights of the benchmark coach (dimmer outputs at 0x8E) whose instances the log never sends.
+LOADED_INSTANCES = tuple(range(BENCH_ENTITIES - 17, BENCH_ENTITIES - 12))
+LOADED_TARGETS = tuple(f"light.bench_{n}" for n in LOADED_INSTANCES)
+DIMMER_SOURCE = 0x8E
+BUS_S = 600.0  # longest a bus process plays; it is stopped when its server is
 
 
 def load_average() -> float:
@@ -74,13 +93,32 @@ def load_average() -> float:
 
 
 @contextlib.contextmanager
-def full_bus_server(folder: Path, env: dict[str, str], log: Path | None = None
+def full_bus_server(folder: Path, env: dict[str, str], log: Path | None = None, dimmers: Sequence[int] = ()
                     ) -> Iterator[tuple[Any, str]]:
-    """A server with a coach at full bus load played in at the log's own pace: (process, base URL)."""
-    replay = log if log is not None else generated_log(folder)
-    with server(folder / "data", env, "--replay", str(replay), "--speed", "1") as (process, base):
-        time.sleep(SETTLE_S)
-        yield process, base
+    """A server whose CAN interface carries a coach at full bus load: (process, base URL).
+
+    The log plays from a bus process at its own pace, one datagram per frame; `dimmers` are instances
+    of dimmer outputs at DIMMER_SOURCE that the same process plays as devices answering commands.
+    """
+    played = log if log is not None else generated_log(folder)
+    feed = Feed()
+    try:
+        with server(folder / "data", {**env, **feed.env()}, pass_fds=[feed.server_fd]) as (process, base):
+            feed.started()
+            bus = subprocess.Popen([sys.executable, "-m", "coachiq.bench.api", "--bus", str(feed.ours.fileno()),
+                                    "--log", str(played), "--dimmers", ",".join(map(str, dimmers))],
+                                   pass_fds=[feed.ours.fileno()])
+            try:
+                time.sleep(SETTLE_S)
+                yield process, base
+                if bus.poll() is not None:
+                    raise RuntimeError(f"the bus process ended with status {bus.returncode} during the benchmark")
+            finally:
+                if bus.poll() is None:
+                    bus.send_signal(signal.SIGTERM)
+                    bus.wait(10)
+    finally:
+        feed.close()
 
 
 # --- GET /api/v2/entities ---------------------------------------------------------------------------
@@ -179,13 +217,13 @@ class CommandSample:
                 "count": count, "failed": failed, "failures": dict(self.failures)}
 
 
-def command_plan(count: int, seed: int) -> list[tuple[str, int, float]]:
+def command_plan(count: int, seed: int, targets: Sequence[str] = COMMAND_TARGETS) -> list[tuple[str, int, float]]:
     """(entity id, brightness, gap before it in s) of `count` commands; each changes its light."""
     rng = random.Random(seed)
     last: dict[str, int] = {}
     plan = []
     for n in range(count):
-        target = COMMAND_TARGETS[n % len(COMMAND_TARGETS)]
+        target = targets[n % len(targets)]
         level = rng.choice([v for v in (10, 25, 40, 55, 70, 85, 100) if v != last.get(target)])
         last[target] = level
         plan.append((target, level, rng.uniform(*GAP_S)))
@@ -241,7 +279,7 @@ async def _rest_commands(base: str, plan: list[tuple[str, int, float]]) -> Comma
     """The same commands as POST /api/v2/entities/{id}/commands, one keep-alive client."""
     sample = CommandSample()
     async with httpx.AsyncClient(base_url=base, timeout=CLIENT_TIMEOUT_S) as http:
-        await http.get("/api/v2/entities/light.porch")  # the connection is open
+        await http.get("/healthz")  # the connection is open
         for entity_id, level, gap in plan:
             await asyncio.sleep(gap)
             began = time.perf_counter()
@@ -257,14 +295,19 @@ async def _rest_commands(base: str, plan: list[tuple[str, int, float]]) -> Comma
 
 
 def _command_run(run: int, log: Path | None, loaded: bool) -> dict[str, Any]:
-    env = {"COACHIQ_COACH": COMMAND_COACH}
     with tempfile.TemporaryDirectory(prefix="coachiq-bench-cmd-") as name:
         folder = Path(name)
-        running = full_bus_server(folder, env, log) if loaded else server(folder / "data", env)
+        if loaded:
+            env = {"COACHIQ_COACH": "generic", "COACHIQ_COACH_FILE": str(bench_coach_file(folder))}
+            running = full_bus_server(folder, env, log, LOADED_INSTANCES)
+            targets = LOADED_TARGETS
+        else:
+            running = server(folder / "data", {"COACHIQ_COACH": COMMAND_COACH})
+            targets = COMMAND_TARGETS
         with running as (process, base):
             began, cpu = time.monotonic(), cpu_seconds(process.pid)
-            ws = asyncio.run(_ws_commands(base, command_plan(COMMANDS, 2 * run)))
-            rest = asyncio.run(_rest_commands(base, command_plan(COMMANDS, 2 * run + 1)))
+            ws = asyncio.run(_ws_commands(base, command_plan(COMMANDS, 2 * run, targets)))
+            rest = asyncio.run(_rest_commands(base, command_plan(COMMANDS, 2 * run + 1, targets)))
             cpu_percent = 100.0 * (cpu_seconds(process.pid) - cpu) / (time.monotonic() - began)
             if process.poll() is not None:
                 raise RuntimeError("the server stopped during the benchmark")
@@ -295,9 +338,103 @@ def bench_commands(log: Path | None = None, runs: int = RUNS) -> dict[str, Any]:
     idle = [_command_run(run, log, loaded=False) for run in range(runs)]
     loaded = [_command_run(run, log, loaded=True) for run in range(runs)]
     return {**_command_figures(idle, ""), **_command_figures(loaded, "_load"),
-            "command_setup": {"coach": COMMAND_COACH, "commands_per_path_and_run": COMMANDS, "runs": runs,
-                              "ws_clients": CLIENTS, "gap_s": list(GAP_S)}}
+            "command_setup": {"coach": COMMAND_COACH, "coach_load": f"generic + {BENCH_ENTITIES} bench lights",
+                              "commands_per_path_and_run": COMMANDS, "runs": runs, "ws_clients": CLIENTS,
+                              "gap_s": list(GAP_S)}}
+
+
+# --- the bus process -------------------------------------------------------------------------------
+
+def _bus(fd: int, log: Path, instances: Sequence[int]) -> None:
+    """Play `log` at its own pace onto the socket `fd`, looping, and be the dimmer outputs `instances`.
+
+    Between two frames of the log the process waits on the socket: a DC_DIMMER_COMMAND_2 for one of its
+    outputs is carried out and answered with the output's DC_DIMMER_STATUS_3 at once. Every output also
+    broadcasts its status once a second. Runs until SIGTERM.
+    """
+    from coachiq.can.reader import CAN_EFF_FLAG, CAN_EFF_MASK, CAN_FRAME, pack_frame
+    from coachiq.rvc.codec import Codec
+    from coachiq.rvc.ids import compose_id, dgn_and_source
+    from coachiq.rvc.spec import SpecDatabase
+    from coachiq.sim.loads import DcOutput, apply_dimmer_command
+
+    codec = Codec(SpecDatabase.load())
+    command_dgn = codec.spec_for("DC_DIMMER_COMMAND_2").dgn
+    status_dgn = codec.spec_for("DC_DIMMER_STATUS_3").dgn
+    status_id = compose_id(status_dgn, DIMMER_SOURCE)
+    outputs = {n: DcOutput(n, dimmable=True) for n in instances}
+    sock = socket.socket(fileno=fd)
+    stopping = [False]
+
+    def on_term(_signum: int, _frame: object) -> None:
+        stopping[0] = True
+
+    signal.signal(signal.SIGTERM, on_term)
+
+    def status(output: DcOutput) -> None:
+        payload = codec.encode(status_dgn, output.values(), check_limits=False)
+        with contextlib.suppress(BlockingIOError):  # the server's buffer is full: lost, as on a bus
+            sock.send(pack_frame(status_id, payload), socket.MSG_DONTWAIT)
+
+    def answer() -> None:
+        while True:
+            try:
+                record = sock.recv(72, socket.MSG_DONTWAIT)
+            except (BlockingIOError, InterruptedError):
+                return
+            if len(record) != CAN_FRAME.size:
+                continue
+            can_id, _length, data = CAN_FRAME.unpack(record)
+            if not can_id & CAN_EFF_FLAG or dgn_and_source(can_id & CAN_EFF_MASK)[0] != command_dgn:
+                continue
+            values = codec.decode(command_dgn, data).values
+            output = outputs.get(values.get("instance"))  # type: ignore[arg-type]
+            if output is not None:
+                apply_dimmer_command(output, values)
+                status(output)
+
+    frames = read_frames(log)
+    span = frames[-1][0] - frames[0][0] + 0.001
+    records = [(offset - frames[0][0], pack_frame(can_id, data)) for offset, can_id, data in frames]
+    started = time.monotonic()
+    next_status = started
+    lap = 0
+    while not stopping[0]:
+        for offset, record in records:
+            due = started + lap * span + offset
+            while not stopping[0]:
+                now = time.monotonic()
+                if now >= next_status:
+                    for output in outputs.values():
+                        status(output)
+                    next_status += 1.0
+                if now >= due:
+                    break
+                try:
+                    readable, _, _ = select.select([sock], [], [], min(due, next_status) - now)
+                except InterruptedError:
+                    continue
+                if readable:
+                    answer()
+            if stopping[0]:
+                break
+            with contextlib.suppress(BlockingIOError):
+                sock.send(record, socket.MSG_DONTWAIT)
+        lap += 1
+
+
+def main(argv: list[str] | None = None) -> None:
+    """`python -m coachiq.bench.api` prints the figures; `--bus FD --log LOG` is the bus process."""
+    parser = argparse.ArgumentParser(prog="python -m coachiq.bench.api")
+    parser.add_argument("--bus", type=int, metavar="FD")
+    parser.add_argument("--log", type=Path)
+    parser.add_argument("--dimmers", default="", help="instances of the dimmer outputs to play, comma-separated")
+    args = parser.parse_args(argv)
+    if args.bus is not None:
+        _bus(args.bus, args.log, [int(n) for n in args.dimmers.split(",") if n])
+    else:
+        print(json.dumps({**bench_entities_list(), **bench_commands()}, indent=2))
 
 
 if __name__ == "__main__":
-    print(json.dumps({**bench_entities_list(), **bench_commands()}, indent=2))
+    main()
