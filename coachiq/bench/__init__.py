@@ -20,7 +20,7 @@ shared cores: the load average is printed beside the figures that depend on it.
 | entities_list_p99_ms, _p50_ms | GET /api/v2/entities, 150 entities, 5 clients, full bus | api.py | p99 < 5 ms |
 | command_ws_p99_ms, _p50_ms | WebSocket command -> `command_result` confirmed, simulated coach | api.py | p99 < 50 ms |
 | command_rest_p99_ms, _p50_ms | POST .../commands -> confirmed response, simulated coach | api.py | p99 < 50 ms |
-| command_ws_p99_ms_load, command_rest_p99_ms_load | the same at full bus, devices answering on the bus | api.py | p99 < 50 ms |
+| command_ws_p99_ms_load, command_rest_p99_ms_load | the same at full bus, devices on the bus | api.py | p99 < 50 ms |
 | command_*_failures[_load] | commands not confirmed: count, rate, answers (kept in the latencies) | api.py | 0 |
 | slcan_reader_cpu_percent | python-can's slcan reader alone, emulated adapter, full bus | slcan.py | reported |
 | mqtt_state_latency_p99_ms | frame -> MQTT state message at a subscriber (needs Mosquitto) | mqtt.py | < 50 ms |
