@@ -27,6 +27,8 @@ the log's own time. The server's CPU and the machine's load average are printed 
   log on the SocketCAN-shaped path, from a bus process that also plays five dimmer outputs the log does
   not use (coachiq.sim.loads.DcOutput, as the simulator's): each answers a DC_DIMMER_COMMAND_2 for its
   instance with its DC_DIMMER_STATUS_3 as soon as the command arrives, and broadcasts it every second.
+- entities_list_bus, command_bus_load: what the bus process did (frames per second, frames the server's
+  socket buffer had no room for, how far it fell behind the log's pace on this shared machine).
 
 Commands go one after the other, as people press buttons: after each answer the client waits a random
 20-80 ms (seeded; nothing aligned to the server's periodic work), and targets rotate over the coach's
@@ -72,7 +74,7 @@ from coachiq.bench.feed import Feed
 
 RUNS = 5
 CLIENTS = 5
-SETTLE_S = 2.0  # start-up work and the first burst of new payloads of the replay
+SETTLE_S = 2.0  # the first second of a bus brings every device's payload as new: not the steady state
 LIST_S = 5.0  # seconds of requests per run
 COMMANDS = 100  # per path and run
 CLIENT_TIMEOUT_S = 5.0
@@ -84,7 +86,6 @@ COMMAND_TARGETS = ("light.living_room_ceiling", "light.galley_ceiling", "light.b
 LOADED_INSTANCES = tuple(range(BENCH_ENTITIES - 17, BENCH_ENTITIES - 12))
 LOADED_TARGETS = tuple(f"light.bench_{n}" for n in LOADED_INSTANCES)
 DIMMER_SOURCE = 0x8E
-BUS_S = 600.0  # longest a bus process plays; it is stopped when its server is
 
 
 def load_average() -> float:
@@ -93,12 +94,14 @@ def load_average() -> float:
 
 
 @contextlib.contextmanager
-def full_bus_server(folder: Path, env: dict[str, str], log: Path | None = None, dimmers: Sequence[int] = ()
-                    ) -> Iterator[tuple[Any, str]]:
+def full_bus_server(folder: Path, env: dict[str, str], log: Path | None = None, dimmers: Sequence[int] = (),
+                    bus_stats: dict[str, float] | None = None) -> Iterator[tuple[Any, str]]:
     """A server whose CAN interface carries a coach at full bus load: (process, base URL).
 
     The log plays from a bus process at its own pace, one datagram per frame; `dimmers` are instances
     of dimmer outputs at DIMMER_SOURCE that the same process plays as devices answering commands.
+    `bus_stats` receives what the bus process reports when it stops: frames sent, frames dropped
+    (the server's socket buffer was full), seconds played and how far it fell behind the log's pace.
     """
     played = log if log is not None else generated_log(folder)
     feed = Feed()
@@ -107,7 +110,7 @@ def full_bus_server(folder: Path, env: dict[str, str], log: Path | None = None, 
             feed.started()
             bus = subprocess.Popen([sys.executable, "-m", "coachiq.bench.api", "--bus", str(feed.ours.fileno()),
                                     "--log", str(played), "--dimmers", ",".join(map(str, dimmers))],
-                                   pass_fds=[feed.ours.fileno()])
+                                   pass_fds=[feed.ours.fileno()], stdout=subprocess.PIPE, text=True)
             try:
                 time.sleep(SETTLE_S)
                 yield process, base
@@ -116,7 +119,9 @@ def full_bus_server(folder: Path, env: dict[str, str], log: Path | None = None, 
             finally:
                 if bus.poll() is None:
                     bus.send_signal(signal.SIGTERM)
-                    bus.wait(10)
+                out, _ = bus.communicate(timeout=10)
+                if bus_stats is not None and out.strip():
+                    bus_stats.update(json.loads(out.strip().splitlines()[-1]))
     finally:
         feed.close()
 
@@ -162,7 +167,8 @@ def _list_run(log: Path | None) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="coachiq-bench-list-") as name:
         folder = Path(name)
         env = {"COACHIQ_COACH": "generic", "COACHIQ_COACH_FILE": str(bench_coach_file(folder))}
-        with full_bus_server(folder, env, log) as (process, base):
+        bus: dict[str, float] = {}
+        with full_bus_server(folder, env, log, bus_stats=bus) as (process, base):
             count = len(httpx.get(base + "/api/v2/entities").json()["entities"])
             asyncio.run(list_clients(base, 0.2))  # warm up the connections' first requests
             began, cpu = time.monotonic(), cpu_seconds(process.pid)
@@ -171,7 +177,8 @@ def _list_run(log: Path | None) -> dict[str, Any]:
             if process.poll() is not None:
                 raise RuntimeError("the server stopped during the benchmark")
     return {"p99": percentile(timings, 0.99), "p50": percentile(timings, 0.50), "entities": count,
-            "bodies": len(bodies), "requests": len(timings), "cpu": cpu_percent, "load": load_average()}
+            "bodies": len(bodies), "requests": len(timings), "cpu": cpu_percent, "load": load_average(),
+            "bus": bus}
 
 
 def bench_entities_list(log: Path | None = None, runs: int = RUNS) -> dict[str, Any]:
@@ -186,6 +193,7 @@ def bench_entities_list(log: Path | None = None, runs: int = RUNS) -> dict[str, 
                                 "seconds_per_run": LIST_S,
                                 "requests": [r["requests"] for r in results], "runs": runs,
                                 "load_average": [r["load"] for r in results]},
+        "entities_list_bus": bus_summary([r["bus"] for r in results]),
     }
 
 
@@ -297,9 +305,10 @@ async def _rest_commands(base: str, plan: list[tuple[str, int, float]]) -> Comma
 def _command_run(run: int, log: Path | None, loaded: bool) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="coachiq-bench-cmd-") as name:
         folder = Path(name)
+        bus: dict[str, float] = {}
         if loaded:
             env = {"COACHIQ_COACH": "generic", "COACHIQ_COACH_FILE": str(bench_coach_file(folder))}
-            running = full_bus_server(folder, env, log, LOADED_INSTANCES)
+            running = full_bus_server(folder, env, log, LOADED_INSTANCES, bus_stats=bus)
             targets = LOADED_TARGETS
         else:
             running = server(folder / "data", {"COACHIQ_COACH": COMMAND_COACH})
@@ -311,7 +320,7 @@ def _command_run(run: int, log: Path | None, loaded: bool) -> dict[str, Any]:
             cpu_percent = 100.0 * (cpu_seconds(process.pid) - cpu) / (time.monotonic() - began)
             if process.poll() is not None:
                 raise RuntimeError("the server stopped during the benchmark")
-    return {"ws": ws.figures(), "rest": rest.figures(), "cpu": cpu_percent, "load": load_average()}
+    return {"ws": ws.figures(), "rest": rest.figures(), "cpu": cpu_percent, "load": load_average(), "bus": bus}
 
 
 def _command_figures(results: list[dict[str, Any]], suffix: str) -> dict[str, Any]:
@@ -330,7 +339,16 @@ def _command_figures(results: list[dict[str, Any]], suffix: str) -> dict[str, An
                                                       "reasons": dict(reasons)}
     figures[f"command_server_cpu_percent{suffix}"] = spread([r["cpu"] for r in results], 1)
     figures[f"command_load_average{suffix}"] = [r["load"] for r in results]
+    if any(r["bus"] for r in results):
+        figures[f"command_bus{suffix}"] = bus_summary([r["bus"] for r in results])
     return figures
+
+
+def bus_summary(runs: Sequence[dict[str, float]]) -> dict[str, Any]:
+    """What the bus processes of the runs did: frames per second, frames dropped, falling behind."""
+    return {"frames_per_s": spread([r["sent"] / r["seconds"] for r in runs], 0),
+            "frames_dropped": int(sum(r["dropped"] for r in runs)),
+            "behind_ms_max": round(max(r["behind_ms_max"] for r in runs), 1)}
 
 
 def bench_commands(log: Path | None = None, runs: int = RUNS) -> dict[str, Any]:
@@ -398,7 +416,8 @@ def _bus(fd: int, log: Path, instances: Sequence[int]) -> None:
     records = [(offset - frames[0][0], pack_frame(can_id, data)) for offset, can_id, data in frames]
     started = time.monotonic()
     next_status = started
-    lap = 0
+    lap = sent = dropped = 0
+    behind = 0.0
     while not stopping[0]:
         for offset, record in records:
             due = started + lap * span + offset
@@ -409,6 +428,7 @@ def _bus(fd: int, log: Path, instances: Sequence[int]) -> None:
                         status(output)
                     next_status += 1.0
                 if now >= due:
+                    behind = max(behind, now - due)
                     break
                 try:
                     readable, _, _ = select.select([sock], [], [], min(due, next_status) - now)
@@ -418,9 +438,14 @@ def _bus(fd: int, log: Path, instances: Sequence[int]) -> None:
                     answer()
             if stopping[0]:
                 break
-            with contextlib.suppress(BlockingIOError):
+            try:
                 sock.send(record, socket.MSG_DONTWAIT)
+                sent += 1
+            except BlockingIOError:
+                dropped += 1  # the server's socket buffer is full: the kernel drops it on a real bus too
         lap += 1
+    print(json.dumps({"sent": sent, "dropped": dropped, "seconds": time.monotonic() - started,
+                      "behind_ms_max": behind * 1000}), flush=True)
 
 
 def main(argv: list[str] | None = None) -> None:
