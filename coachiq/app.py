@@ -12,7 +12,7 @@ from coachiq.api.roles import router as access_router
 from coachiq.api.security import AccessPolicy, SecurityMiddleware
 from coachiq.api.v2 import router as v2_router
 from coachiq.api.v2.deps import ServerView
-from coachiq.api.v2.entities import UnfilteredListRoute
+from coachiq.api.v2.service import GZIP_LEVEL, GZIP_MINIMUM_SIZE
 from coachiq.core.access import AccessGate, missing_origin_policy
 from coachiq.runtime import Runtime
 from coachiq.web import mount_web
@@ -39,15 +39,13 @@ def create_app(runtime: Runtime) -> FastAPI:
         missing_origin=missing_origin_policy(runtime.access))
     # Outermost: JSON answers (entity lists, history, diagnostics) are compressed for a client that asks
     # for it; the page's own files arrive already compressed and pass through as they are.
-    app.add_middleware(GZipMiddleware, minimum_size=1024, compresslevel=6)
+    app.add_middleware(GZipMiddleware, minimum_size=GZIP_MINIMUM_SIZE, compresslevel=GZIP_LEVEL)
     # A path with a trailing slash is not redirected: that redirect's Location is built from the Host header.
     app.router.redirect_slashes = False
     install_problem_handlers(app)
     app.include_router(health_router)
     app.include_router(v2_router)
     app.include_router(access_router)
-    # First, so the most frequent request skips matching the routers above (see UnfilteredListRoute).
-    app.router.routes.insert(0, UnfilteredListRoute())
     if runtime.settings.simulated:
         # Driving the simulated chassis exists only in simulation: outside it the path is 404.
         from coachiq.api.v2.sim import router as sim_router

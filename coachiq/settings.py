@@ -77,6 +77,17 @@ class CanInterfaceSettings(BaseModel):
                     "this many ms (fewer wake-ups, frames up to this much later).",
     )
 
+    @field_validator("interface")
+    @classmethod
+    def _no_slcan(cls, value: str) -> str:
+        # python-can's slcan reader takes the serial port a byte at a time: about a quarter of a core at
+        # full bus on the test machine (coachiq/bench/slcan.py), the whole budget several times over.
+        if value == "slcan":
+            raise ValueError("an SLCAN adapter is read through the kernel's driver: run `slcand -o -c -s5 "
+                             "/dev/ttyACM0 can0` and `ip link set can0 up`, then use interface socketcan, "
+                             "channel can0 (docs/hardware.md)")
+        return value
+
 
 class Settings(BaseSettings):
     """Every setting of the server. Unknown keys are errors, so a typo never passes silently."""

@@ -30,6 +30,7 @@ __all__ = ["bench_chassis", "generate_chassis"]
 _STARTED = re.compile(r"feature (j1939|spartan_k2) started in (\d+) ms")
 
 FULL_BUS_FPS = 1900
+RUNS = 5
 # (PGN, source address, frames per second, share of frames whose payload changes)
 _SCHEDULE = [
     (0xF004, 0x00, 100, 1.0),   # EEC1, engine speed every 10 ms
@@ -73,7 +74,7 @@ def generate_chassis(seconds: int = 60, seed: int = 3) -> list[Frame]:
     return frames
 
 
-def _rates(run: Callable[[], None], count: int, rounds: int = 5) -> dict[str, float]:
+def _rates(run: Callable[[], None], count: int, rounds: int = RUNS) -> dict[str, float]:
     samples = []
     for _ in range(rounds):
         began = time.perf_counter()
@@ -125,7 +126,7 @@ def _replay_cpu(folder: Path, log: Path, seconds: float) -> float:
         stop(process)
 
 
-def bench_full_bus(coach: list[Frame], chassis: list[Frame], runs: int = 3, seconds: float = 10.0) -> dict[str, Any]:
+def bench_full_bus(coach: list[Frame], chassis: list[Frame], runs: int = RUNS, seconds: float = 10.0) -> dict[str, Any]:
     """Server CPU with the RV-C log alone and with the chassis bus merged in, alternating, `runs` times."""
     with tempfile.TemporaryDirectory(prefix="coachiq-bench-j1939-") as name:
         folder = Path(name)
@@ -144,7 +145,7 @@ def bench_full_bus(coach: list[Frame], chassis: list[Frame], runs: int = 3, seco
             "chassis_frames_per_s": round(sum(1 for f in chassis if f[0] < 1.0))}
 
 
-def bench_startup_with_features(runs: int = 3, idle_s: float = 10.0) -> dict[str, Any]:
+def bench_startup_with_features(runs: int = RUNS, idle_s: float = 10.0) -> dict[str, Any]:
     """Start to ready and idle RSS of the simulated coach with j1939 and spartan_k2 on (database at head)."""
     env = {"COACHIQ_FEATURE_J1939": "true", "COACHIQ_FEATURE_SPARTAN_K2": "true"}
     ready, rss, feature_ms = [], [], []

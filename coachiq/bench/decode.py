@@ -12,7 +12,7 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from coachiq.bench.common import Frame, rates
+from coachiq.bench.common import Frame, rates, spread
 
 
 def every_dgn_frames(per_dgn: int = 200, seed: int = 10) -> list[tuple[int, bytes]]:
@@ -51,6 +51,4 @@ def bench_decode(frames: list[Frame]) -> dict[str, Any]:
             for _value in decode(dgn, data).values.values():
                 pass
 
-    found = rates(run, len(work))
-    return {"decode_fps": round(found[len(found) // 2]), "decode_fps_min": round(found[0]),
-            "decode_fps_max": round(found[-1]), "decode_frames": len(work)}
+    return {"decode_fps": spread(rates(run, len(work)), 0), "decode_frames": len(work)}

@@ -43,6 +43,7 @@ from coachiq.bench.common import (
 MOSQUITTO = "/usr/sbin/mosquitto"
 NODE_ID = "bench"
 SETTLE_S = 3.0
+RUNS = 5
 
 
 def _mosquitto(folder: Path, port: int) -> subprocess.Popen[bytes]:
@@ -134,7 +135,7 @@ def _one_server(folder: Path, replay: Path, coach_file: Path, seconds: float, po
     return result
 
 
-def bench_mqtt(log: Path | None = None, runs: int = 3, seconds: float = 15.0) -> dict[str, Any]:
+def bench_mqtt(log: Path | None = None, runs: int = RUNS, seconds: float = 15.0) -> dict[str, Any]:
     """State latency, CPU and memory of the mqtt feature at full bus load; median, min and max of `runs`."""
     if not (os.access(MOSQUITTO, os.X_OK) or shutil.which("mosquitto")):
         return {"mqtt": "not measured: Mosquitto is not installed (Debian package mosquitto)"}

@@ -1,4 +1,4 @@
-"""Benchmarks of the realtime hub and the v2 API; each function returns a dict of figures.
+"""Benchmarks of the realtime hub; each function returns a dict of figures (the API's: coachiq/bench/api.py).
 
 - bench_realtime_load(log): the budget figures at full bus load on the SocketCAN-shaped path. A server
   gets one end of a socket pair as its CAN interface (`fd`, read by the same reader as a SocketCAN
@@ -14,11 +14,6 @@
   frames the server's socket buffer had no room for, and how far the player fell behind the log's pace on
   this shared machine are reported beside the figures. ws_updates_held_to_coalesce counts updates the
   hub held back on purpose (its coalescing window); they are in the latency figures too.
-- bench_commands(): the simulated coach, the entity manager's command path: command_to_frame_p99_ms
-  (execute() called -> the command frame seen by another node on the bus) and command_confirm_p99_ms
-  (execute() called -> confirmed by the device's echo; the simulated device echoes at once).
-- bench_entities_list(): GET /api/v2/entities with 150 entities, 5 concurrent HTTP clients:
-  entities_list_p99_ms (and p50).
 
 Without a log, a coach at full bus load is generated with a fixed seed (coachiq.bench.common.generate_coach).
 `serve --replay` plays logs for people; no figure here comes from it.
@@ -31,7 +26,6 @@ import base64
 import bisect
 import json
 import os
-import statistics
 import tempfile
 import threading
 import time
@@ -334,112 +328,3 @@ def bench_realtime_load(log: Path | None = None, runs: int = RUNS, *, drain_ms: 
         figures["rss_full_load_mib"] = spread([r["rss_mib"] for r in results], 1)
         figures["rss_full_load_after_s"] = rss_after_s
     return figures
-
-
-async def _commands(count: int) -> dict[str, Any]:
-    import can
-
-    from coachiq.can.interface import SIMULATED_CHANNEL
-    from coachiq.runtime import Runtime
-    from coachiq.settings import Settings
-
-    with tempfile.TemporaryDirectory(prefix="coachiq-bench-cmd-") as name:
-        runtime = Runtime(Settings(data_dir=Path(name) / "data", coach="class_a_diesel"), [])
-        await runtime.core.start()
-        await runtime.start_simulation()
-        seen: list[float] = []
-        stop = threading.Event()
-        command_dgn = runtime.core.rvc.codec.spec_for("DC_DIMMER_COMMAND_2").dgn  # type: ignore[union-attr]
-        source = runtime.core.can.source_address
-
-        def listen(bus: can.BusABC) -> None:
-            # Another node on the bus: when did the command frame arrive?
-            while not stop.is_set():
-                message = bus.recv(0.1)
-                if message is not None and (message.arbitration_id >> 8) & 0x3FF00 == command_dgn & 0x3FF00 \
-                        and message.arbitration_id & 0xFF == source:
-                    seen.append(time.perf_counter())
-
-        bus = can.Bus(interface="virtual", channel=SIMULATED_CHANNEL)
-        thread = threading.Thread(target=listen, args=(bus,), daemon=True)
-        thread.start()
-        entities = runtime.core.entities
-        to_frame: list[float] = []
-        confirm: list[float] = []
-        outcomes: dict[str, int] = {}
-        try:
-            await asyncio.sleep(1.5)  # devices heard, address claimed
-            for n in range(count):
-                # Spaced like commands from people, beyond the transmit queue's per-destination rate limit
-                # (coachiq.can.interface.RATE_LIMIT_S), which would otherwise be what is measured.
-                await asyncio.sleep(0.03)
-                before = len(seen)
-                began = time.perf_counter()
-                result = await entities.execute("light.galley_ceiling", "set_brightness",
-                                                {"brightness": 20 + (n % 2) * 50}, actor="bench")
-                confirm.append((time.perf_counter() - began) * 1000)
-                outcomes[result.outcome.value] = outcomes.get(result.outcome.value, 0) + 1
-                for _ in range(100):
-                    if len(seen) > before:
-                        break
-                    await asyncio.sleep(0.001)
-                if len(seen) > before:
-                    to_frame.append((seen[before] - began) * 1000)
-        finally:
-            stop.set()
-            thread.join(2)
-            bus.shutdown()
-            await runtime.stop()
-    return {
-        "command_to_frame_p99_ms": round(percentile(to_frame, 0.99), 3),
-        "command_to_frame_p50_ms": round(percentile(to_frame, 0.50), 3),
-        "command_confirm_p99_ms": round(percentile(confirm, 0.99), 3),
-        "command_confirm_p50_ms": round(percentile(confirm, 0.50), 3),
-        "commands": count,
-        "outcomes": outcomes,
-    }
-
-
-def bench_commands(count: int = 200) -> dict[str, Any]:
-    """Command to frame on the bus, and command to confirmation, on the simulated coach."""
-    return asyncio.run(_commands(count))
-
-
-async def _list_clients(base: str, requests: int) -> list[float]:
-    # A bare HTTP/1.1 keep-alive client: an HTTP library would cost more CPU than the request it times.
-    host, port = base.removeprefix("http://").split(":")
-    request = f"GET /api/v2/entities HTTP/1.1\r\nHost: {host}:{port}\r\n\r\n".encode()
-    timings: list[float] = []
-
-    async def client() -> None:
-        reader, writer = await asyncio.open_connection(host, int(port))
-        try:
-            for _ in range(requests):
-                began = time.perf_counter()
-                writer.write(request)
-                head = await reader.readuntil(b"\r\n\r\n")
-                length = next(int(line.split(b":")[1]) for line in head.split(b"\r\n")
-                              if line.lower().startswith(b"content-length:"))
-                await reader.readexactly(length)
-                timings.append((time.perf_counter() - began) * 1000)
-                if not head.startswith(b"HTTP/1.1 200"):
-                    raise RuntimeError(f"GET /api/v2/entities answered {head.splitlines()[0]!r}")
-        finally:
-            writer.close()
-
-    await asyncio.gather(*(client() for _ in range(CLIENTS)))
-    return timings
-
-
-def bench_entities_list(requests: int = 200) -> dict[str, Any]:
-    """GET /api/v2/entities with 150 entities from 5 concurrent clients."""
-    with tempfile.TemporaryDirectory(prefix="coachiq-bench-list-") as name:
-        folder = Path(name)
-        env = {"COACHIQ_COACH": "generic", "COACHIQ_COACH_FILE": str(bench_coach_file(folder))}
-        with server(folder / "data", env) as (_process, base):
-            count = len(httpx.get(base + "/api/v2/entities").json()["entities"])
-            asyncio.run(_list_clients(base, 20))  # warm up
-            timings = asyncio.run(_list_clients(base, requests))
-    return {"entities_list_p99_ms": round(percentile(timings, 0.99), 3),
-            "entities_list_p50_ms": round(statistics.median(timings), 3),
-            "entities": count, "requests": len(timings), "clients": CLIENTS}

@@ -29,7 +29,6 @@ import asyncio
 import contextlib
 import json
 import random
-import statistics
 import tempfile
 import time
 from collections import Counter
@@ -39,9 +38,9 @@ from typing import Any
 import httpx
 import websockets
 
-from coachiq.bench.common import percentile, server
+from coachiq.bench.common import percentile, server, spread
 
-RUNS = 3
+RUNS = 5
 CYCLES = 10  # e-stops, then drive-offs, per run
 FLOOD_CLIENTS = 20
 BURST = 300
@@ -286,15 +285,12 @@ def bench_safety(runs: int = RUNS, server_env: dict[str, str] | None = None) -> 
     figures: dict[str, Any] = {}
     for key, name in (("estop_p99", "estop_to_stop_frames_p99_ms"), ("after_max", "motion_after_unsafe_max_ms"),
                       ("confirm_ms", "tx_loop_confirm_ms")):
-        values = [float(r[key]) for r in results]
-        figures[name] = round(statistics.median(values), 1)
-        figures[f"{name}_min"] = round(min(values), 1)
-        figures[f"{name}_max"] = round(max(values), 1)
+        figures[name] = spread([float(r[key]) for r in results], 1)
     figures["tx_loop_survives"] = all(r["survives"] for r in results)
     # Cycles whose slide and awning never started (nothing left the bus): not in the figures above.
     figures["safety_cycles_failed"] = sum(r["failed"] for r in results)
     # What the flood was answered (status code: count, summed over the runs) and its rate.
-    figures["safety_flood_requests_per_s"] = round(statistics.median(r["flood_rps"] for r in results))
+    figures["safety_flood_requests_per_s"] = spread([r["flood_rps"] for r in results], 0)
     total: Counter[str] = Counter()
     for r in results:
         total.update({str(code): n for code, n in r["flood_answers"].items()})

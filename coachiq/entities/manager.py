@@ -12,6 +12,7 @@ status echo to show the requested state. State is only ever what the devices rep
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -43,6 +44,7 @@ __all__ = ["Entity", "EntityManager", "InvalidCommand", "UnknownEntity"]
 log = logging.getLogger(__name__)
 
 MAX_UNMAPPED = 1000  # distinct (DGN, instance, source) kept; a flood of junk cannot grow memory
+_CACHED_LISTS = 32  # serialised entity lists kept (one per combination of filters asked for)
 
 
 @dataclass(slots=True)
@@ -81,6 +83,7 @@ class EntityManager:
         self._unsubscribe: Callable[[], None] | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._background: set[asyncio.Task[Any]] = set()
+        self._lists: dict[tuple[str | None, str | None, str | None], bytes] = {}
         self.commands = CommandRunner(self.entities, rvc, gate, self.motions, settings.command_timeout,
                                       self._audit, self._last_heard)
 
@@ -100,6 +103,7 @@ class EntityManager:
             raise ServiceStartError("the RV-C service is not started", "start rvc before entities")
         self._instance_byte = instance_bytes(db)
         self.entities.clear()  # the same mapping the command runner holds
+        self._lists.clear()
         self.entities.update((cid, Entity(config, self.ring_size)) for cid, config in self.mapping.entities.items())
         index: dict[int, dict[int | None, list[Entity]]] = {}
         for entity in self.entities.values():
@@ -157,6 +161,25 @@ class EntityManager:
         return [e for e in self.entities.values()
                 if (type is None or e.config.type.value == type) and (area is None or e.config.area == area)
                 and (capability is None or capability in e.config.capabilities)]
+
+    def list_json(self, type: str | None = None, area: str | None = None, capability: str | None = None) -> bytes:
+        """`{"entities": [...]}` of select(type, area, capability) as JSON bytes.
+
+        Kept until an entity changes: each entity keeps its own serialised form until its state changes,
+        so a list after a change re-serialises only what changed.
+        """
+        key = (type, area, capability)
+        body = self._lists.get(key)
+        if body is None:
+            body = b'{"entities":[' + b",".join(e.json_bytes() for e in self.select(type, area, capability)) + b"]}"
+            if len(self._lists) >= _CACHED_LISTS:
+                self._lists.clear()
+            self._lists[key] = body
+        return body
+
+    def _changed(self, entity: Entity) -> None:
+        entity.json = None
+        self._lists.clear()
 
     async def history(self, entity_id: str, since: float | None = None, limit: int = 1000) -> list[dict[str, Any]]:
         """Samples of the entity's state, oldest first: persisted ones plus the recent in-memory ring."""
@@ -237,6 +260,7 @@ class EntityManager:
             state.updated_at = now
             state.available = True
             state.restored = False
+            self._changed(entity)
             published = dict(changes)
             if became_available:
                 published = {**state.values, "available": True}
@@ -255,6 +279,7 @@ class EntityManager:
             raise ValueError(f"an entity {config.id!r} already exists: choose another id")
         entity = Entity(config, self.ring_size)
         self.entities[config.id] = entity
+        self._lists.clear()
 
         def remove() -> None:
             if self.entities.get(config.id) is entity:
@@ -263,6 +288,7 @@ class EntityManager:
                     self.events.publish(ENTITY_UPDATE, EntityUpdate(config.id, {"available": False}, None,
                                                                    time.time()))
                 del self.entities[config.id]
+                self._lists.clear()
 
         return remove
 
@@ -313,6 +339,7 @@ class EntityManager:
                 if now - entity.last_heard > entity.config.stale_s \
                         and now - self._last_heard(entity) > entity.config.stale_s:
                     state.available = False
+                    self._changed(entity)
                     gone.append(entity.id)
                     self.events.publish(ENTITY_UPDATE, EntityUpdate(entity.id, {"available": False}, None, now))
             elif entity.heard_keys and not state.restored \
@@ -320,6 +347,7 @@ class EntityManager:
                 # Back after a silence with the same payload as before: the receive filter dropped it
                 # undecoded, but the values we hold are exactly what it says.
                 state.available = True
+                self._changed(entity)
                 self.events.publish(ENTITY_UPDATE, EntityUpdate(entity.id, {**state.values, "available": True},
                                                                None, now))
         return gone
@@ -339,6 +367,7 @@ class EntityManager:
             entity.state.updated_at = float(updated) if isinstance(updated, int | float) else _epoch(written)
             entity.state.available = False
             entity.state.restored = True
+            self._changed(entity)
 
     # --- commands (commanding.py) ----------------------------------------------------------------
 

@@ -27,22 +27,38 @@ async def test_list_and_filter(coach: Coach) -> None:
     assert (await coach.http.get("/api/v2/entities", params={"type": "spaceship"})).json() == {"entities": []}
 
 
-async def test_unfiltered_list_route_answers_like_the_documented_one(coach: Coach) -> None:
-    from coachiq.api.v2.entities import UnfilteredListRoute
+async def test_the_list_is_the_documented_route_and_follows_changes(coach: Coach) -> None:
+    from starlette.routing import Match, Route
 
-    # The plain route answers the bare GET; with any query string the documented route answers.
-    assert isinstance(coach.runtime._app.router.routes[0], UnfilteredListRoute)  # type: ignore[union-attr]
-    plain = await coach.http.get("/api/v2/entities")
-    documented = await coach.http.get("/api/v2/entities?unknown_parameter=1")
-    assert plain.status_code == documented.status_code == 200
-    assert plain.headers["content-type"] == documented.headers["content-type"] == "application/json"
-    # The simulated coach keeps changing states: compare which entities, in which order.
-    assert [e["id"] for e in plain.json()["entities"]] == [e["id"] for e in documented.json()["entities"]]
+    scope = {"type": "http", "method": "GET", "path": "/api/v2/entities", "query_string": b"", "root_path": "",
+             "headers": []}
+    app = coach.runtime._app  # type: ignore[union-attr]
+    # No plain route in front of the API's routers: the first full match is the v2 router.
+    matching = [r for r in app.routes if r.matches(scope)[0] is Match.FULL]
+    assert matching and not isinstance(matching[0], Route)
     too_long = await coach.http.get("/api/v2/entities", params={"type": "x" * 33})
     assert too_long.status_code == 422 and too_long.headers["content-type"] == PROBLEM
-    # Other methods still get what the FastAPI route gives them.
     for method in ("HEAD", "POST", "DELETE"):
         assert (await coach.http.request(method, "/api/v2/entities")).status_code == 405, method
+    # The body kept between requests is rebuilt after a change: a command's confirmed state shows at once.
+    for level in (30, 70):
+        answer = await coach.http.post("/api/v2/entities/light.galley_ceiling/commands",
+                                       json={"command": "set_brightness", "brightness": level})
+        assert answer.status_code == 200, answer.text
+        listed = {e["id"]: e for e in (await coach.http.get("/api/v2/entities")).json()["entities"]}
+        assert listed["light.galley_ceiling"]["state"]["brightness"] == level
+        lights = (await coach.http.get("/api/v2/entities", params={"type": "light"})).json()["entities"]
+        assert next(e for e in lights if e["id"] == "light.galley_ceiling")["state"]["brightness"] == level
+
+
+async def test_the_list_is_gzipped_for_clients_that_take_it(coach: Coach) -> None:
+    plain = await coach.http.get("/api/v2/entities", headers={"Accept-Encoding": "identity"})
+    packed = await coach.http.get("/api/v2/entities", headers={"Accept-Encoding": "gzip, deflate"})
+    assert "content-encoding" not in plain.headers
+    assert packed.headers["content-encoding"] == "gzip" and packed.headers["vary"] == "Accept-Encoding"
+    assert int(packed.headers["content-length"]) < len(plain.content)
+    # httpx has decompressed it: the same entities in the same order.
+    assert [e["id"] for e in packed.json()["entities"]] == [e["id"] for e in plain.json()["entities"]]
 
 
 async def test_one_entity_and_unknown_one(coach: Coach) -> None:

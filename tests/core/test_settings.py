@@ -78,3 +78,12 @@ def test_serve_refuses_network_without_authentication(tmp_path: Path) -> None:
     result = run_cli("serve", "--host", "0.0.0.0", env=clean_env(COACHIQ_DATA_DIR=str(tmp_path)))
     assert result.returncode == 2
     assert "--allow-unauthenticated-network" in result.stderr
+
+
+def test_slcan_is_refused_with_the_kernel_driver_to_use_instead(tmp_path: Path) -> None:
+    config = tmp_path / "coachiq.yaml"
+    config.write_text("can_interfaces:\n  - {name: house, interface: slcan, channel: /dev/ttyACM0}\n")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(config, environ={})
+    message = str(caught.value)
+    assert "slcand" in message and "socketcan" in message and "docs/hardware.md" in message

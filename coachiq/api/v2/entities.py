@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Query, Request, Response
 from fastapi.responses import JSONResponse
-from starlette.routing import Match, Route
-from starlette.types import Scope
 
 from coachiq.api.roles import CONTROL
 from coachiq.api.v2.deps import ServerView, actor_of, problem_response, runtime_of
@@ -25,11 +22,11 @@ from coachiq.api.v2.models import (
     UnmappedList,
     problems,
 )
+from coachiq.api.v2.service import GZIP_MINIMUM_SIZE
 from coachiq.entities.manager import EntityManager
 from coachiq.entities.model import CommandBusy, CommandResult, InvalidBatch, InvalidCommand, Outcome, UnknownEntity
 
 router = APIRouter(prefix="/entities", tags=["entities"])
-LIST_PATH = "/api/v2/entities"
 
 _ID_PATTERN = r"^[a-z][a-z0-9_]*\.[a-z0-9_]+$"
 
@@ -62,43 +59,20 @@ async def list_entities(
     capability: str | None = Query(default=None, max_length=64, description="Only entities accepting this."),
 ) -> Response:
     """Every entity, optionally filtered by type, area and capability (all given filters apply)."""
-    return _entity_list(runtime_of(request), type, area, capability)
+    return _entity_list(runtime_of(request), request, type, area, capability)
 
 
-def _entity_list(runtime: ServerView, type: str | None, area: str | None, capability: str | None) -> Response:
-    manager = runtime.core.entities
-
-    def build() -> bytes:
-        entities = [entity.to_json() for entity in manager.select(type, area, capability)]
-        return json.dumps({"entities": entities}, separators=(",", ":"), default=str).encode()
-
-    # Serialised here (and cached until an entity changes) rather than validated per request: the
-    # shape is EntityList, which the tests check against the OpenAPI document.
-    return Response(runtime.core.api_v2.cached_list((type, area, capability), build), media_type="application/json")
-
-
-async def _unfiltered_list(request: Request) -> Response:
-    return _entity_list(runtime_of(request), None, None, None)
-
-
-class UnfilteredListRoute(Route):
-    """GET /api/v2/entities without a query string (what polling clients send), as a plain route.
-
-    The same answer as list_entities, without FastAPI's per-request work (nested router matching,
-    resolving and validating the three optional query parameters): that work was most of the
-    request's cost. Placed before the API routers; every other request to the path (filters, other
-    methods) is left to list_entities, which is also what the OpenAPI document describes.
-    """
-
-    def __init__(self) -> None:
-        """The route for LIST_PATH."""
-        super().__init__(LIST_PATH, _unfiltered_list, methods=["GET"], include_in_schema=False)
-
-    def matches(self, scope: Scope) -> tuple[Match, Scope]:
-        """Full match for a GET of exactly LIST_PATH with no query string; no match otherwise."""
-        if scope["type"] != "http" or scope["method"] != "GET" or scope["query_string"]:
-            return Match.NONE, {}
-        return super().matches(scope)
+def _entity_list(runtime: ServerView, request: Request, type: str | None, area: str | None,
+                 capability: str | None) -> Response:
+    # Serialised by the entity manager (and kept until an entity changes) rather than validated per
+    # request: the shape is EntityList, which the tests check against the OpenAPI document. Gzipped here
+    # once per change for the clients that take it, so the GZipMiddleware passes it through.
+    body = runtime.core.entities.list_json(type, area, capability)
+    headers = {"Vary": "Accept-Encoding"}
+    if len(body) >= GZIP_MINIMUM_SIZE and "gzip" in request.headers.get("accept-encoding", ""):
+        body = runtime.core.api_v2.gzipped_list((type, area, capability), body)
+        headers["Content-Encoding"] = "gzip"
+    return Response(body, media_type="application/json", headers=headers)
 
 
 @router.get("/unmapped", response_model=UnmappedList)

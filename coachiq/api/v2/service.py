@@ -1,28 +1,31 @@
 """The v2 API core service: what the v2 routers need that outlives a request.
 
 It keeps a bounded ring of recently decoded frames for GET /api/v2/can/frames (the frames themselves,
-formatted only when asked, so the receive path only appends), the start time for uptime, and a cache of
-serialised entity lists: five clients polling GET /api/v2/entities would otherwise serialise every
-entity on every request although the state changes far less often. Every entity change arrives on the
-event bus as "entity.update", which bumps `generation` and so invalidates the cache.
+formatted only when asked, so the receive path only appends), the start time for uptime, and the gzip
+copy of the latest entity lists: the entity manager keeps each list serialised until an entity changes
+(EntityManager.list_json), and compressing it once per change instead of once per request is most of
+what a client asking for gzip would otherwise cost.
 """
 
 from __future__ import annotations
 
+import gzip
 import time
 from collections import deque
 from collections.abc import Callable
 
 from coachiq.core.events import EventBus
 from coachiq.core.service import Health, Status
-from coachiq.entities.model import EntityUpdate
-from coachiq.entities.topics import ENTITY_UPDATE, FRAME
+from coachiq.entities.topics import FRAME
 from coachiq.rvc.receive import RvcFrame
 
-__all__ = ["RECENT_FRAMES", "ApiV2Service"]
+__all__ = ["GZIP_LEVEL", "GZIP_MINIMUM_SIZE", "RECENT_FRAMES", "ApiV2Service"]
 
 RECENT_FRAMES = 500
-_CACHED_LISTS = 32  # distinct filter combinations kept
+_GZIPPED_LISTS = 32  # distinct filter combinations kept
+# Responses of this size or more are gzipped for clients that accept it, at this level (coachiq/app.py).
+GZIP_MINIMUM_SIZE = 1024
+GZIP_LEVEL = 6
 
 
 class ApiV2Service:
@@ -35,41 +38,33 @@ class ApiV2Service:
         self.events = events
         self.recent: deque[RvcFrame] = deque(maxlen=recent_frames)
         self.started_at: float | None = None
-        self.generation = 0
-        self._lists: dict[tuple[str | None, ...], tuple[int, bytes]] = {}
+        self._gzipped: dict[tuple[str | None, ...], tuple[bytes, bytes]] = {}
         self._unsubscribe: Callable[[], None] | None = None
-        self._unsubscribe_updates: Callable[[], None] | None = None
 
     async def start(self) -> None:
         """Start keeping recent frames."""
         self.recent.clear()
         self._unsubscribe = self.events.subscribe(FRAME, self.recent.append)
-        self._unsubscribe_updates = self.events.subscribe(ENTITY_UPDATE, self._on_update)
         self.started_at = time.time()
 
     async def stop(self) -> None:
         """Stop keeping frames."""
-        for unsubscribe in (self._unsubscribe, self._unsubscribe_updates):
-            if unsubscribe is not None:
-                unsubscribe()
-        self._unsubscribe = self._unsubscribe_updates = None
-        self._lists.clear()
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
+        self._gzipped.clear()
         self.started_at = None
 
-    def _on_update(self, _update: EntityUpdate) -> None:
-        self.generation += 1
-
-    def cached_list(self, key: tuple[str | None, ...], build: Callable[[], bytes]) -> bytes:
-        """The serialised entity list for `key` (the filters), rebuilt only after an entity changed."""
-        cached = self._lists.get(key)
-        if cached is not None and cached[0] == self.generation:
+    def gzipped_list(self, key: tuple[str | None, ...], body: bytes) -> bytes:
+        """`body` (the entity list for the filters `key`) gzipped, compressed again only when it changed."""
+        cached = self._gzipped.get(key)
+        if cached is not None and cached[0] is body:
             return cached[1]
-        generation = self.generation
-        body = build()
-        if len(self._lists) >= _CACHED_LISTS and key not in self._lists:
-            self._lists.clear()
-        self._lists[key] = (generation, body)
-        return body
+        compressed = gzip.compress(body, compresslevel=GZIP_LEVEL, mtime=0)
+        if len(self._gzipped) >= _GZIPPED_LISTS and key not in self._gzipped:
+            self._gzipped.clear()
+        self._gzipped[key] = (body, compressed)
+        return compressed
 
     async def health(self) -> Health:
         """Healthy while it receives the frame stream it serves."""
