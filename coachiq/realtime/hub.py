@@ -105,14 +105,14 @@ class RealtimeHub:
 
     name = "realtime"
 
-    def __init__(self, events: EventBus, entities: EntitySource, state: ClientWatcher,
+    def __init__(self, events: EventBus, entities: EntitySource, safety: ClientWatcher,
                  rvc: RvcProtocolService, metrics: Metrics | None = None) -> None:
-        """`entities` gives snapshots and runs commands; `state` (the motion supervisor) gives the
+        """`entities` gives snapshots and runs commands; `safety` (the motion supervisor) gives the
         safety view and is told when a client goes away."""
         self.events = events
         self.can_stream = CanStream(events, rvc)
         self.entities = entities
-        self.state = state
+        self.safety = safety
         self.clients: dict[str, ClientSession] = {}
         self._ids = itertools.count(1)
         self._unsubscribe: Callable[[], None] | None = None
@@ -265,7 +265,7 @@ class RealtimeHub:
             # Motion this client started must not outlive it. Done before the first await here, so that
             # a second cancellation of this handler (at shutdown) cannot skip it.
             try:
-                self.state.client_gone(client.id)
+                self.safety.client_gone(client.id)
             except Exception:
                 log.exception("stopping the motion of WebSocket client %s failed", client.id)
             await cancel_all([sender, receiver])

@@ -157,13 +157,13 @@ class ClientSession:
                     self.clear_pending()
                     self.resync = False
                     message = {"type": "snapshot", "entities": self.hub.snapshot(self.ids),
-                               "safety": self.hub.state.snapshot()}
+                               "safety": self.hub.safety.snapshot()}
                 await self.send(message)
             if self.resync and not self.closed:
                 self.resync = False
                 self.clear_pending()
                 await self.send({"type": "snapshot", "entities": self.hub.snapshot(self.ids),
-                                 "safety": self.hub.state.snapshot()})
+                                 "safety": self.hub.safety.snapshot()})
             now = time.monotonic()
             next_due = float("inf")
             for entity_id in list(self.pending):
