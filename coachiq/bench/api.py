@@ -372,11 +372,11 @@ def _bus(fd: int, log: Path, instances: Sequence[int]) -> None:
     """
     from coachiq.can.reader import CAN_EFF_FLAG, CAN_EFF_MASK, CAN_FRAME, pack_frame
     from coachiq.rvc.codec import Codec
-    from coachiq.rvc.ids import compose_id, dgn_and_source
-    from coachiq.rvc.spec import SpecDatabase
+    from coachiq.can.ids import compose_id, dgn_and_source
+    from coachiq.rvc.spec_load import load_database
     from coachiq.sim.loads import DcOutput, apply_dimmer_command
 
-    codec = Codec(SpecDatabase.load())
+    codec = Codec(load_database())
     command_dgn = codec.spec_for("DC_DIMMER_COMMAND_2").dgn
     status_dgn = codec.spec_for("DC_DIMMER_STATUS_3").dgn
     status_id = compose_id(status_dgn, DIMMER_SOURCE)

@@ -186,7 +186,7 @@ class TransmitQueue:
 def rate_target(item: TxItem) -> int:
     """What the rate limit counts frames against: the destination node of a destination-specific frame,
     else the DGN and its first byte, the instance in RV-C (one device output)."""
-    from coachiq.rvc.ids import is_pdu1
+    from coachiq.can.ids import is_pdu1
 
     if is_pdu1(item.dgn):
         return 0xFF if item.destination is None else item.destination
@@ -195,6 +195,6 @@ def rate_target(item: TxItem) -> int:
 
 def compose_frame_id(dgn: int, source: int, priority: int, destination: int | None) -> int:
     """The 29-bit identifier of a frame we send (the destination only for destination-specific DGNs)."""
-    from coachiq.rvc.ids import compose_id, is_pdu1
+    from coachiq.can.ids import compose_id, is_pdu1
 
     return compose_id(dgn, source, priority, destination if is_pdu1(dgn) else None)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -27,8 +28,8 @@ class Waiter:
 class Entity:
     """One device of the coach as the owner sees it: configuration plus live state."""
 
-    __slots__ = ("config", "followup", "generation", "heard_keys", "last_heard", "last_sample", "ring", "state",
-                 "waiters")
+    __slots__ = ("config", "followup", "generation", "heard_keys", "json", "last_heard", "last_sample", "ring",
+                 "state", "waiters")
 
     def __init__(self, config: EntityConfig, ring_size: int) -> None:
         """State starts empty and unavailable until the device is heard (or restored, still unavailable)."""
@@ -43,6 +44,7 @@ class Entity:
         # its next frame, so raced commands never interleave an "opposite off" with a stale "on".
         self.generation = 0
         self.followup: asyncio.Task[None] | None = None
+        self.json: bytes | None = None  # to_json() serialised, until the state changes
 
     @property
     def id(self) -> str:
@@ -85,3 +87,10 @@ class Entity:
                 "area": self.config.area, "capabilities": sorted(self.config.capabilities),
                 "state": dict(self.state.values), "available": self.state.available,
                 "updated_at": self.state.updated_at}
+
+    def json_bytes(self) -> bytes:
+        """to_json() as compact JSON, serialised once per change of state."""
+        if self.json is None:
+            # default=str: decoded values are JSON types; anything else (an enum, bytes) is shown, never fatal.
+            self.json = json.dumps(self.to_json(), separators=(",", ":"), default=str).encode()
+        return self.json

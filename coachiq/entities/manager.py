@@ -12,7 +12,6 @@ status echo to show the requested state. State is only ever what the devices rep
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
