@@ -21,7 +21,7 @@ entities it watches) and wakes the client's sender task. An update is built and 
 every client that takes it as it is, and a merge into an update still waiting once for every client
 that had the same update waiting. The sender sends the first change of an
 entity at once and coalesces later ones for `COALESCE_S` (session.py), so a chatty dimmer ramp costs a client at
-most ~20 messages per second per entity without delaying isolated changes. A client whose backlog
+most ~100 messages per second per entity without delaying isolated changes. A client whose backlog
 overflows is resynchronised with a fresh snapshot; one whose socket does not take a message within
 `SEND_TIMEOUT_S`, or who lets its control messages pile up, is dropped.
 """
