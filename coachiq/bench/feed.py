@@ -17,15 +17,19 @@ The player is a process of its own (`python -m coachiq.bench.feed`) so that its 
 competes for the interpreter with the clients a benchmark runs nor is delayed by them. It sends each
 frame of the log at the log's own time offset (no grid, no batching) without blocking: a frame that
 finds the server's socket buffer full is dropped and counted, as the kernel drops frames a reader does
-not take. Each frame's send time is taken with `time.time()` just before it is sent; the kernel stamps
-the datagram at the same moment, and the server's reader takes that stamp as the frame's time, as it
-does on SocketCAN.
+not take. The player runs with real-time priority where it may (SCHED_FIFO, as the kernel's CAN
+driver runs ahead of ordinary processes), so that a machine busy with other work delays it little. A
+frame it could not send in time goes out late, and the frames after it no faster than a bus carries
+them (1,900 frames/s), never in a burst; the lateness is reported (behind_ms_max, stalls). Each
+frame's send time is taken with `time.time()` just before it is sent; the kernel stamps the datagram
+at the same moment, and the server's reader takes that stamp as the frame's time, as on SocketCAN.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import socket
 import struct
@@ -47,6 +51,8 @@ Sent = tuple[float, int, bytes]
 
 _SENT = struct.Struct("<dIB8s")  # time, identifier, length, payload: the player's record of one frame
 _SOCKET_BUFFER = 1 << 20  # what the player's own end may hold of the server's frames while it paces
+_STALL_S = 0.002
+_BUS_GAP_S = 1 / 1900  # a 250 kbit/s bus carries at most about 1,900 frames/s (8-byte, 29-bit frames)
 
 
 @dataclass
@@ -56,7 +62,9 @@ class PlayResult:
     sent: list[Sent] = field(default_factory=list)
     dropped: list[Sent] = field(default_factory=list)  # the server's socket buffer was full
     transmitted: list[Sent] = field(default_factory=list)  # (time received, identifier, payload)
-    behind_ms_max: float = 0.0  # how late the player sent its latest frame against the log's pace
+    behind_ms_max: float = 0.0  # the latest a frame went out against its time in the log
+    stalls: int = 0  # how often a frame went out more than _STALL_S late
+    realtime: bool = False  # the player ran with real-time priority (as a CAN driver in the kernel)
 
     @property
     def seconds(self) -> float:
@@ -192,23 +200,28 @@ def _run(fd: int, log: Path, out: Path, seconds: float | None, speed: float) -> 
         stopping[0] = True
 
     signal.signal(signal.SIGTERM, on_term)
+    result.realtime = _bus_priority()
     send, sleep, clock, now_wall = sock.send, time.sleep, time.monotonic, time.time
     sent, dropped = result.sent, result.dropped
     started = clock()
     end = None if seconds is None else started + seconds
     behind = 0.0
     lap = 0
+    earliest = 0.0
     while not stopping[0]:
         for offset, can_id, data, record in records:
             due = started + (lap * span + offset - first) / speed
-            wait = due - clock()
+            wait = max(due, earliest) - clock()
             if wait > 0:
                 sleep(wait)
-            elif -wait > behind:
-                behind = -wait
+            late = clock() - due
+            if late > _STALL_S:
+                behind = max(behind, late)
+                result.stalls += 1
             if stopping[0] or (end is not None and due >= end):
                 stopping[0] = True
                 break
+            earliest = clock() + _BUS_GAP_S  # a bus carries no more than this: no burst after a stall
             when = now_wall()
             try:
                 send(record)
@@ -226,19 +239,29 @@ def _run(fd: int, log: Path, out: Path, seconds: float | None, speed: float) -> 
     return 0
 
 
+def _bus_priority() -> bool:
+    """Run the player as the kernel runs a CAN driver: before ordinary processes (SCHED_FIFO, lowest
+    priority); it sleeps between frames, so it takes little. True if granted (else it stays ordinary)."""
+    try:
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(1))
+    except (OSError, AttributeError):
+        return False
+    return True
+
+
 def _save(path: Path, result: PlayResult) -> None:
     pack = _SENT.pack
     with path.open("wb") as out:
-        out.write(struct.pack("<dIII", result.behind_ms_max, len(result.sent), len(result.dropped),
-                              len(result.transmitted)))
+        out.write(struct.pack("<dIIIII", result.behind_ms_max, result.stalls, result.realtime, len(result.sent),
+                              len(result.dropped), len(result.transmitted)))
         for rows in (result.sent, result.dropped, result.transmitted):
             out.write(b"".join(pack(when, can_id, len(data), data) for when, can_id, data in rows))
 
 
 def _load(path: Path) -> PlayResult:
     blob = path.read_bytes()
-    head = struct.Struct("<dIII")
-    behind, *counts = head.unpack_from(blob)
+    head = struct.Struct("<dIIIII")
+    behind, stalls, realtime, *counts = head.unpack_from(blob)
     offset = head.size
     rows: list[list[Sent]] = []
     for count in counts:
@@ -247,7 +270,8 @@ def _load(path: Path) -> PlayResult:
             found.append((when, can_id, data[:length]))
         rows.append(found)
         offset += count * _SENT.size
-    return PlayResult(sent=rows[0], dropped=rows[1], transmitted=rows[2], behind_ms_max=behind)
+    return PlayResult(sent=rows[0], dropped=rows[1], transmitted=rows[2], behind_ms_max=behind, stalls=stalls,
+                      realtime=bool(realtime))
 
 
 def main(argv: list[str] | None = None) -> int:

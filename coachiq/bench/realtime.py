@@ -289,7 +289,8 @@ def full_bus_run(log: Path, *, drain_ms: float | None = None, cpu_s: float = CPU
     frames_in_window = sum(1 for when, _, _ in played.sent if since <= when < until)
     figures.update(latencies=matched["latencies"], no_frame=matched["no_frame"], unmatched=matched["unmatched"],
                    stamp_lag_max_ms=matched["stamp_lag_max_ms"], dropped=len(played.dropped),
-                   player_behind_ms_max=played.behind_ms_max,
+                   player_behind_ms_max=played.behind_ms_max, player_stalls=played.stalls,
+                   player_realtime=played.realtime,
                    frames_per_s=frames_in_window / (until - since))
     return figures
 
@@ -315,6 +316,8 @@ def bench_realtime_load(log: Path | None = None, runs: int = RUNS, *, drain_ms: 
         "frames_per_s": spread([r["frames_per_s"] for r in results], 0),
         "frames_dropped": sum(r["dropped"] for r in results),
         "player_behind_ms_max": round(max(r["player_behind_ms_max"] for r in results), 2),
+        "player_stalls": sum(r["player_stalls"] for r in results),
+        "player_realtime_priority": all(r["player_realtime"] for r in results),
         "frame_stamp_lag_max_ms": round(max(r["stamp_lag_max_ms"] for r in results), 3),
         "ws_clients": CLIENTS, "runs": runs,
         "drain_ms": "server default" if drain_ms is None else drain_ms,
