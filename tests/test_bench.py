@@ -1,6 +1,8 @@
-"""The decode benchmark's frame set: every DGN of the database, each at its real length."""
+"""Helpers of the benchmarks: frame sets, the emulated SLCAN adapter, the API benchmark's clients and bus."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 from coachiq.bench.decode import bench_decode, every_dgn_frames
 from coachiq.rvc.spec_load import load_database
@@ -112,3 +114,50 @@ async def test_the_list_clients_time_every_request_and_tell_bodies_apart() -> No
         timings, bodies = await list_clients(f"http://127.0.0.1:{port}", 0.2, clients=2)
     assert len(timings) == next(counter) and all(t >= 0 for t in timings)
     assert len(bodies) == 3
+
+
+def test_the_bus_process_answers_a_dimmer_command_with_its_status_and_reports_what_it_sent(tmp_path: Path) -> None:
+    import json
+    import select
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    from coachiq.bench.api import DIMMER_SOURCE
+    from coachiq.bench.common import write_log
+    from coachiq.can.reader import CAN_EFF_MASK, CAN_FRAME, pack_frame
+    from coachiq.rvc.codec import Codec
+    from coachiq.rvc.ids import compose_id, dgn_and_source
+
+    codec = Codec(SpecDatabase.load())
+    status_dgn = codec.spec_for("DC_DIMMER_STATUS_3").dgn
+    log = write_log(tmp_path / "bus.log", [(k * 0.01, 0x19FFB7AF, bytes([1, k, 0, 0, 0, 0, 0, 0])) for k in range(50)])
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+    bus = subprocess.Popen([sys.executable, "-m", "coachiq.bench.api", "--bus", str(theirs.fileno()), "--log",
+                            str(log), "--dimmers", "120"], pass_fds=[theirs.fileno()], stdout=subprocess.PIPE,
+                           text=True)
+    theirs.close()
+    try:
+        command = codec.encode("DC_DIMMER_COMMAND_2", {"instance": 120, "group": 0xFF, "desired_level": 40.0,
+                                                       "command": "set_level", "duration": None})
+        ours.send(pack_frame(compose_id(codec.spec_for("DC_DIMMER_COMMAND_2").dgn, 0x8C), command))
+        deadline = time.monotonic() + 10
+        brightness = None
+        while brightness != 40.0:
+            assert time.monotonic() < deadline, "no status with the commanded level"
+            if not select.select([ours], [], [], 0.5)[0]:
+                continue
+            can_id, _length, data = CAN_FRAME.unpack(ours.recv(72))
+            dgn, source = dgn_and_source(can_id & CAN_EFF_MASK)
+            if dgn == status_dgn and source == DIMMER_SOURCE:
+                values = codec.decode(dgn, data).values
+                assert values["instance"] == 120
+                brightness = values["brightness"]
+    finally:
+        bus.send_signal(signal.SIGTERM)
+        out, _ = bus.communicate(timeout=10)
+        ours.close()
+    stats = json.loads(out.strip().splitlines()[-1])
+    assert stats["sent"] > 0 and stats["dropped"] == 0 and stats["seconds"] > 0

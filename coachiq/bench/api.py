@@ -28,7 +28,8 @@ the log's own time. The server's CPU and the machine's load average are printed 
   not use (coachiq.sim.loads.DcOutput, as the simulator's): each answers a DC_DIMMER_COMMAND_2 for its
   instance with its DC_DIMMER_STATUS_3 as soon as the command arrives, and broadcasts it every second.
 - entities_list_bus, command_bus_load: what the bus process did (frames per second, frames the server's
-  socket buffer had no room for, how far it fell behind the log's pace on this shared machine).
+  socket buffer had no room for, how far and how often it fell behind the log's pace on this shared
+  machine, whether it had real-time priority).
 
 Commands go one after the other, as people press buttons: after each answer the client waits a random
 20-80 ms (seeded; nothing aligned to the server's periodic work), and targets rotate over the coach's
@@ -86,6 +87,8 @@ COMMAND_TARGETS = ("light.living_room_ceiling", "light.galley_ceiling", "light.b
 LOADED_INSTANCES = tuple(range(BENCH_ENTITIES - 17, BENCH_ENTITIES - 12))
 LOADED_TARGETS = tuple(f"light.bench_{n}" for n in LOADED_INSTANCES)
 DIMMER_SOURCE = 0x8E
+BUS_GAP_S = 1 / 1900  # a 250 kbit/s bus carries at most about 1,900 frames/s (8-byte, 29-bit)
+STALL_S = 0.002  # a frame sent later than this after its time in the log counts as a stall
 
 
 def load_average() -> float:
@@ -348,7 +351,8 @@ def bus_summary(runs: Sequence[dict[str, float]]) -> dict[str, Any]:
     """What the bus processes of the runs did: frames per second, frames dropped, falling behind."""
     return {"frames_per_s": spread([r["sent"] / r["seconds"] for r in runs], 0),
             "frames_dropped": int(sum(r["dropped"] for r in runs)),
-            "behind_ms_max": round(max(r["behind_ms_max"] for r in runs), 1)}
+            "behind_ms_max": round(max(r["behind_ms_max"] for r in runs), 1),
+            "stalls": int(sum(r["stalls"] for r in runs)), "realtime": all(r["realtime"] for r in runs)}
 
 
 def bench_commands(log: Path | None = None, runs: int = RUNS) -> dict[str, Any]:
@@ -368,7 +372,9 @@ def _bus(fd: int, log: Path, instances: Sequence[int]) -> None:
 
     Between two frames of the log the process waits on the socket: a DC_DIMMER_COMMAND_2 for one of its
     outputs is carried out and answered with the output's DC_DIMMER_STATUS_3 at once. Every output also
-    broadcasts its status once a second. Runs until SIGTERM.
+    broadcasts its status once a second. Paced as coachiq/bench/feed.py's player: real-time priority
+    where allowed, and after a stall the frames follow no faster than a bus carries them. Runs until
+    SIGTERM; then prints what it sent, dropped and how late it was, as one JSON line.
     """
     from coachiq.can.reader import CAN_EFF_FLAG, CAN_EFF_MASK, CAN_FRAME, pack_frame
     from coachiq.rvc.codec import Codec
@@ -414,30 +420,40 @@ def _bus(fd: int, log: Path, instances: Sequence[int]) -> None:
     frames = read_frames(log)
     span = frames[-1][0] - frames[0][0] + 0.001
     records = [(offset - frames[0][0], pack_frame(can_id, data)) for offset, can_id, data in frames]
+    # Ahead of ordinary processes where allowed, as the kernel's CAN driver is (it sleeps between frames).
+    try:
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(1))
+        realtime = True
+    except (OSError, AttributeError):
+        realtime = False
     started = time.monotonic()
     next_status = started
-    lap = sent = dropped = 0
-    behind = 0.0
+    lap = sent = dropped = stalls = 0
+    behind = earliest = 0.0
     while not stopping[0]:
         for offset, record in records:
             due = started + lap * span + offset
+            send_at = max(due, earliest)  # after a stall, frames follow at a bus's pace, not in a burst
             while not stopping[0]:
                 now = time.monotonic()
                 if now >= next_status:
                     for output in outputs.values():
                         status(output)
                     next_status += 1.0
-                if now >= due:
-                    behind = max(behind, now - due)
+                if now >= send_at:
+                    if now - due > STALL_S:
+                        stalls += 1
+                        behind = max(behind, now - due)
                     break
                 try:
-                    readable, _, _ = select.select([sock], [], [], min(due, next_status) - now)
+                    readable, _, _ = select.select([sock], [], [], min(send_at, next_status) - now)
                 except InterruptedError:
                     continue
                 if readable:
                     answer()
             if stopping[0]:
                 break
+            earliest = time.monotonic() + BUS_GAP_S
             try:
                 sock.send(record, socket.MSG_DONTWAIT)
                 sent += 1
@@ -445,7 +461,7 @@ def _bus(fd: int, log: Path, instances: Sequence[int]) -> None:
                 dropped += 1  # the server's socket buffer is full: the kernel drops it on a real bus too
         lap += 1
     print(json.dumps({"sent": sent, "dropped": dropped, "seconds": time.monotonic() - started,
-                      "behind_ms_max": behind * 1000}), flush=True)
+                      "behind_ms_max": behind * 1000, "stalls": stalls, "realtime": realtime}), flush=True)
 
 
 def main(argv: list[str] | None = None) -> None:
