@@ -125,13 +125,14 @@ def test_the_bus_process_answers_a_dimmer_command_with_its_status_and_reports_wh
     import sys
     import time
 
+    from coachiq.rvc.ids import compose_id, dgn_and_source
+
     from coachiq.bench.api import DIMMER_SOURCE
     from coachiq.bench.common import write_log
     from coachiq.can.reader import CAN_EFF_MASK, CAN_FRAME, pack_frame
     from coachiq.rvc.codec import Codec
-    from coachiq.rvc.ids import compose_id, dgn_and_source
 
-    codec = Codec(SpecDatabase.load())
+    codec = Codec(load_database())
     status_dgn = codec.spec_for("DC_DIMMER_STATUS_3").dgn
     log = write_log(tmp_path / "bus.log", [(k * 0.01, 0x19FFB7AF, bytes([1, k, 0, 0, 0, 0, 0, 0])) for k in range(50)])
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)

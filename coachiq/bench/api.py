@@ -376,9 +376,9 @@ def _bus(fd: int, log: Path, instances: Sequence[int]) -> None:
     where allowed, and after a stall the frames follow no faster than a bus carries them. Runs until
     SIGTERM; then prints what it sent, dropped and how late it was, as one JSON line.
     """
+    from coachiq.can.ids import compose_id, dgn_and_source
     from coachiq.can.reader import CAN_EFF_FLAG, CAN_EFF_MASK, CAN_FRAME, pack_frame
     from coachiq.rvc.codec import Codec
-    from coachiq.can.ids import compose_id, dgn_and_source
     from coachiq.rvc.spec_load import load_database
     from coachiq.sim.loads import DcOutput, apply_dimmer_command
 
