@@ -50,6 +50,7 @@ from coachiq.entities.model import (
     UnknownEntity,
 )
 from coachiq.entities.profiles import fold
+from coachiq.entities.states import blank, known_values
 from coachiq.entities.unmapped import row
 from coachiq.persistence.store import PersistenceService
 from coachiq.rvc.codec import EncodeError
@@ -98,7 +99,7 @@ class Entity:
     def __init__(self, config: EntityConfig, ring_size: int) -> None:
         """State starts empty and unavailable until the device is heard (or restored, still unavailable)."""
         self.config = config
-        self.state = EntityState()
+        self.state = EntityState(blank(config.device))
         self.last_heard = 0.0
         self.heard_keys: set[tuple[int, int | None]] = set()  # (CAN id, instance byte) seen from the device
         self.last_sample = 0.0
@@ -147,6 +148,7 @@ class Entity:
     def to_json(self) -> dict[str, Any]:
         """The API shape of the entity."""
         return {"id": self.config.id, "name": self.config.name, "type": self.config.type.value,
+                "device": self.config.device, "position_critical": self.config.position_critical,
                 "area": self.config.area, "capabilities": sorted(self.config.capabilities),
                 "state": dict(self.state.values), "available": self.state.available,
                 "updated_at": self.state.updated_at}
@@ -430,7 +432,7 @@ class EntityManager:
             entity = self.entities.get(entity_id)
             if entity is None or not isinstance(data, dict) or not isinstance(data.get("values"), dict):
                 continue
-            entity.state.values = dict(data["values"])
+            entity.state.values = known_values(entity.config.device, data["values"])
             updated = data.get("updated_at")
             entity.state.updated_at = float(updated) if isinstance(updated, int | float) else _epoch(written)
             entity.state.available = False
