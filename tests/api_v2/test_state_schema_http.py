@@ -19,8 +19,9 @@ import httpx
 import websockets
 from pydantic import TypeAdapter
 
-from coachiq.api.v2.models import EntityOut, SafetyOut
+from coachiq.api.v2.models import EntityOut, SafetyOut, UnmappedList
 from coachiq.entities.states import STATE_MODELS, J1939ChassisState, Lamps, blank, device_types
+from coachiq.entities.unmapped import row
 from coachiq.features.j1939.chassis import ChassisState
 from coachiq.features.j1939.dm1 import LAMPS, parse_dm1
 from coachiq.state.blocked import GATED_TYPES
@@ -130,6 +131,8 @@ async def check_http(http: httpx.AsyncClient) -> set[tuple[str, str]]:
         one = await http.get(f"/api/v2/entities/{entity['id']}")
         check_entity(one.json())
     check_safety((await http.get("/api/v2/safety")).json())
+    unmapped = (await http.get("/api/v2/entities/unmapped")).json()
+    assert UnmappedList.model_validate(unmapped, strict=True).model_dump(mode="json", exclude_unset=True) == unmapped
     return {(e["type"], e["device"]) for e in listed if e["available"]}
 
 
@@ -223,3 +226,15 @@ def test_j1939_chassis_trouble_codes_match_the_model() -> None:
     state = {**blank("j1939_chassis"), **chassis.values}
     model = J1939ChassisState.model_validate(state, strict=True)
     assert model.model_dump(mode="json") == state and state["trouble_codes"]
+
+
+def test_unmapped_rows_match_their_model() -> None:
+    # A DGN a device family reads (with and without an instance) and one no family reads.
+    rows = [row(0x1FFB7, "TANK_STATUS", 4, 0x48, 3, {"instance": 4, "relative_level": 2}),
+            row(0x1FFDC, "GENERATOR_STATUS_1", None, 0x40, 1, {"status": "running"}),
+            row(0x1FE80, None, None, 0x90, 7, {"raw": b"\x01\x02"})]
+    document = {"unmapped": rows}
+    model = UnmappedList.model_validate(document, strict=True)
+    assert model.model_dump(mode="json", exclude_unset=True) == document
+    assert rows[0]["suggested"]["instance"] == 4 and "instance" not in rows[1]["suggested"]
+    assert rows[2]["suggested"] is None

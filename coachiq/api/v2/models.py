@@ -159,18 +159,32 @@ class BatchResponse(BaseModel):
     results: list[BatchResult]
 
 
+class SuggestedEntry(BaseModel):
+    """A coach mapping entry to start from (docs/coach-mapping.md)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str
+    name: str
+    area: str
+    device: str
+    source_address: int
+    instance: int | None = Field(default=None, description="Absent for device families whose DGN has none.")
+
+
 class UnmappedOut(BaseModel):
     """Traffic seen on the bus that no mapping entry covers."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="forbid")
 
     dgn: int
-    name: str | None
+    name: str | None = Field(description="The DGN's name; null for one the DGN database does not know.")
     instance: int | None
     source_address: int
     count: int
-    last_values: dict[str, Any]
-    suggested: Any = Field(description="A mapping entry that would cover it.")
+    last_values: dict[str, Any] = Field(description="The last decoded values, as the DGN database names them.")
+    suggested: SuggestedEntry | None = Field(description="A mapping entry that would cover it; null when no "
+                                                         "device family reads this DGN.")
 
 
 class UnmappedList(BaseModel):
