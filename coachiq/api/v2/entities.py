@@ -76,7 +76,7 @@ def _entity_list(runtime: Runtime, type: str | None, area: str | None, capabilit
         return json.dumps({"entities": entities}, separators=(",", ":"), default=str).encode()
 
     # Serialised here (and cached until an entity changes) rather than validated per request: the
-    # shape is EntityList, which the tests hold every state the server produces to.
+    # shape is EntityList, which the tests check against the OpenAPI document.
     return Response(runtime.core.api_v2.cached_list((type, area, capability), build), media_type="application/json")
 
 
