@@ -28,8 +28,21 @@ def _settings(args: argparse.Namespace, **overrides: Any) -> Any:
     return load_settings(getattr(args, "config", None), **overrides)
 
 
+def _without_pydantic_v1() -> None:
+    """Keep pydantic's bundled v1 package out of the process.
+
+    Every model here is a pydantic v2 model. FastAPI asks of each route's types whether they are v1
+    models, and asking imports `pydantic.v1`: 1.7 MiB of resident memory that nothing uses. With the
+    module marked absent, FastAPI's question answers "no" at once. If a dependency ever does need v1,
+    its import fails loudly instead of silently costing memory.
+    """
+    if "pydantic.v1" not in sys.modules:
+        sys.modules["pydantic.v1"] = None  # type: ignore[assignment]
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     """Start the server."""
+    _without_pydantic_v1()
     # The imports and the start allocate a few hundred thousand objects that live as long as the
     # process; the cyclic collector would walk them again and again (a quarter of a second of start-up).
     # serve() freezes them and re-enables the collector once started (server.settle_memory).

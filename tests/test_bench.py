@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from coachiq.bench import bench_decode, every_dgn_frames
+from coachiq.bench.decode import bench_decode, every_dgn_frames
 from coachiq.rvc.spec import SpecDatabase
 
 

@@ -17,7 +17,7 @@ import pytest
 from tests.conftest import clean_env, free_port
 
 HEAVY = ("argon2", "_cffi_backend", "segno", "aiomqtt", "paho", "paho.mqtt.client",
-         "coachiq.features.authentication", "coachiq.features.mqtt")
+         "coachiq.features.authentication", "coachiq.features.mqtt", "pydantic.v1")
 
 SERVE_AND_REPORT = r"""
 import json, os, signal, sys, threading, time, urllib.request
@@ -37,7 +37,7 @@ def report():
         print("REPORT never ready", flush=True)
         os.kill(os.getpid(), signal.SIGTERM)
         return
-    print("REPORT " + json.dumps([name for name in watched if name in sys.modules]), flush=True)
+    print("REPORT " + json.dumps([name for name in watched if sys.modules.get(name) is not None]), flush=True)
     os.kill(os.getpid(), signal.SIGTERM)
 
 threading.Thread(target=report, daemon=True).start()

@@ -140,11 +140,10 @@ async def test_interface_missing_at_start_still_starts_and_keeps_retrying(channe
             await service.send("house", 0x1FEDA, b"\x00" * 8)
         await wait_for(lambda: len(injector.open_attempts) >= 5)
         gaps = [b - a for a, b in itertools.pairwise(injector.open_attempts)]
-        # 0.05, 0.1, 0.2, then capped at 0.2: doubling, never spinning.
-        assert gaps[0] == pytest.approx(0.05, abs=0.04)
-        assert gaps[1] == pytest.approx(0.1, abs=0.05)
-        assert gaps[2] == pytest.approx(0.2, abs=0.07)
-        assert gaps[3] == pytest.approx(0.2, abs=0.07)
+        # 0.05, 0.1, 0.2, then capped at 0.2: doubling, never spinning. A busy machine can only make a
+        # retry late, never early, so the lower bounds are tight and the upper ones leave room for it.
+        for gap, backoff in zip(gaps, [0.05, 0.1, 0.2, 0.2], strict=False):
+            assert backoff * 0.9 <= gap < backoff + 0.3, gaps
         injector.open_fails = False
         await wait_for(lambda: service.link("house").state is LinkState.UP)
         assert alerts.active == []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import json
 
 import httpx
 
@@ -23,7 +24,10 @@ def test_json_answers_are_gzipped_when_asked_and_plain_otherwise(coach: Coach) -
     packed = _raw(coach, "/api/v2/entities", "gzip")
     assert packed.headers["content-encoding"] == "gzip"
     assert "accept-encoding" in packed.headers["vary"].lower()
-    assert gzip.decompress(packed.raw_body) == plain.raw_body  # type: ignore[attr-defined]
+    # The simulated coach keeps changing values between the two requests: compare what is listed.
+    unpacked = json.loads(gzip.decompress(packed.raw_body))  # type: ignore[attr-defined]
+    listed = json.loads(plain.raw_body)  # type: ignore[attr-defined]
+    assert [e["id"] for e in unpacked["entities"]] == [e["id"] for e in listed["entities"]]
     assert len(packed.raw_body) < len(plain.raw_body) / 2  # type: ignore[attr-defined]
 
 

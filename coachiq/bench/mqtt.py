@@ -1,7 +1,7 @@
 """The mqtt feature's budgets, measured for `coachiq bench`.
 
 A Mosquitto on a free loopback port and two `coachiq serve --replay LOG --speed 1` processes in turn on
-the benchmark coach (150 entities, a coach at full bus load, as coachiq/realtime/bench.py plays it): one
+the benchmark coach (150 entities, a coach at full bus load, as coachiq/bench/realtime.py plays it): one
 without the mqtt feature and one with it and a subscriber to every state topic, as Home Assistant
 subscribes. Each run measures both, one after the other, the same number of seconds.
 
@@ -22,7 +22,6 @@ import json
 import os
 import shutil
 import signal
-import statistics
 import subprocess
 import tempfile
 import threading
@@ -30,14 +29,20 @@ import time
 from pathlib import Path
 from typing import Any
 
+from coachiq.bench.common import (
+    bench_coach_file,
+    cpu_seconds,
+    free_port,
+    generated_log,
+    percentile,
+    rss_mib,
+    server,
+    spread,
+)
+
 MOSQUITTO = "/usr/sbin/mosquitto"
 NODE_ID = "bench"
 SETTLE_S = 3.0
-
-
-def _spread(values: list[float], digits: int = 3) -> dict[str, float]:
-    return {"median": round(statistics.median(values), digits), "min": round(min(values), digits),
-            "max": round(max(values), digits)}
 
 
 def _mosquitto(folder: Path, port: int) -> subprocess.Popen[bytes]:
@@ -101,22 +106,19 @@ class _Subscriber:
 
 def _one_server(folder: Path, replay: Path, coach_file: Path, seconds: float, port: int | None
                 ) -> dict[str, Any]:
-    from coachiq.bench import _rss_mib
-    from coachiq.realtime.bench import _cpu_seconds, _percentile, _server
-
     env = {"COACHIQ_COACH": "generic", "COACHIQ_COACH_FILE": str(coach_file)}
     if port is not None:
         env.update(COACHIQ_FEATURE_MQTT="true", COACHIQ_MQTT_URL=f"mqtt://127.0.0.1:{port}",
                    COACHIQ_MQTT_NODE_ID=NODE_ID)
-    with _server(folder, env, "--replay", str(replay), "--speed", "1") as (process, _base):
+    with server(folder, env, "--replay", str(replay), "--speed", "1") as (process, _base):
         subscriber = _Subscriber(port) if port is not None else None
         try:
             time.sleep(SETTLE_S)  # start-up work, the first burst of new payloads, the announcement
-            began, cpu = time.monotonic(), _cpu_seconds(process.pid)
+            began, cpu = time.monotonic(), cpu_seconds(process.pid)
             measured_from = time.time()
             time.sleep(seconds)
-            cpu_percent = 100.0 * (_cpu_seconds(process.pid) - cpu) / (time.monotonic() - began)
-            rss = _rss_mib(process.pid)
+            cpu_percent = 100.0 * (cpu_seconds(process.pid) - cpu) / (time.monotonic() - began)
+            rss = rss_mib(process.pid)
             if process.poll() is not None:
                 raise RuntimeError("the server stopped during the benchmark")
         finally:
@@ -127,23 +129,20 @@ def _one_server(folder: Path, replay: Path, coach_file: Path, seconds: float, po
         latencies = subscriber.latencies(measured_from)
         if not latencies:
             raise RuntimeError("no MQTT state message arrived during the benchmark")
-        result.update(p50=_percentile(latencies, 0.5), p99=_percentile(latencies, 0.99),
+        result.update(p50=percentile(latencies, 0.5), p99=percentile(latencies, 0.99),
                       rate=len(latencies) / seconds)
     return result
 
 
 def bench_mqtt(log: Path | None = None, runs: int = 3, seconds: float = 15.0) -> dict[str, Any]:
     """State latency, CPU and memory of the mqtt feature at full bus load; median, min and max of `runs`."""
-    from coachiq.bench import _free_port
-    from coachiq.realtime.bench import _write_generated_log, bench_coach_file
-
     if not (os.access(MOSQUITTO, os.X_OK) or shutil.which("mosquitto")):
         return {"mqtt": "not measured: Mosquitto is not installed (Debian package mosquitto)"}
     with tempfile.TemporaryDirectory(prefix="coachiq-bench-mqtt-") as name:
         folder = Path(name)
-        replay = log if log is not None else _write_generated_log(folder)
+        replay = log if log is not None else generated_log(folder)
         coach_file = bench_coach_file(folder)
-        port = _free_port()
+        port = free_port()
         broker = _mosquitto(folder, port)
         try:
             without, with_mqtt = [], []
@@ -156,12 +155,12 @@ def bench_mqtt(log: Path | None = None, runs: int = 3, seconds: float = 15.0) ->
     cpu_overhead = [w["cpu"] - o["cpu"] for w, o in zip(with_mqtt, without, strict=True)]
     rss_overhead = [w["rss"] - o["rss"] for w, o in zip(with_mqtt, without, strict=True)]
     return {
-        "mqtt_state_latency_p99_ms": _spread([r["p99"] for r in with_mqtt]),
-        "mqtt_state_latency_p50_ms": _spread([r["p50"] for r in with_mqtt]),
-        "mqtt_state_messages_per_s": _spread([r["rate"] for r in with_mqtt], 1),
-        "mqtt_cpu_overhead_percent": _spread(cpu_overhead, 2),
-        "mqtt_server_cpu_percent": {"without": _spread([r["cpu"] for r in without], 2),
-                                    "with": _spread([r["cpu"] for r in with_mqtt], 2)},
-        "mqtt_rss_overhead_mib": _spread(rss_overhead, 1),
+        "mqtt_state_latency_p99_ms": spread([r["p99"] for r in with_mqtt]),
+        "mqtt_state_latency_p50_ms": spread([r["p50"] for r in with_mqtt]),
+        "mqtt_state_messages_per_s": spread([r["rate"] for r in with_mqtt], 1),
+        "mqtt_cpu_overhead_percent": spread(cpu_overhead, 2),
+        "mqtt_server_cpu_percent": {"without": spread([r["cpu"] for r in without], 2),
+                                    "with": spread([r["cpu"] for r in with_mqtt], 2)},
+        "mqtt_rss_overhead_mib": spread(rss_overhead, 1),
         "mqtt_runs": runs, "mqtt_run_s": seconds,
     }

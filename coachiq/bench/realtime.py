@@ -18,108 +18,28 @@
 - bench_entities_list(): GET /api/v2/entities with 150 entities, 5 concurrent HTTP clients:
   entities_list_p99_ms (and p50).
 
-Without a log, a coach at full bus load is generated with a fixed seed (coachiq.bench.generate_coach).
+Without a log, a coach at full bus load is generated with a fixed seed (coachiq.bench.common.generate_coach).
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import json
 import os
-import signal
 import statistics
-import subprocess
-import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 
+from coachiq.bench.common import bench_coach_file, cpu_percent, cpu_seconds, generated_log, percentile, server
+
 CLIENTS = 5
 SETTLE_S = 1.0
-BENCH_ENTITIES = 150
-_TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def _percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    if not ordered:
-        return float("nan")
-    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
-
-
-def bench_coach_file(folder: Path, count: int = BENCH_ENTITIES) -> Path:
-    """A user mapping file that brings the generic coach (13 entities) to `count`: dimmers at source 0x8E.
-
-    Source 0x8E and instances 1.. are the dimmer outputs of the benchmark coach log, so its traffic
-    drives these entities.
-    """
-    extra = count - 13
-    lines = ["entities:"] + [
-        f"  - {{id: light.bench_{n}, name: Bench light {n}, area: bench_{n % 10}, device: dimmer, "
-        f"instance: {n}, source_address: 0x8E}}" for n in range(1, extra + 1)]
-    path = folder / "bench-coach.yaml"
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return path
-
-
-def _write_generated_log(folder: Path) -> Path:
-    from coachiq.bench import generate_coach
-
-    path = folder / "generated-coach.log"
-    with path.open("w", encoding="ascii") as out:
-        for timestamp, can_id, data in generate_coach(seconds=60):
-            out.write(f"({1_700_000_000 + timestamp:.6f}) can0 {can_id:08X}#{data.hex().upper()}\n")
-    return path
-
-
-@contextlib.contextmanager
-def _server(data_dir: Path, env_extra: dict[str, str], *args: str) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
-    from coachiq.bench import _free_port
-
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("COACHIQ_")}
-    env.update(COACHIQ_DATA_DIR=str(data_dir), **env_extra)
-    process = subprocess.Popen([sys.executable, "-m", "coachiq.cli", "serve", "--port", str(port), *args], env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"the server exited with status {process.returncode} during the benchmark")
-            with contextlib.suppress(httpx.TransportError):
-                if httpx.get(base + "/readyz", timeout=1).status_code == 200:
-                    break
-            if time.monotonic() > deadline:
-                raise RuntimeError("the server did not become ready within 60 s")
-            time.sleep(0.02)
-        yield process, base
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(5)
-
-
-def _cpu_seconds(pid: int) -> float:
-    with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
-        fields = stat.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / _TICKS
-
-
-def _cpu_percent(pid: int, seconds: float) -> float:
-    began, cpu = time.monotonic(), _cpu_seconds(pid)
-    time.sleep(seconds)
-    return 100.0 * (_cpu_seconds(pid) - cpu) / (time.monotonic() - began)
 
 
 class _WsClient(asyncio.Protocol):
@@ -225,14 +145,14 @@ def bench_realtime_load(log: Path | None = None, seconds: float = 15.0) -> dict[
     """Server CPU at full bus load without and with 5 WebSocket clients, and frame-to-client latency."""
     with tempfile.TemporaryDirectory(prefix="coachiq-bench-rt-") as name:
         folder = Path(name)
-        replay = log if log is not None else _write_generated_log(folder)
+        replay = log if log is not None else generated_log(folder)
         env = {"COACHIQ_COACH": "generic", "COACHIQ_COACH_FILE": str(bench_coach_file(folder))}
-        with _server(folder / "data", env, "--replay", str(replay), "--speed", "1") as (process, base):
+        with server(folder / "data", env, "--replay", str(replay), "--speed", "1") as (process, base):
             time.sleep(2.0)  # let start-up work and the first burst of new payloads settle
-            cpu_alone = _cpu_percent(process.pid, seconds)
-            began, cpu = time.monotonic(), _cpu_seconds(process.pid)
+            cpu_alone = cpu_percent(process.pid, seconds)
+            began, cpu = time.monotonic(), cpu_seconds(process.pid)
             latencies = asyncio.run(_ws_clients(base.replace("http://", "ws://") + "/api/v2/ws", seconds))
-            cpu_clients = 100.0 * (_cpu_seconds(process.pid) - cpu) / (time.monotonic() - began)
+            cpu_clients = 100.0 * (cpu_seconds(process.pid) - cpu) / (time.monotonic() - began)
             held = next(float(line.split()[1]) for line in httpx.get(base + "/metrics").text.splitlines()
                         if line.startswith("coachiq_ws_updates_held_total "))
             if process.poll() is not None:
@@ -240,8 +160,8 @@ def bench_realtime_load(log: Path | None = None, seconds: float = 15.0) -> dict[
     return {
         "full_load_cpu_percent": round(cpu_alone, 2),
         "full_load_with_clients_cpu_percent": round(cpu_clients, 2),
-        "ws_latency_p50_ms": round(_percentile(latencies, 0.50), 3),
-        "ws_latency_p99_ms": round(_percentile(latencies, 0.99), 3),
+        "ws_latency_p50_ms": round(percentile(latencies, 0.50), 3),
+        "ws_latency_p99_ms": round(percentile(latencies, 0.99), 3),
         "ws_updates": len(latencies),
         "ws_updates_held_to_coalesce": int(held),
         "ws_clients": CLIENTS,
@@ -304,10 +224,10 @@ async def _commands(count: int) -> dict[str, Any]:
             bus.shutdown()
             await runtime.stop()
     return {
-        "command_to_frame_p99_ms": round(_percentile(to_frame, 0.99), 3),
-        "command_to_frame_p50_ms": round(_percentile(to_frame, 0.50), 3),
-        "command_confirm_p99_ms": round(_percentile(confirm, 0.99), 3),
-        "command_confirm_p50_ms": round(_percentile(confirm, 0.50), 3),
+        "command_to_frame_p99_ms": round(percentile(to_frame, 0.99), 3),
+        "command_to_frame_p50_ms": round(percentile(to_frame, 0.50), 3),
+        "command_confirm_p99_ms": round(percentile(confirm, 0.99), 3),
+        "command_confirm_p50_ms": round(percentile(confirm, 0.50), 3),
         "commands": count,
         "outcomes": outcomes,
     }
@@ -349,10 +269,10 @@ def bench_entities_list(requests: int = 200) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="coachiq-bench-list-") as name:
         folder = Path(name)
         env = {"COACHIQ_COACH": "generic", "COACHIQ_COACH_FILE": str(bench_coach_file(folder))}
-        with _server(folder / "data", env) as (_process, base):
+        with server(folder / "data", env) as (_process, base):
             count = len(httpx.get(base + "/api/v2/entities").json()["entities"])
             asyncio.run(_list_clients(base, 20))  # warm up
             timings = asyncio.run(_list_clients(base, requests))
-    return {"entities_list_p99_ms": round(_percentile(timings, 0.99), 3),
+    return {"entities_list_p99_ms": round(percentile(timings, 0.99), 3),
             "entities_list_p50_ms": round(statistics.median(timings), 3),
             "entities": count, "requests": len(timings), "clients": CLIENTS}

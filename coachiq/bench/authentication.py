@@ -24,14 +24,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+from coachiq.bench.common import rss_mib, spread, start_server, stop
+
 RUNS = 5
 REQUESTS_PER_RUN = 1000
 PASSWORD = "bench-password-0123"
-
-
-def _spread(values: list[float], digits: int = 3) -> dict[str, float]:
-    return {"median": round(statistics.median(values), digits), "min": round(min(values), digits),
-            "max": round(max(values), digits)}
 
 
 def bench_verify(runs: int = 9) -> dict[str, Any]:
@@ -44,7 +41,7 @@ def bench_verify(runs: int = 9) -> dict[str, Any]:
         began = time.perf_counter()
         assert passwords.verify_password(stored, PASSWORD)
         times.append((time.perf_counter() - began) * 1000)
-    return {"signin_verify_ms": _spread(times, 1),
+    return {"signin_verify_ms": spread(times, 1),
             "argon2id": {"time_cost": passwords.TIME_COST, "memory_kib": passwords.MEMORY_COST_KIB,
                          "parallelism": passwords.PARALLELISM}}
 
@@ -76,29 +73,8 @@ def bench_gate(rounds: int = 50_000) -> dict[str, Any]:
 
 
 def _start(data_dir: Path, authentication: bool) -> tuple[subprocess.Popen[bytes], int]:
-    from coachiq.bench import _free_port
-
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("COACHIQ_")}
-    env.update(COACHIQ_DATA_DIR=str(data_dir), COACHIQ_FEATURE_AUTHENTICATION=str(authentication).lower())
-    process = subprocess.Popen([sys.executable, "-m", "coachiq.cli", "serve", "--port", str(port)], env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"the server exited with status {process.returncode} during the benchmark")
-        try:
-            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
-            connection.request("GET", "/readyz")
-            if connection.getresponse().status == 200:
-                connection.close()
-                return process, port
-            connection.close()
-        except OSError:
-            pass
-        time.sleep(0.02)
-    process.kill()
-    raise RuntimeError("the server did not become ready within 60 s")
+    process, base, _ready = start_server(data_dir, {"COACHIQ_FEATURE_AUTHENTICATION": str(authentication).lower()})
+    return process, int(base.rsplit(":", 1)[1])
 
 
 def _sign_in(port: int) -> str:
@@ -133,8 +109,6 @@ def bench_overhead() -> dict[str, Any]:
     """Three servers: authentication off (twice) and on. Each round sends the same request to each, in
     a rotating order. The second server with authentication off measures the noise of the comparison
     itself (`auth_noise_p99_ms`: the same figure between two identical servers)."""
-    from coachiq.bench import _rss_mib, _stop
-
     with tempfile.TemporaryDirectory(prefix="coachiq-bench-auth-") as folder:
         on_dir = Path(folder) / "on"
         env = {k: v for k, v in os.environ.items() if not k.startswith("COACHIQ_")}
@@ -167,15 +141,15 @@ def bench_overhead() -> dict[str, Any]:
                     connections[k].close()
                     p99s[k].append(_p99(times[k]))
                     medians[k].append(statistics.median(times[k]))
-            rss_off, rss_on = _rss_mib(servers[0][0].pid), _rss_mib(servers[2][0].pid)
+            rss_off, rss_on = rss_mib(servers[0][0].pid), rss_mib(servers[2][0].pid)
         finally:
             for process, _port in servers:
-                _stop(process)
+                stop(process)
     off, off2, on = p99s
-    return {"auth_request_overhead_p99_ms": _spread([b - a for a, b in zip(off, on, strict=True)]),
-            "auth_noise_p99_ms": _spread([b - a for a, b in zip(off, off2, strict=True)]),
-            "auth_request_overhead_median_ms": _spread([b - a for a, b in zip(medians[0], medians[2], strict=True)]),
-            "auth_off_p99_ms": _spread(off), "auth_on_p99_ms": _spread(on),
+    return {"auth_request_overhead_p99_ms": spread([b - a for a, b in zip(off, on, strict=True)]),
+            "auth_noise_p99_ms": spread([b - a for a, b in zip(off, off2, strict=True)]),
+            "auth_request_overhead_median_ms": spread([b - a for a, b in zip(medians[0], medians[2], strict=True)]),
+            "auth_off_p99_ms": spread(off), "auth_on_p99_ms": spread(on),
             "rss_auth_mib": rss_on, "rss_auth_off_mib": rss_off}
 
 

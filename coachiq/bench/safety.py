@@ -39,6 +39,8 @@ from typing import Any
 import httpx
 import websockets
 
+from coachiq.bench.common import percentile, server
+
 RUNS = 3
 CYCLES = 10  # e-stops, then drive-offs, per run
 FLOOD_CLIENTS = 20
@@ -49,13 +51,6 @@ START_WAIT_S = 20.0  # a slide and awning not started by then: the cycle is coun
 SLIDE, AWNING = "slide.living_room", "awning.patio"
 SLIDE_EXTEND_OUTPUT = 40  # class_a_diesel: the living room slide's extend output
 MOTOR_OUTPUTS = frozenset(range(40, 48)) | frozenset(range(50, 58))  # slides and jacks
-
-
-def _percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    if not ordered:
-        return float("nan")
-    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
 
 
 class FrameLog:
@@ -247,7 +242,7 @@ async def _run(base: str) -> dict[str, Any]:
         for task in [*flood, follower]:
             task.cancel()
         await asyncio.gather(*flood, follower, return_exceptions=True)
-    return {"estop_p99": _percentile(estop_ms, 0.99), "after_max": max(after_ms, default=float("nan")),
+    return {"estop_p99": percentile(estop_ms, 0.99), "after_max": max(after_ms, default=float("nan")),
             "failed": failed, "survives": survives,
             "confirm_ms": confirm_ms, "flood_rps": sum(answers.values()) / flood_s,
             "flood_answers": dict(sorted(answers.items()))}
@@ -283,12 +278,10 @@ def bench_safety(runs: int = RUNS, server_env: dict[str, str] | None = None) -> 
 
     `server_env`: the server's COACHIQ_* settings (default: the Class A coach with can_tools on).
     """
-    from coachiq.realtime.bench import _server
-
     results = []
     for _ in range(runs):
         with tempfile.TemporaryDirectory(prefix="coachiq-bench-") as folder, \
-                _server(Path(folder), SERVER_ENV if server_env is None else server_env) as (_process, base):
+                server(Path(folder), SERVER_ENV if server_env is None else server_env) as (_process, base):
             results.append(asyncio.run(_run(base)))
     figures: dict[str, Any] = {}
     for key, name in (("estop_p99", "estop_to_stop_frames_p99_ms"), ("after_max", "motion_after_unsafe_max_ms"),

@@ -12,20 +12,15 @@
 
 from __future__ import annotations
 
-import os
 import random
 import re
-import signal
-import statistics
-import subprocess
-import sys
 import tempfile
 import time
-import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from coachiq.bench.common import Frame, cpu_seconds, rss_mib, spread, start_server, stop, write_log
 from coachiq.can.pipeline import RvcFrame
 from coachiq.rvc.codec import Codec
 from coachiq.rvc.ids import compose_id
@@ -34,7 +29,6 @@ __all__ = ["bench_chassis", "generate_chassis"]
 
 _STARTED = re.compile(r"feature (j1939|spartan_k2) started in (\d+) ms")
 
-Frame = tuple[float, int, bytes]
 FULL_BUS_FPS = 1900
 # (PGN, source address, frames per second, share of frames whose payload changes)
 _SCHEDULE = [
@@ -79,18 +73,13 @@ def generate_chassis(seconds: int = 60, seed: int = 3) -> list[Frame]:
     return frames
 
 
-def _spread(samples: list[float], digits: int = 1) -> dict[str, float]:
-    return {"median": round(statistics.median(samples), digits), "min": round(min(samples), digits),
-            "max": round(max(samples), digits)}
-
-
 def _rates(run: Callable[[], None], count: int, rounds: int = 5) -> dict[str, float]:
     samples = []
     for _ in range(rounds):
         began = time.perf_counter()
         run()
         samples.append(count / (time.perf_counter() - began))
-    return _spread(samples, 0)
+    return spread(samples, 0)
 
 
 def bench_decode(frames: list[Frame]) -> dict[str, Any]:
@@ -122,63 +111,18 @@ def bench_decode(frames: list[Frame]) -> dict[str, Any]:
             "j1939_feature_fps": _rates(run_feature, len(published)), "j1939_feature_frames": len(published)}
 
 
-def _write_log(path: Path, frames: list[Frame]) -> None:
-    with path.open("w", encoding="ascii") as out:
-        for timestamp, can_id, data in frames:
-            out.write(f"({1_700_000_000 + timestamp:.6f}) can0 {can_id:08X}#{data.hex().upper()}\n")
-
-
-def _cpu_seconds(pid: int) -> float:
-    with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
-        fields = stat.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def _serve(data_dir: Path, env_extra: dict[str, str], *args: str) -> tuple[subprocess.Popen[bytes], float]:
-    from coachiq.bench import _free_port
-
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("COACHIQ_")}
-    env.update(COACHIQ_DATA_DIR=str(data_dir), **env_extra)
-    began = time.perf_counter()
-    process = subprocess.Popen([sys.executable, "-m", "coachiq.cli", "serve", "--port", str(port), *args], env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    while True:
-        if process.poll() is not None:
-            raise RuntimeError(f"the server exited with status {process.returncode} during the benchmark")
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=1) as answer:
-                if answer.status == 200:
-                    return process, time.perf_counter() - began
-        except OSError:
-            pass
-        if time.perf_counter() - began > 60:
-            process.kill()
-            raise RuntimeError("the server did not become ready within 60 s")
-        time.sleep(0.005)
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(5)
-
-
 def _replay_cpu(folder: Path, log: Path, seconds: float) -> float:
     env = {"COACHIQ_COACH": "generic", "COACHIQ_FEATURE_J1939": "true"}
-    process, _ready = _serve(folder / "data", env, "--replay", str(log), "--speed", "1")
+    process, _base, _ready = start_server(folder / "data", env, "--replay", str(log), "--speed", "1")
     try:
         time.sleep(2.0)  # start-up work and the first burst of new payloads
-        began, cpu = time.monotonic(), _cpu_seconds(process.pid)
+        began, cpu = time.monotonic(), cpu_seconds(process.pid)
         time.sleep(seconds)
         if process.poll() is not None:
             raise RuntimeError("the server stopped during the benchmark")
-        return 100.0 * (_cpu_seconds(process.pid) - cpu) / (time.monotonic() - began)
+        return 100.0 * (cpu_seconds(process.pid) - cpu) / (time.monotonic() - began)
     finally:
-        _stop(process)
+        stop(process)
 
 
 def bench_full_bus(coach: list[Frame], chassis: list[Frame], runs: int = 3, seconds: float = 10.0) -> dict[str, Any]:
@@ -188,42 +132,40 @@ def bench_full_bus(coach: list[Frame], chassis: list[Frame], runs: int = 3, seco
         alone, merged = folder / "coach.log", folder / "coach-and-chassis.log"
         span = 30.0 + seconds  # start-up (several seconds on a busy machine), settling, measuring, margin
         coach_part = [f for f in coach if f[0] < span]
-        _write_log(alone, coach_part)
-        _write_log(merged, sorted(coach_part + [f for f in chassis if f[0] < span]))
+        write_log(alone, coach_part)
+        write_log(merged, sorted(coach_part + [f for f in chassis if f[0] < span]))
         without, with_chassis = [], []
         for _ in range(runs):
             without.append(_replay_cpu(folder, alone, seconds))
             with_chassis.append(_replay_cpu(folder, merged, seconds))
     added = [b - a for a, b in zip(without, with_chassis, strict=True)]
-    return {"j1939_full_bus_cpu_percent": _spread(added, 2), "rvc_only_cpu_percent": _spread(without, 2),
-            "rvc_and_chassis_cpu_percent": _spread(with_chassis, 2),
+    return {"j1939_full_bus_cpu_percent": spread(added, 2), "rvc_only_cpu_percent": spread(without, 2),
+            "rvc_and_chassis_cpu_percent": spread(with_chassis, 2),
             "chassis_frames_per_s": round(sum(1 for f in chassis if f[0] < 1.0))}
 
 
 def bench_startup_with_features(runs: int = 3, idle_s: float = 10.0) -> dict[str, Any]:
     """Start to ready and idle RSS of the simulated coach with j1939 and spartan_k2 on (database at head)."""
-    from coachiq.bench import _rss_mib
-
     env = {"COACHIQ_FEATURE_J1939": "true", "COACHIQ_FEATURE_SPARTAN_K2": "true"}
     ready, rss, feature_ms = [], [], []
     with tempfile.TemporaryDirectory(prefix="coachiq-bench-j1939-start-") as name:
         data = Path(name) / "data"
-        process, _first = _serve(data, env)  # creates the database
-        _stop(process)
+        process, _base, _first = start_server(data, env)  # creates the database
+        stop(process)
         for _ in range(runs):
-            process, seconds = _serve(data, env)
+            process, _base, seconds = start_server(data, env)
             try:
                 ready.append(seconds)
                 time.sleep(idle_s)
-                rss.append(_rss_mib(process.pid))
+                rss.append(rss_mib(process.pid))
             finally:
-                _stop(process)
+                stop(process)
             # The features' own share of the start, as the feature manager logs it (last start's lines).
             lines = (data / "logs" / "coachiq.log").read_text(encoding="utf-8").splitlines()
             started = [float(m.group(2)) for m in (_STARTED.search(line) for line in lines) if m]
             feature_ms.append(sum(started[-2:]))
-    return {"j1939_ready_s": _spread(ready, 3), "j1939_rss_mib": _spread(rss, 1),
-            "j1939_and_spartan_k2_start_ms": _spread(feature_ms, 1)}
+    return {"j1939_ready_s": spread(ready, 3), "j1939_rss_mib": spread(rss, 1),
+            "j1939_and_spartan_k2_start_ms": spread(feature_ms, 1)}
 
 
 def bench_chassis(coach: list[Frame]) -> dict[str, Any]:
