@@ -11,6 +11,7 @@ from typing import Any
 
 from coachiq.entities.mapping import EntityConfig
 from coachiq.entities.model import EntityState, EntityType
+from coachiq.entities.states import blank
 
 __all__ = ["Entity", "Waiter"]
 
@@ -34,7 +35,7 @@ class Entity:
     def __init__(self, config: EntityConfig, ring_size: int) -> None:
         """State starts empty and unavailable until the device is heard (or restored, still unavailable)."""
         self.config = config
-        self.state = EntityState()
+        self.state = EntityState(blank(config.device))
         self.last_heard = 0.0
         self.heard_keys: set[tuple[int, int | None]] = set()  # (CAN id, instance byte) seen from the device
         self.last_sample = 0.0
@@ -84,6 +85,7 @@ class Entity:
     def to_json(self) -> dict[str, Any]:
         """The API shape of the entity."""
         return {"id": self.config.id, "name": self.config.name, "type": self.config.type.value,
+                "device": self.config.device, "position_critical": self.config.position_critical,
                 "area": self.config.area, "capabilities": sorted(self.config.capabilities),
                 "state": dict(self.state.values), "available": self.state.available,
                 "updated_at": self.state.updated_at}

@@ -31,6 +31,7 @@ from coachiq.entities.mapping import CoachMapping, EntityConfig, load_coach
 from coachiq.entities.model import CommandError, CommandResult, EntityUpdate, InvalidCommand, Source, UnknownEntity
 from coachiq.entities.motions import MotionLedger, SafetyGate
 from coachiq.entities.profiles import fold
+from coachiq.entities.states import known_values
 from coachiq.entities.topics import ENTITY_UPDATE, FRAME
 from coachiq.entities.unmapped import row
 from coachiq.persistence.store import PersistenceService
@@ -361,7 +362,7 @@ class EntityManager:
             entity = self.entities.get(entity_id)
             if entity is None or not isinstance(data, dict) or not isinstance(data.get("values"), dict):
                 continue
-            entity.state.values = dict(data["values"])
+            entity.state.values = known_values(entity.config.device, data["values"])
             updated = data.get("updated_at")
             entity.state.updated_at = float(updated) if isinstance(updated, int | float) else _epoch(written)
             entity.state.available = False

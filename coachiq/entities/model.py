@@ -120,7 +120,8 @@ class CommandResult:
 
 @dataclass(slots=True)
 class EntityState:
-    """An entity's live state. `available` is False when the device has not been heard from in time."""
+    """An entity's live state. `values` has every key of its device family's state model (states.py), null
+    until heard; `available` is False when the device has not been heard from in time."""
 
     values: dict[str, Any] = field(default_factory=dict)
     updated_at: float | None = None

@@ -34,6 +34,7 @@ from coachiq.persistence.store import PersistenceService
 from coachiq.rvc.receive import RvcFrame
 from coachiq.rvc.service import RvcProtocolService
 from coachiq.settings import Settings
+from coachiq.state.blocked import motion_blocked
 from coachiq.state.vehicle_sources import RVC_RANK, Reading, VehicleSources
 
 log = logging.getLogger(__name__)
@@ -175,11 +176,13 @@ class StateManager:
         return found
 
     def snapshot(self) -> dict[str, Any]:
-        """The safety view: vehicle state, safe state and its reasons, emergency stop, interlocks."""
+        """The safety view: vehicle state, safe state and its reasons, emergency stop, interlocks, and why each
+        kind of position-critical device may not move now."""
         now = time.time()
         reasons = self.reasons(now)
         return {"vehicle_state": self.vehicle_state(now), "safe_state": bool(reasons), "reasons": reasons,
-                "emergency_stop": self.emergency, "interlocks": self.interlocks(now)}
+                "emergency_stop": self.emergency, "interlocks": self.interlocks(now),
+                "motion_blocked": motion_blocked(self.motion_refusal, now)}
 
     def publish_if_changed(self) -> None:
         """Publish the safety snapshot on SAFETY_STATE when it differs from the last one published."""

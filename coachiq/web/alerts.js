@@ -2,9 +2,9 @@
 // generator fault. Worked out here from the live values and the thresholds in Settings; shown as a bell
 // with a count and a list. (Sending them off the coach is the notifications feature's work.)
 
-import { acSource, generatorStatus, tankAlert } from "./cards.js";
-import { on, store } from "./state.js";
-import { fmtPct, getPrefs, h, icon, isNum, onPrefs, pick, setChildren, toast } from "./ui.js";
+import { acSource, generatorStatus, on, store } from "./state.js";
+import { tankAlert } from "./tanks.js";
+import { fmtPct, getPrefs, h, icon, isNum, onPrefs, setChildren, toast } from "./ui.js";
 
 let current = [];
 let sawShore = false;
@@ -12,14 +12,13 @@ let sawShore = false;
 /** The alerts that hold now, each {key, text, kind}. */
 export function activeAlerts(prefs = getPrefs()) {
   const out = [];
-  const live = (e) => e.available && !e.stale;
   for (const e of store.entities.values()) {
-    if (!live(e)) continue;
+    if (!e.available) continue;
     if (e.type === "tank") {
       const a = tankAlert(e, prefs);
       if (a) out.push({ key: `tank:${e.id}`, kind: a[0], text: `${e.name}: ${a[1].toLowerCase()} (${fmtPct(e.state.level)}).` });
     } else if (e.type === "battery" && !/chassis|start/i.test(`${e.id} ${e.name}`)) {
-      const soc = pick(e.state, "state_of_charge");
+      const soc = e.state.state_of_charge;
       if (isNum(soc) && soc <= prefs.batteryLowPct) {
         out.push({ key: `battery:${e.id}`, kind: "danger", text: `${e.name} is low (${fmtPct(soc)} charged).` });
       }

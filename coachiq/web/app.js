@@ -1,12 +1,11 @@
 // Entry point: routing between views, the header (link state, emergency stop) and the banners.
 
-import { stopAllMotion } from "./cards.js";
 import {
   access, accessAtStart, clearEmergencyStop, connect, emergencyStop, emergencyStopOn, loadEntities, on, reconnectNow,
   safeStateReasons, store,
 } from "./state.js";
 import { announce, onPrefs, toast } from "./ui.js";
-import { VIEWS, mountView } from "./views.js";
+import { VIEWS, mountView, prefetchCards, stopAllMotion } from "./views.js";
 
 const main = document.getElementById("main");
 let current = null;
@@ -56,8 +55,9 @@ function flush() {
 function markFirstValues() {
   if (store.entities.size && !performance.getEntriesByName("coachiq:first-values").length) {
     performance.mark("coachiq:first-values");
-    // The alerts bell follows the first values, off the first load's path.
+    // The alerts bell and the other views' card modules follow the first values, off the first load's path.
     import("./alerts.js").then((m) => m.startAlerts());
+    prefetchCards();
   }
 }
 

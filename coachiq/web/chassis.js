@@ -1,6 +1,6 @@
 // The Chassis card: road and engine speed, gear, temperatures, pressures, fuel, hours and active trouble
 // codes of a chassis entity (RV-C chassis mobility status, or the chassis J1939 bus with the j1939
-// feature). cards.js loads it when a chassis card is first built; the home view shows it while driving.
+// feature). views.js loads it when a chassis card is first built; the home view shows it while driving.
 // Readings a chassis does not report stay hidden. Field names are the server's: speed_kmh, engine_rpm,
 // gear, park_brake, ignition, coolant_c, oil_pressure_kpa, fuel_level_pct, fuel_rate_lph, engine_hours,
 // battery_v, trouble_codes, lamps.
@@ -50,7 +50,7 @@ export function chassisCard(entity, el = h("article")) {
     h("div", { class: "card-body" }, big, stats, codes));
 
   function update(e) {
-    const st = e.state || {};
+    const st = e.state;
     el.classList.toggle("unavailable", !e.available);
     for (const [key, , format] of READINGS) {
       const cell = cells.get(key);

@@ -3,9 +3,9 @@
 // The values are the server's leveling entity (coachiq/entities/leveling.py): mode, motion, jacks,
 // pitch, roll, level, stored, lockouts, warnings.
 
-import { button, frame, holdButton, stats, updateFrame } from "./cards.js";
+import { holdButton } from "./motion.js";
 import { controlBlockReason, motionBlockReason, sendCommand, store } from "./state.js";
-import { h, humanize, icon, isNum } from "./ui.js";
+import { button, frame, h, humanize, icon, isNum, stats, updateFrame } from "./ui.js";
 
 const JACKS = [["left_front", "Left front"], ["right_front", "Right front"], ["left_rear", "Left rear"],
   ["right_rear", "Right rear"]];
@@ -38,7 +38,7 @@ function jackText(jack) {
   return "—";
 }
 
-/** The leveling card for a jack entity that has the leveling commands, built into `el` (cards.js makes it). */
+/** The leveling card for a jack entity that has the leveling commands, built into `el` (views.js makes it). */
 export function levelingCard(entity, el) {
   const card = frame(entity, "jack", el);
   const big = h("div", { class: "big" });

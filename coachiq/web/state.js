@@ -1,8 +1,6 @@
 // The page's model of the coach: entities, safety, the WebSocket link and command progress.
 // Everything the views show comes from here; the views never talk to the server themselves.
 
-import { pick } from "./ui.js";
-
 // Anything else the server might send first (an acknowledgement) leaves the command pending.
 const FINAL = new Set(["confirmed", "timed_out", "refused", "invalid", "not_found", "busy", "error"]);
 // The server answers a command within its own confirmation timeout; this only catches a lost answer.
@@ -10,7 +8,8 @@ const CLIENT_TIMEOUT_MS = 15000;
 const RECONNECT_MAX_MS = 3000;
 
 export const store = {
-  /** id -> {id, name, type, area, capabilities, state, available, updated_at, stale} */
+  /** id -> the entity as GET /api/v2/entities gives it: {id, name, type, device, position_critical, area,
+   * capabilities, state, available, updated_at}; `state` has every key of its device's model (null: unknown). */
   entities: new Map(),
   safety: null,
   /** "connecting" | "live" | "down" */
@@ -42,27 +41,9 @@ function emit(event, arg) {
   }
 }
 
-function normalizeEntity(raw) {
-  return {
-    id: raw.id ?? raw.entity_id,
-    name: raw.name || raw.id || raw.entity_id,
-    type: raw.type || "unknown",
-    area: raw.area || "Other",
-    capabilities: Array.isArray(raw.capabilities) ? raw.capabilities : [],
-    state: raw.state && typeof raw.state === "object" ? { ...raw.state } : {},
-    available: raw.available !== false,
-    updated_at: raw.updated_at ?? null,
-    // Restored from the database and not yet heard on the bus: last known, not current.
-    stale: Boolean(raw.stale ?? raw.restored ?? false),
-  };
-}
-
 function replaceEntities(list) {
   const next = new Map();
-  for (const raw of list || []) {
-    const entity = normalizeEntity(raw);
-    if (entity.id) next.set(entity.id, entity);
-  }
+  for (const entity of list) next.set(entity.id, { ...entity, state: { ...entity.state } });
   const same = next.size === store.entities.size && [...next.keys()].every((id) => store.entities.has(id));
   if (same) {
     // A fresh snapshot of the same coach (reconnect, resync): patch the cards in place, so that a
@@ -84,12 +65,11 @@ function applyUpdate(msg) {
   }
   // The server says when an entity becomes (un)available with an "available" value in the update:
   // {"available": false} alone when it falls silent, the whole state plus true when it is heard again.
-  const { available, ...values } = msg.values || {};
+  const { available, ...values } = msg.values;
   Object.assign(entity.state, values);
   if (typeof available === "boolean") entity.available = available;
   else if (Object.keys(values).length) entity.available = true;
-  if (entity.available) entity.stale = false;
-  if (msg.timestamp !== undefined) entity.updated_at = msg.timestamp;
+  entity.updated_at = msg.timestamp;
   emit("entity", entity.id);
 }
 
@@ -153,7 +133,8 @@ async function readJson(response) {
     body = null;
   }
   if (!response.ok) {
-    const err = new Error(pick(body || {}, "reason", "detail", "title") || `HTTP ${response.status}`);
+    // Problem details (RFC 9457): `detail` says what went wrong and what to do.
+    const err = new Error(body?.detail || body?.title || `HTTP ${response.status}`);
     err.status = response.status;
     err.body = body;
     throw err;
@@ -166,70 +147,64 @@ async function readJson(response) {
 // Pushed by the server: in the WebSocket snapshot, then a "safety" message on every change.
 
 function setSafety(doc) {
-  if (!doc || typeof doc !== "object") return;
-  const { type: _ignored, ...rest } = doc;
-  store.safety = rest.safety && typeof rest.safety === "object" ? rest.safety : rest;
+  const { type: _ignored, ...safety } = doc;
+  store.safety = safety;
   emit("safety");
 }
 
 /** True when emergency stop is set. */
 export function emergencyStopOn() {
-  const estop = store.safety?.emergency_stop;
-  if (estop && typeof estop === "object") return Boolean(pick(estop, "active", "engaged", "set"));
-  return Boolean(estop);
+  return store.safety?.emergency_stop === true;
 }
 
 /** The list of reasons the coach is in its safe state (empty when it is not). */
 export function safeStateReasons() {
   const s = store.safety;
-  if (!s) return [];
-  const safe = s.safe_state;
-  const active = typeof safe === "object" && safe !== null ? Boolean(pick(safe, "active", "engaged")) : Boolean(safe);
-  if (!active) return [];
-  const reasons = reasonList(s.reasons ?? safe?.reasons);
-  return reasons.length ? reasons : ["the coach is in its safe state"];
+  return s?.safe_state ? s.reasons : [];
 }
 
-function reasonList(value) {
-  if (!value) return [];
-  if (typeof value === "string") return [value];
-  if (Array.isArray(value)) {
-    return value.map((r) => (typeof r === "string" ? r : pick(r, "message", "reason", "detail", "code") || "")).filter(Boolean);
-  }
-  return [];
-}
-
-const INTERLOCK_KEYS = { slide: "slides_awnings_allowed", awning: "slides_awnings_allowed", jack: "jacks_allowed" };
-
-/** Why a motion control of `entity` must not be used now, or null when it may be. */
+/**
+ * Why a motion control of `entity` must not be used now, or null when it may be. The interlocks are the
+ * server's: it sends, for each kind of position-critical device, why it may not move now.
+ */
 export function motionBlockReason(entity) {
   if (store.link !== "live") return "Not connected to the coach.";
   if (!entity.available) return "The device is not answering.";
-  const key = INTERLOCK_KEYS[entity.type];
-  if (!key) return null; // shades and the like have no interlock
+  if (!entity.position_critical) return null;
   const s = store.safety;
   if (!s) return "Waiting for the coach's safety state.";
-  if (emergencyStopOn()) return "Emergency stop is on. Clear it before moving anything.";
-  const safe = safeStateReasons();
-  if (safe.length) return sentence(`Locked out: ${safe.join("; ")}`);
-  const i = s.interlocks && typeof s.interlocks === "object" ? s.interlocks : {};
-  if (i[key] === true) return null;
-  // The server is the authority; these mirror its safety gate so the owner knows what to do.
-  if (s.vehicle_state === "moving") {
-    const speed = typeof i.speed_kmh === "number" ? ` (${Math.round(i.speed_kmh)} km/h)` : "";
-    return `The coach is moving${speed}. Stop and set the park brake first.`;
-  }
-  if (s.vehicle_state !== "parked") return "The vehicle state is unknown, so nothing may move.";
-  if (i.park_brake_set !== true) return "The park brake is not set.";
-  if (entity.type === "jack" && i.engine_off === false) return "The engine is running: jacks move only with the engine off.";
-  if (i[key] === false) return "An interlock does not allow motion now.";
-  return null;
+  const why = s.motion_blocked[entity.type];
+  return why ? sentence(why) : null;
 }
 
 function sentence(text) {
   const t = String(text).trim();
   const s = t.charAt(0).toUpperCase() + t.slice(1);
   return /[.!?]$/.test(s) ? s : `${s}.`;
+}
+
+// ---- what a power device's state means, for the dashboard, the power cards and the alerts ----
+
+const GENERATOR_WORDS = { preheat: "Preheating", cranking: "Starting", running: "Running", stopping: "Stopping",
+  cooldown: "Cooling down", stopped: "Stopped", fault: "Fault" };
+
+/** The generator's status in the owner's words, and whether it runs, starts, is stopped or has a fault. */
+export function generatorStatus(st) {
+  const status = st.status;
+  const words = String(status).replace(/_/g, " ");
+  return { text: status === null ? "—" : GENERATOR_WORDS[status] || words.charAt(0).toUpperCase() + words.slice(1),
+    running: st.running === true, starting: status === "preheat" || status === "cranking" || status === "priming",
+    stopped: status === "stopped", fault: status === "fault" };
+}
+
+/** Where the coach's AC comes from (transfer switch state): shore, generator, none, or "—" when not heard. */
+export function acSource(st) {
+  const shore = st.shore_voltage;
+  const gen = st.generator_voltage;
+  const known = (v) => typeof v === "number";
+  // The switch prefers shore power; a live input above 90 V is the one feeding the coach.
+  return known(shore) && shore > 90 ? "Shore power" : known(gen) && gen > 90 ? "Generator"
+    : known(shore) || known(gen) ? "No AC input" : "—";
 }
 
 // ---- the WebSocket link ----
@@ -322,14 +297,11 @@ function handleMessage(msg) {
     case "snapshot":
       attempt = 0;
       replaceEntities(msg.entities);
-      if (msg.safety) setSafety(msg.safety);
+      setSafety(msg.safety);
       setLink("live");
       break;
     case "update":
       applyUpdate(msg);
-      break;
-    case "updates":
-      for (const u of msg.updates || []) applyUpdate(u);
       break;
     case "command_result":
       settleCommand(msg.id, msg);
@@ -341,7 +313,7 @@ function handleMessage(msg) {
       emit("diagnostics", msg);
       break;
     case "error":
-      if (msg.id && pending.has(msg.id)) settleCommand(msg.id, { status: "refused", reason: pick(msg, "reason", "detail", "message") });
+      if (msg.id && pending.has(msg.id)) settleCommand(msg.id, { status: "refused", reason: msg.reason });
       break;
     default:
       break;
@@ -362,7 +334,7 @@ function settleCommand(id, msg) {
   }
   pending.delete(id);
   clearTimeout(entry.timer);
-  const result = { status, reason: msg.reason || msg.detail || "", state: msg.state || null };
+  const result = { status, reason: msg.reason || "", state: msg.state || null };
   // The confirmed state is not applied here: the status that confirmed the command also comes as an
   // update, in order with the device's later reports, while a result applied late would put back a state
   // the device has already left (a shade that confirmed "extending" and then stopped).

@@ -1,10 +1,11 @@
 // The service worker: keeps a copy of the page so that, installed on a phone's home screen, it opens
 // without the coach and says it is offline. Live data (/api, /health, the WebSocket) is never cached.
 
-const CACHE = "coachiq-shell-v3";
+const CACHE = "coachiq-shell-v4";
 const SHELL = "/";
-const FILES = ["/app.js", "/state.js", "/ui.js", "/cards.js", "/views.js", "/styles.css", "/scenes.js",
-  "/settings.js", "/diagnostics.js", "/access.js", "/leveling.js", "/chassis.js", "/icon.svg", "/manifest.webmanifest"];
+const FILES = ["/app.js", "/state.js", "/ui.js", "/views.js", "/tanks.js", "/lights.js", "/power.js", "/climate.js",
+  "/motion.js", "/controls.js", "/history.js", "/styles.css", "/scenes.js", "/settings.js", "/diagnostics.js",
+  "/access.js", "/leveling.js", "/chassis.js", "/icon.svg", "/manifest.webmanifest"];
 const LIVE = /^\/(api|health|healthz|readyz|metrics)(\/|$)/;
 
 // The server's security headers go with the saved copy: it runs under the same policy as the page.

@@ -1,4 +1,6 @@
-// DOM helpers, icons and number formatting shared by every view.
+// DOM helpers, icons, number formatting and the frame of a card, shared by every view and card module.
+
+import { controlBlockReason, store } from "./state.js";
 
 /** Create an element: h("button", {class: "btn", onclick: fn, "aria-label": "x"}, "text", child). */
 export function h(tag, attrs = {}, ...children) {
@@ -69,16 +71,6 @@ export function icon(name, cls = "") {
   path.setAttribute("d", ICONS[name] || ICONS.device);
   svg.append(path);
   return svg;
-}
-
-/** First defined, non-null value of `keys` in `obj`. */
-export function pick(obj, ...keys) {
-  if (!obj) return undefined;
-  for (const key of keys) {
-    const value = obj[key];
-    if (value !== undefined && value !== null) return value;
-  }
-  return undefined;
 }
 
 // ---- the owner's preferences (units, clock, alert thresholds) and one formatter per quantity, so that a
@@ -304,3 +296,199 @@ export function toast(message, kind = "") {
   announce(message);
   setTimeout(() => el.remove(), 6000);
 }
+
+// ---- the frame every card shares (each device family's card module builds into it) ----
+
+const CONFIRMED_VISIBLE_MS = 4000;
+
+const COMMAND_LABELS = {
+  turn_on: "Turn on", turn_off: "Turn off", toggle: "Toggle", set_brightness: "Brightness", lock: "Lock",
+  unlock: "Unlock", set_mode: "Mode", set_setpoint: "Set point", set_fan: "Fan", start: "Start", stop: "Stop",
+  enable: "Turn on", disable: "Turn off", extend: "Extend", retract: "Retract", auto_level: "Auto level",
+  retract_all: "Retract all", clear_error: "Clear error",
+};
+
+export const has = (entity, capability) => entity.capabilities.includes(capability);
+export const canCommand = (entity) => store.link === "live" && entity.available && !controlBlockReason();
+
+/** The card of an entity with no card of its own: every reading it reports. */
+export function readingsCard(entity) {
+  const card = frame(entity, entity.type);
+  const dl = h("dl", { class: "kv" });
+  card.body.append(dl);
+  return {
+    el: card.el,
+    update(e) {
+      const rows = [];
+      for (const [key, value] of Object.entries(e.state)) {
+        if (value === null || typeof value === "object") continue;
+        rows.push(h("dt", { text: humanize(key) }), h("dd", { text: fmtField(key, value, humanize) }));
+      }
+      setChildren(dl, rows.length ? rows : h("dd", { text: "No readings yet." }));
+      updateFrame(card, e, "");
+    },
+  };
+}
+
+/** The frame of a card; `el` is the article to build into (a card whose module loads later keeps its place). */
+export function frame(entity, iconName, el = h("article")) {
+  const badge = h("span", { class: "badge" });
+  const title = h("h3", { text: entity.name });
+  const head = h("div", { class: "card-head" }, icon(iconName, "card-icon"), title, badge);
+  const note = h("p", { class: "sub", hidden: true });
+  const body = h("div", { class: "card-body" });
+  const cmd = h("p", { class: "cmd" });
+  el.className = "card";
+  el.dataset.entity = entity.id;
+  el.dataset.type = entity.type;
+  el.setAttribute("aria-label", entity.name);
+  el.append(head, note, body, cmd);
+  return { el, badge, note, body, cmd, clearTimer: 0, stopped: null };
+}
+
+export function updateFrame(card, entity, badgeText, badgeKind = "off") {
+  card.el.classList.toggle("unavailable", !entity.available);
+  if (!entity.available) {
+    card.badge.className = "badge badge-danger";
+    card.badge.textContent = "Unavailable";
+    card.note.hidden = false;
+    const known = Object.values(entity.state).some((v) => v !== null);
+    card.note.textContent = entity.updated_at === null
+      ? "Not heard from yet." : known
+        ? `Not answering: showing what it last reported, ${fmtAgo(entity.updated_at)}.`
+        : `Not answering since ${fmtAgo(entity.updated_at)}.`;
+  } else {
+    card.badge.className = `badge badge-${badgeKind}`;
+    card.badge.textContent = badgeText || "";
+    card.badge.hidden = !badgeText;
+    card.note.hidden = true;
+  }
+  if (!entity.available) card.badge.hidden = false;
+  updateCommandLine(card, entity.id);
+}
+
+/** The progress of the latest command to this entity: pending -> confirmed, timed out or refused. */
+function updateCommandLine(card, entityId) {
+  const c = store.commands.get(entityId);
+  clearTimeout(card.clearTimer);
+  // A stop by the coach (its supervisor, or a refused renewal) outranks the command that started the motion.
+  if (card.stopped && (!c || card.stopped.at >= c.at)) {
+    card.cmd.className = "cmd refused";
+    card.cmd.dataset.status = "stopped";
+    setChildren(card.cmd, icon("alert"), card.stopped.text);
+    return;
+  }
+  if (!c) {
+    card.cmd.className = "cmd";
+    card.cmd.replaceChildren();
+    return;
+  }
+  const what = COMMAND_LABELS[c.command] || humanize(c.command);
+  card.cmd.className = `cmd ${c.status}`;
+  card.cmd.dataset.status = c.status;
+  if (c.status === "pending") {
+    setChildren(card.cmd, h("span", { class: "spinner", "aria-hidden": "true" }), `${what}: waiting for the device…`);
+  } else if (c.status === "confirmed") {
+    const left = CONFIRMED_VISIBLE_MS - (Date.now() - c.at);
+    if (left <= 0) {
+      card.cmd.replaceChildren();
+      return;
+    }
+    setChildren(card.cmd, icon("check"), `${what}: confirmed by the device.`);
+    card.clearTimer = setTimeout(() => updateCommandLine(card, entityId), left + 50);
+  } else if (c.status === "timed_out") {
+    setChildren(card.cmd, icon("alert"), `${what}: no confirmation from the device (timed out). ${c.reason || ""}`);
+  } else if (c.status === "refused" || c.status === "invalid") {
+    setChildren(card.cmd, icon("alert"), `${what} refused: ${sentence(c.reason || "no reason given")}`);
+  } else {
+    setChildren(card.cmd, icon("alert"), `${what} not sent: ${c.reason || "error"}`);
+  }
+}
+
+/** "the coach is moving" -> "The coach is moving." */
+export function sentence(text) {
+  const t = String(text).trim().replace(/`/g, "");
+  const s = t.charAt(0).toUpperCase() + t.slice(1);
+  return /[.!?]$/.test(s) ? s : `${s}.`;
+}
+
+/** Sparklines of some readings (history.js loads after the first values), fed with live values as they come. */
+export function historyStrip(entity, fields) {
+  const slot = h("div");
+  let charts = [];
+  import("./history.js").then((m) => {
+    charts = fields.map(([field, label, format]) => m.historyChart(entity.id, field, label, format));
+    slot.replaceChildren(...charts.map((c) => c.el));
+  });
+  return {
+    el: slot,
+    push(e) {
+      const ms = toMillis(e.updated_at);
+      if (ms !== null) for (const c of charts) c.push(ms / 1000, e.state[c.field]);
+    },
+  };
+}
+
+/** Controls beyond on/off (controls.js, loaded after the first values); kept in step with the card. */
+export function lateControls(entity) {
+  const slot = h("div");
+  let controls = null;
+  let last = null;
+  import("./controls.js").then((m) => {
+    controls = m.deviceControls(entity);
+    if (!controls) return;
+    slot.replaceWith(controls.el);
+    controls.update(last || store.entities.get(entity.id));
+  });
+  return {
+    el: slot,
+    update(e) {
+      last = e;
+      controls?.update(e);
+    },
+  };
+}
+
+export function stats(pairs) {
+  const dl = h("dl", { class: "stats" });
+  const cells = new Map();
+  for (const [key, label] of pairs) {
+    const dd = h("dd", { text: "—" });
+    const wrap = h("div", {}, h("dt", { text: label }), dd);
+    dl.append(wrap);
+    cells.set(key, { dd, wrap });
+  }
+  return {
+    el: dl,
+    set(key, text) {
+      const cell = cells.get(key);
+      if (!cell) return;
+      cell.dd.textContent = text;
+      cell.wrap.hidden = text === "—";
+    },
+  };
+}
+
+/** Every reading the device reports, for the owner who wants the detail. */
+export function readings() {
+  const dl = h("dl", { class: "kv" });
+  const el = h("details", {}, h("summary", { class: "sub", text: "All readings" }), dl);
+  return {
+    el,
+    update(state) {
+      if (!el.open) return;
+      const rows = [];
+      for (const [key, value] of Object.entries(state)) {
+        if (value === null || typeof value === "object") continue;
+        rows.push(h("dt", { text: humanize(key) }), h("dd", { text: fmtField(key, value, humanize) }));
+      }
+      setChildren(dl, rows.length ? rows : h("dd", { text: "No readings yet." }));
+    },
+    bind(getState) { el.addEventListener("toggle", () => this.update(getState())); },
+  };
+}
+
+export function button(label, onclick, cls = "btn") {
+  return h("button", { type: "button", class: cls, onclick }, label);
+}
+

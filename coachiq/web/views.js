@@ -1,8 +1,12 @@
 // The views. Each view builds its cards once and is told which entities changed.
 
-import { acSource, createCard, generatorStatus, isOn } from "./cards.js";
-import { emergencyStopOn, getJson, motionBlockReason, safeStateReasons, sendCommand, store } from "./state.js";
-import { fmtDuration, fmtPct, fmtTemp, fmtVoltage, h, humanize, icon, isNum, pick, setChildren } from "./ui.js";
+import {
+  acSource, emergencyStopOn, generatorStatus, getJson, motionBlockReason, safeStateReasons, sendCommand, store,
+} from "./state.js";
+import { tankCard } from "./tanks.js";
+import {
+  fmtDuration, fmtPct, fmtTemp, fmtVoltage, getPrefs, h, has, humanize, icon, isNum, readingsCard, setChildren,
+} from "./ui.js";
 
 // ---- building blocks every view uses (the lazily loaded views import them from here) ----
 
@@ -40,6 +44,84 @@ export function statusBadge(status) {
 export function kv(pairs) {
   return h("dl", { class: "kv" }, pairs.filter(Boolean).flatMap(([k, v]) => [h("dt", { text: k }), h("dd", {}, v)]));
 }
+
+// ---- cards: one module per device family ----
+
+// The tank cards are on the first view and come with it. Every other family's module is loaded when a card
+// of its family is first built, and in the background once the first values show (prefetchCards): on a slow
+// link each module the first view waits for costs a round trip, and the browser fetches at most six at once.
+const FAMILIES = {
+  lights: () => import("./lights.js"), power: () => import("./power.js"), climate: () => import("./climate.js"),
+  motion: () => import("./motion.js"), leveling: () => import("./leveling.js"), chassis: () => import("./chassis.js"),
+};
+const loaded = {};
+
+function family(name) {
+  return FAMILIES[name]().then((m) => {
+    loaded[name] = m;
+    return m;
+  });
+}
+
+const ON_OFF = new Set(["light", "switch", "pump", "fan", "water_heater", "furnace"]);
+
+/** The family module that builds an entity's card, and how: [name, build(module, entity, el)]. */
+function cardMaker(entity) {
+  const type = entity.type;
+  if (ON_OFF.has(type)) {
+    return has(entity, "turn_on") || has(entity, "toggle") ? ["lights", (m, e) => m.onOffCard(e)] : null;
+  }
+  switch (type) {
+    case "lock": return ["lights", (m, e) => m.lockCard(e)];
+    case "battery": return ["power", (m, e) => m.batteryCard(e)];
+    case "generator": return ["power", (m, e) => m.generatorCard(e)];
+    case "inverter": case "charger": return ["power", (m, e) => m.powerDeviceCard(e)];
+    case "transfer_switch": return ["power", (m, e) => m.transferSwitchCard(e)];
+    case "thermostat": return ["climate", (m, e) => m.thermostatCard(e)];
+    case "jack": return has(entity, "auto_level") ? ["leveling", (m, e, el) => m.levelingCard(e, el)]
+      : ["motion", (m, e) => m.motionCard(e)];
+    case "slide": case "awning": case "shade": return ["motion", (m, e) => m.motionCard(e)];
+    case "chassis": return ["chassis", (m, e, el) => m.chassisCard(e, el)];
+    default: return null;
+  }
+}
+
+/** Build the card for an entity: at once when its family's module is here, else an empty article in its
+ * place, filled when the module arrives. */
+export function createCard(entity) {
+  if (entity.type === "tank") return tankCard(entity, getPrefs);
+  const maker = cardMaker(entity);
+  if (!maker) return readingsCard(entity);
+  const [name, build] = maker;
+  const el = h("article", { class: "card", "data-entity": entity.id, "data-type": entity.type, "aria-label": entity.name });
+  if (loaded[name]) return build(loaded[name], entity, el);
+  let card = null;
+  let last = entity;
+  family(name).then((m) => {
+    card = build(m, last, el);
+    if (card.el !== el) el.replaceWith(card.el);
+    card.update(last);
+  });
+  return {
+    el,
+    update(e) {
+      last = e;
+      card?.update(e);
+    },
+  };
+}
+
+/** Load every family's card module in the background (after the first values). */
+export function prefetchCards() {
+  for (const name of Object.keys(FAMILIES)) if (!loaded[name]) family(name);
+}
+
+/** Stop every motion this page is driving (page hidden, view changed, emergency stop). */
+export function stopAllMotion() {
+  loaded.motion?.stopAllMotion();
+}
+
+const isOn = (entity) => entity?.state.on === true;
 
 const byName = (a, b) => a.name.localeCompare(b.name, undefined, { numeric: true });
 const ofTypes = (...types) => [...store.entities.values()].filter((e) => types.includes(e.type)).sort(byName);
@@ -159,8 +241,8 @@ function dashboard(ctx) {
     power.push(tile(ctx, b.name, "battery", "#/power", () => {
       const e = store.entities.get(b.id);
       if (!e.available) return ["Unavailable", ""];
-      const soc = pick(e.state, "state_of_charge");
-      return [fmtVoltage(pick(e.state, "voltage")), isNum(soc) ? `${fmtPct(soc)} charged` : ""];
+      const soc = e.state.state_of_charge;
+      return [fmtVoltage(e.state.voltage), isNum(soc) ? `${fmtPct(soc)} charged` : ""];
     }));
   }
   for (const g of ofTypes("generator")) {
@@ -181,15 +263,15 @@ function dashboard(ctx) {
   const climate = ofTypes("thermostat").map((t) => tile(ctx, t.name, "thermostat", "#/climate", () => {
     const e = store.entities.get(t.id);
     if (!e.available) return ["Unavailable", ""];
-    const mode = pick(e.state, "mode");
+    const mode = e.state.mode;
     const target = mode === "heat" ? e.state.heat_setpoint : mode === "cool" ? e.state.cool_setpoint : undefined;
-    return [fmtTemp(pick(e.state, "ambient_temperature")),
-      [humanize(mode ?? "—"), isNum(target) ? `to ${fmtTemp(target, { precise: true })}` : null].filter(Boolean).join(" ")];
+    return [fmtTemp(e.state.ambient_temperature),
+      [humanize(mode), isNum(target) ? `to ${fmtTemp(target, { precise: true })}` : null].filter(Boolean).join(" ")];
   }));
   const lightList = ofTypes("light");
   const coach = [
     lightList.length ? tile(ctx, "Lights", "light", "#/lights", () => {
-      const on = lightList.filter((l) => isOn(store.entities.get(l.id)?.state || {})).length;
+      const on = lightList.filter((l) => isOn(store.entities.get(l.id))).length;
       return [on ? `${on} on` : "All off", `of ${lightList.length}`];
     }) : null,
     ofTypes("slide", "awning", "jack").length ? tile(ctx, "Slides and awnings", "slide", "#/motion", motionSummary) : null,
@@ -231,11 +313,11 @@ function lights(ctx) {
       allOff = h("button", { type: "button", class: "btn btn-small", "aria-label": `All off in ${humanize(area)}` }, "All off");
       allOff.addEventListener("click", () => {
         for (const l of areaLights) {
-          if (isOn(store.entities.get(l.id)?.state || {})) sendCommand(l.id, "turn_off");
+          if (isOn(store.entities.get(l.id))) sendCommand(l.id, "turn_off");
         }
       });
       ctx.watch(() => {
-        const anyOn = areaLights.some((l) => isOn(store.entities.get(l.id)?.state || {}));
+        const anyOn = areaLights.some((l) => isOn(store.entities.get(l.id)));
         allOff.disabled = store.link !== "live" || !anyOn;
       });
     }
@@ -273,7 +355,7 @@ const yesNo = (v, yes, no) => (v === true ? yes : v === false ? no : "Unknown");
 function interlockBadge(s, live) {
   if (!live || !s) return ["badge-off", "Unknown"];
   if (emergencyStopOn()) return ["badge-danger", "Emergency stop"];
-  const allowed = s.vehicle_state === "parked" && !safeStateReasons().length && s.interlocks?.slides_awnings_allowed === true;
+  const allowed = s.interlocks.slides_awnings_allowed;
   return allowed ? ["badge-ok", "Motion allowed"] : ["badge-warn", "Motion locked out"];
 }
 

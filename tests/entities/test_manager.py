@@ -26,7 +26,8 @@ async def test_state_comes_from_the_bus(coach: Coach) -> None:
     chassis = entities.entities["chassis.main"].state.values
     assert chassis["park_brake"] is True and chassis["speed_kmh"] == 0
     json = tank.to_json()
-    assert set(json) == {"id", "name", "type", "area", "capabilities", "state", "available", "updated_at"}
+    assert set(json) == {"id", "name", "type", "device", "position_critical", "area", "capabilities", "state",
+                         "available", "updated_at"}
     assert json["type"] == "tank" and json["capabilities"] == []
 
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+import operator
+from functools import reduce
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, create_model
 
 from coachiq.api.problems import PROBLEM_JSON
+from coachiq.entities.states import STATE_MODELS, device_types
 
 MAX_BATCH = 50
 
@@ -34,25 +37,60 @@ def problems(*codes: int) -> dict[int | str, dict[str, Any]]:
 # --- entities ------------------------------------------------------------------------------------
 
 
-class EntityOut(BaseModel):
-    """One entity: what it is and its current state."""
+class _EntityBase(BaseModel):
+    """What every entity has; its `type`, `device` and `state` come with the model of its kind."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="forbid")
 
     id: str = Field(examples=["light.galley_ceiling"])
     name: str
-    type: str
-    area: str | None
+    position_critical: bool = Field(description="Moves a part of the coach: held by the interlocks and the safe "
+                                                "state (GET /api/v2/safety `motion_blocked` says why, by type).")
+    area: str
     capabilities: list[str]
-    state: dict[str, Any]
-    available: bool
+    available: bool = Field(description="False until the device is heard, and when it has gone quiet.")
     updated_at: float | None = Field(description="Seconds since the epoch of the last state change.")
+
+
+def _camel(name: str) -> str:
+    return "".join(part.capitalize() for part in name.split("_"))
+
+
+def _kind(entity: Any) -> str:
+    """The tag of an entity's model: "<type>/<device>"."""
+    if isinstance(entity, dict):
+        return f"{entity.get('type')}/{entity.get('device')}"
+    return f"{getattr(entity, 'type', None)}/{getattr(entity, 'device', None)}"
+
+
+def _literal(value: str) -> Any:
+    """Literal[value] for a value known only at run time."""
+    return Literal[value]
+
+
+def _entity_models() -> Any:
+    """One model per (entity type, device family), chosen by both (in the OpenAPI document, one of them)."""
+    tagged: list[Any] = []
+    for device, types in device_types().items():
+        for entity_type in types:
+            model = create_model(
+                f"{_camel(entity_type.value)}{'' if device == entity_type.value else _camel(device)}Entity",
+                __base__=_EntityBase, __doc__=f"A {entity_type.value.replace('_', ' ')} read as a "
+                                             f"{device.replace('_', ' ')} device.",
+                type=(_literal(entity_type.value), ...), device=(_literal(device), ...),
+                state=(STATE_MODELS[device], ...))
+            tagged.append(Annotated[model, Tag(f"{entity_type.value}/{device}")])
+    return Annotated[reduce(operator.or_, tagged), Discriminator(_kind)]
+
+
+# An entity: its `type` and `device` (family) choose the model, and so the model of its `state`.
+EntityOut = _entity_models()
 
 
 class EntityList(BaseModel):
     """Entities matching the filters."""
 
-    entities: list[EntityOut]
+    entities: list[EntityOut]  # type: ignore[valid-type]  # built from the device families at import
 
 
 class HistorySampleOut(BaseModel):
@@ -121,18 +159,32 @@ class BatchResponse(BaseModel):
     results: list[BatchResult]
 
 
+class SuggestedEntry(BaseModel):
+    """A coach mapping entry to start from (docs/coach-mapping.md)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str
+    name: str
+    area: str
+    device: str
+    source_address: int
+    instance: int | None = Field(default=None, description="Absent for device families whose DGN has none.")
+
+
 class UnmappedOut(BaseModel):
     """Traffic seen on the bus that no mapping entry covers."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="forbid")
 
     dgn: int
-    name: str | None
+    name: str | None = Field(description="The DGN's name; null for one the DGN database does not know.")
     instance: int | None
     source_address: int
     count: int
-    last_values: dict[str, Any]
-    suggested: Any = Field(description="A mapping entry that would cover it.")
+    last_values: dict[str, Any] = Field(description="The last decoded values, as the DGN database names them.")
+    suggested: SuggestedEntry | None = Field(description="A mapping entry that would cover it; null when no "
+                                                         "device family reads this DGN.")
 
 
 class UnmappedList(BaseModel):
@@ -144,16 +196,45 @@ class UnmappedList(BaseModel):
 # --- safety --------------------------------------------------------------------------------------
 
 
+class InterlocksOut(BaseModel):
+    """Each interlock condition (null: not known, the chassis is not heard) and whether motion is allowed."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    parked: bool
+    park_brake_set: bool | None
+    engine_off: bool | None
+    speed_kmh: float | None
+    gear: str | int | None
+    source: str | None = Field(description="The chassis source the vehicle state comes from (rvc, j1939).")
+    moving_reason: str | None = Field(description="Why the coach counts as moving.")
+    slides_awnings_allowed: bool
+    jacks_allowed: bool
+
+
+class MotionBlockedOut(BaseModel):
+    """Entity type -> why its position-critical devices may not move now; null when they may."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    slide: str | None
+    awning: str | None
+    jack: str | None
+    shade: str | None
+
+
 class SafetyOut(BaseModel):
-    """Vehicle state, safe state and interlocks as the safety gate sees them now."""
+    """Vehicle state, safe state and interlocks as the safety gate sees them now (the WebSocket's "safety"
+    message has the same fields)."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="forbid")
 
-    vehicle_state: str = Field(examples=["parked", "moving", "unknown"])
+    vehicle_state: Literal["parked", "moving", "unknown"]
     safe_state: bool
-    reasons: list[str]
+    reasons: list[str] = Field(description="Why the coach is in its safe state; empty when it is not.")
     emergency_stop: bool
-    interlocks: Any
+    interlocks: InterlocksOut
+    motion_blocked: MotionBlockedOut
 
 
 # --- CAN -----------------------------------------------------------------------------------------

@@ -139,7 +139,7 @@ class J1939Feature:
         self._ctx = ctx
         entities = ctx.core.entities
         config = EntityConfig(id=settings.entity_id, name=settings.entity_name, type=EntityType.CHASSIS, area="cab",
-                              device="chassis", instance=None, status_dgns=(), command_dgn=None,
+                              device="j1939_chassis", instance=None, status_dgns=(), command_dgn=None,
                               capabilities=frozenset(), stale_s=max(5.0, 5 * settings.stale_s),
                               origin="j1939 feature")
         self._removers.append(entities.add_entity(config))

@@ -174,6 +174,8 @@ def _ha_values(config: EntityConfig, values: Mapping[str, Any]) -> dict[str, Any
         return {"shore_power": None if volts is None else _on_off(volts > 0)}
     if device == "chassis":
         return {"park_brake": _on_off(values.get("park_brake")), "ignition": _on_off(values.get("ignition"))}
+    if device == "j1939_chassis":
+        return {"park_brake": _on_off(values.get("park_brake"))}
     if device == "leveling":
         return {"level": _on_off(values.get("level")), "stored": _on_off(values.get("stored"))}
     return {}
@@ -240,6 +242,9 @@ _SENSORS: Mapping[str, tuple[tuple[str, str, str | None, str | None, str | None]
     "chassis": (("speed_kmh", "speed", "speed", "km/h", "measurement"),
                 ("engine_rpm", "engine speed", None, "rpm", "measurement"),
                 ("gear", "gear", None, None, None)),
+    "j1939_chassis": (("speed_kmh", "speed", "speed", "km/h", "measurement"),
+                      ("engine_rpm", "engine speed", None, "rpm", "measurement"),
+                      ("gear", "gear", None, None, None)),
     # A leveling system is read-only here: its modes and held manual motion belong on the page.
     "leveling": (("pitch", "pitch", None, "°", "measurement"), ("roll", "roll", None, "°", "measurement"),
                  ("mode", "mode", None, None, None)),
@@ -251,6 +256,7 @@ _BINARY: Mapping[str, tuple[tuple[str, str, str | None], ...]] = {
     "charger": (("charging", "charging", "battery_charging"),),
     "transfer_switch": (("shore_power", "shore power", "plug"),),
     "chassis": (("park_brake", "park brake", None), ("ignition", "ignition", "power")),
+    "j1939_chassis": (("park_brake", "park brake", None),),
     "leveling": (("level", "level", None), ("stored", "jacks stored", None)),
 }
 

@@ -32,7 +32,7 @@ def test_json_answers_are_gzipped_when_asked_and_plain_otherwise(coach: Coach) -
 
 
 def test_page_files_are_compressed_once_and_served_without_comments(coach: Coach) -> None:
-    packed = _raw(coach, "/cards.js", "gzip")
+    packed = _raw(coach, "/power.js", "gzip")
     assert packed.headers["content-encoding"] == "gzip"
     text = gzip.decompress(packed.raw_body).decode()  # type: ignore[attr-defined]
     assert text.startswith("import ")  # not gzip inside gzip, and the file's header comment is gone
