@@ -125,10 +125,9 @@ def test_the_bus_process_answers_a_dimmer_command_with_its_status_and_reports_wh
     import sys
     import time
 
-    from coachiq.rvc.ids import compose_id, dgn_and_source
-
     from coachiq.bench.api import DIMMER_SOURCE
     from coachiq.bench.common import write_log
+    from coachiq.can.ids import compose_id, dgn_and_source
     from coachiq.can.reader import CAN_EFF_MASK, CAN_FRAME, pack_frame
     from coachiq.rvc.codec import Codec
 

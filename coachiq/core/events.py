@@ -4,21 +4,20 @@ Handlers run synchronously in the publisher's task and must be quick. A handler 
 logged and stays subscribed: the error never reaches the publisher (the CAN loop).
 
 A topic is a `Topic[P]`: its name and the type `P` of its payloads, so mypy checks that a publisher
-sends and a handler takes the topic's payload. The core services' topics are defined in one module,
-coachiq/entities/topics.py; a feature defines its own beside its payload type.
+sends and a handler takes the topic's payload. The core services' topics are in coachiq/entities/topics.py
+(the decoded-frame topic is defined by the RV-C service that publishes it and re-exported there); a
+feature defines its own beside its payload type.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any, Generic, TypeVar, overload
+from typing import Any, Generic, TypeVar
 
 log = logging.getLogger(__name__)
 
 P = TypeVar("P")
-
-Handler = Callable[[Any], None]
 
 
 class Topic(Generic[P]):
@@ -37,50 +36,29 @@ class EventBus:
     """Delivers each payload published on a topic to that topic's handlers."""
 
     def __init__(self) -> None:
-        self._handlers: dict[str, list[Handler]] = {}
+        self._handlers: dict[str, list[Callable[[Any], None]]] = {}
         self.handler_errors = 0
 
-    @overload
-    def subscribe(self, topic: Topic[P], handler: Callable[[P], None]) -> Callable[[], None]: ...
-
-    @overload
-    def subscribe(self, topic: str, handler: Handler) -> Callable[[], None]: ...
-
-    def subscribe(self, topic: Topic[Any] | str, handler: Handler) -> Callable[[], None]:
-        """Call `handler(payload)` for every event on `topic`; returns a function that unsubscribes.
-
-        A topic given by its bare name is untyped; it remains for publishers not yet moved to `Topic`.
-        """
-        name = _name(topic)
-        self._handlers.setdefault(name, []).append(handler)
+    def subscribe(self, topic: Topic[P], handler: Callable[[P], None]) -> Callable[[], None]:
+        """Call `handler(payload)` for every event on `topic`; returns a function that unsubscribes."""
+        handlers = self._handlers.setdefault(topic.name, [])
+        handlers.append(handler)
 
         def unsubscribe() -> None:
-            handlers = self._handlers.get(name, [])
             if handler in handlers:
                 handlers.remove(handler)
 
         return unsubscribe
 
-    def has_subscribers(self, topic: Topic[Any] | str) -> bool:
+    def has_subscribers(self, topic: Topic[Any]) -> bool:
         """True when someone listens on `topic` (lets publishers skip building payloads)."""
-        return bool(self._handlers.get(_name(topic)))
+        return bool(self._handlers.get(topic.name))
 
-    @overload
-    def publish(self, topic: Topic[P], payload: P) -> None: ...
-
-    @overload
-    def publish(self, topic: str, payload: object) -> None: ...
-
-    def publish(self, topic: Topic[Any] | str, payload: object) -> None:
+    def publish(self, topic: Topic[P], payload: P) -> None:
         """Deliver `payload` to every handler of `topic`, isolating their failures."""
-        name = _name(topic)
-        for handler in self._handlers.get(name, ()):
+        for handler in self._handlers.get(topic.name, ()):
             try:
                 handler(payload)
             except Exception:
                 self.handler_errors += 1
-                log.exception("event handler %r for %s failed", handler, name)
-
-
-def _name(topic: Topic[Any] | str) -> str:
-    return topic if isinstance(topic, str) else topic.name
+                log.exception("event handler %r for %s failed", handler, topic.name)

@@ -86,7 +86,8 @@ async def test_database_locked_during_a_flush(tmp_path: Path) -> None:
         states = await coach.runtime.core.persistence.load_entity_states()
         assert states["light.galley_ceiling"][0]["values"]["brightness"] == 37
         audit = await coach.runtime.core.persistence.audit_entries(limit=200)
-        assert any(e.target == "light.galley_ceiling" and e.result == "confirmed" for e in audit)
+        assert any(e.target == "light.galley_ceiling" and e.result == "confirmed" for e in audit), \
+            [(e.action, e.result, e.reason) for e in audit if e.target == "light.galley_ceiling"]
         await extend(coach, 2)
 
 
