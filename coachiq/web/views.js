@@ -5,7 +5,8 @@ import {
 } from "./state.js";
 import { tankCard } from "./tanks.js";
 import {
-  fmtDuration, fmtPct, fmtTemp, fmtVoltage, getPrefs, h, has, humanize, icon, isNum, readingsCard, setChildren,
+  fmtDuration, fmtPct, fmtTemp, fmtVoltage, getPrefs, h, has, humanize, icon, isNum, readingsCard, sentence,
+  setChildren,
 } from "./ui.js";
 
 // ---- building blocks every view uses (the lazily loaded views import them from here) ----
@@ -381,6 +382,8 @@ function motion(ctx) {
         ["Speed", isNum(i.speed_kmh) ? `${Math.round(i.speed_kmh)} km/h` : "Unknown"],
         ["Slides and awnings", yesNo(i.slides_awnings_allowed, "May move", "Locked out")],
         ["Leveling jacks", yesNo(i.jacks_allowed, "May move", "Locked out")],
+        // Why, in the safety gate's own words (the same reason a refused command gets).
+        s?.motion_blocked.slide ? ["Why", sentence(s.motion_blocked.slide)] : null,
         i.source ? ["Chassis data from", i.source === "j1939" ? "Chassis bus (J1939)" : "RV-C"] : null,
         i.moving_reason ? ["Counts as moving", i.moving_reason] : null,
       ]));

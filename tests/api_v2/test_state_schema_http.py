@@ -1,6 +1,6 @@
 """Every entity state and safety payload the running server produces matches its published model exactly.
 
-The simulated Class A coach (with the chassis J1939 bus) and the simulated Firefly coach are driven through
+The simulated Class A coach (with the chassis J1939 bus), Firefly coach and travel trailer are driven through
 their devices' commands and the chassis' states; every entity as listed and read over HTTP, every state
 built from the WebSocket's snapshot and updates, and every safety payload (HTTP and WebSocket) is held to
 the models of the OpenAPI document in strict mode: no key missing, no key extra, no value of another type.
@@ -238,3 +238,10 @@ def test_unmapped_rows_match_their_model() -> None:
     assert model.model_dump(mode="json", exclude_unset=True) == document
     assert rows[0]["suggested"]["instance"] == 4 and "instance" not in rows[1]["suggested"]
     assert rows[2]["suggested"] is None
+
+
+async def test_travel_trailer(tmp_path: Path) -> None:
+    async with serve_coach(tmp_path / "data", coach="travel_trailer", command_timeout=3.0) as coach:
+        checked, _ = await run_coach(coach)
+        expected = {(e.type.value, e.config.device) for e in coach.runtime.core.entities.entities.values()}
+    assert checked == expected

@@ -8,6 +8,7 @@ sizes, light and dark, go to test-artifacts/screenshots/ for a person to look at
 from __future__ import annotations
 
 import contextlib
+import re
 import shutil
 
 from tests.e2e.conftest import wait_for
@@ -97,6 +98,8 @@ def test_slide_is_disabled_with_the_reason_while_the_coach_moves(tab: Tab, coach
         expect(reason).to_be_visible()
         expect(reason).to_contain_text("moving", ignore_case=True)
         assert extend.get_attribute("aria-describedby") == reason.get_attribute("id")
+        # The interlocks card gives the same reason, the server's.
+        expect(page.locator("#interlocks")).to_contain_text(re.compile(r"Why\s*The coach counts as moving"))
         _screenshot(page, "phone-motion-while-driving")
     finally:
         assert coach.post("/api/v2/sim/chassis", {"moving": False, "park_brake": True}).status_code == 200
