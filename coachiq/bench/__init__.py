@@ -30,7 +30,7 @@ shared cores: the load average is printed beside the figures that depend on it.
 | rss_auth_mib | RSS with authentication on | authentication.py | < 75 MiB |
 | j1939_decode_fps, j1939_feature_fps | chassis payloads decoded / handled per second | chassis.py | decode >= 500,000 |
 | j1939_full_bus_cpu_percent | CPU a full chassis bus adds | chassis.py | < 1 % |
-| four_features_ready_s, four_features_rss_mib | start, idle RSS, four chassis features on | chassis.py | < 1.0 s, < 75 MiB |
+| four_features_ready_s, four_features_rss_mib | start, idle RSS: the four features on | chassis.py | < 1 s, < 75 MiB |
 | estop_to_stop_frames_p99_ms | e-stop request -> stop frames, 20-client flood | safety.py | < 50 ms |
 | motion_after_unsafe_max_ms | last motion frame after the coach became unsafe | safety.py | < 100 ms |
 | tx_loop_confirm_ms | a command confirmed after a 300-send burst | safety.py | < 1000 ms |
