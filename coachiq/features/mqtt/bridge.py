@@ -33,18 +33,15 @@ from coachiq.core.alerts import Alert, Priority
 from coachiq.core.tasks import cancel_all, next_tick, sleep_aligned
 from coachiq.entities.model import MOTION_COMMANDS, CommandError, CommandResult, EntityUpdate, Outcome
 from coachiq.entities.topics import ENTITY_UPDATE
+from coachiq.features.mqtt.commands import MAX_PAYLOAD_BYTES, Rejected, generic_command, translate
 from coachiq.features.mqtt.discovery import (
     EMERGENCY_STOP_ID,
-    MAX_PAYLOAD_BYTES,
     SAFETY_ID,
     Announcement,
     Discovery,
-    Rejected,
     Topics,
-    generic_command,
     is_position_critical,
     state_payload,
-    translate,
 )
 from coachiq.features.mqtt.outbox import Outbox
 from coachiq.features.mqtt.settings import MqttSettings

@@ -10,15 +10,13 @@ import pytest
 from coachiq.entities.commands import plan
 from coachiq.entities.mapping import EntityConfig, load_coach, shipped_coaches
 from coachiq.entities.model import EntityType
+from coachiq.features.mqtt.commands import Rejected, generic_command, translate
 from coachiq.features.mqtt.discovery import (
     SAFETY_ID,
     Discovery,
-    Rejected,
     Topics,
-    generic_command,
     is_position_critical,
     state_payload,
-    translate,
 )
 from tests.features.mqtt.ha_schema import problems, render
 
