@@ -72,7 +72,7 @@ class CanInterfaceSettings(BaseModel):
     channel: str = Field(default="can0", min_length=1)
     bitrate: int = Field(default=250_000, gt=0)
     drain_ms: float = Field(
-        default=10.0, ge=0, le=100,  # chosen by the figures of docs/architecture.md (CAN receive path)
+        default=15.0, ge=0, le=100,  # chosen by the figures of docs/architecture.md (CAN receive path)
         description="socketcan and fd: 0 reads each frame as it arrives; above 0, a busy bus is read every "
                     "this many ms (fewer wake-ups, frames up to this much later).",
     )

@@ -29,7 +29,7 @@ from coachiq.bench.feed import Feed
 
 __all__ = ["bench_bare_reader", "bench_reader_strategies"]
 
-DRAINS_MS = (0.0, 10.0, 20.0)
+DRAINS_MS = (0.0, 10.0, 15.0, 20.0)
 RUNS = 5
 SECONDS = 10.0
 SETTLE_S = 2.0

@@ -25,9 +25,9 @@ log = logging.getLogger(__name__)
 __all__ = ["COALESCE_S", "MAX_CONTROL_MESSAGES", "MAX_PENDING_ENTITIES", "ClientSession", "EncodedUpdate", "dumps"]
 
 # A held change waits up to this long, and on the SocketCAN-shaped path at full bus that wait is the
-# tail of the frame -> client latency (p99 at 45 ms: ~47 ms; at 20 ms: ~22-25 ms with the 10 ms read
-# drain; at 10 ms: within the 25 ms budget). 10 ms still caps a chatty entity at ~100 messages/s per
-# client; with the reader's 10 ms drain one drain's changes of an entity already go out as one message.
+# tail of the frame -> client latency: p99 ~47 ms at 45 ms, over the 25 ms budget; ~22 ms at 20 ms.
+# 10 ms still caps a chatty entity at ~100 messages/s per client. With the reader's default 15 ms drain
+# an entity's changes come at least a drain apart and are not held; with drain_ms 0 they can be.
 COALESCE_S = 0.010
 MAX_PENDING_ENTITIES = 512  # more distinct entities waiting than this: the client gets a snapshot instead
 MAX_CONTROL_MESSAGES = 64  # command results and errors not yet sent: beyond this the client is dropped

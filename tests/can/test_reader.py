@@ -78,7 +78,7 @@ async def test_frames_arriving_one_datagram_at_a_time_reach_the_pipeline(feed: F
         await service.stop()
 
 
-async def test_a_short_drain_reads_a_burst_late_by_at_most_its_interval(feed: Feed) -> None:
+async def test_a_draining_reader_reads_bursts_and_wakes_per_frame_again_when_quiet(feed: Feed) -> None:
     service = CanInterfaceService([fd_interface(feed, drain_ms=20)])
     await service.start()
     try:
