@@ -1,13 +1,14 @@
 """The mqtt feature's budgets, measured for `coachiq bench`.
 
-A Mosquitto on a free loopback port and two `coachiq serve --replay LOG --speed 1` processes in turn on
-the benchmark coach (150 entities, a coach at full bus load, as coachiq/bench/realtime.py plays it): one
-without the mqtt feature and one with it and a subscriber to every state topic, as Home Assistant
-subscribes. Each run measures both, one after the other, the same number of seconds.
+A Mosquitto on a free loopback port and two servers in turn on the benchmark coach (150 entities), each
+fed the coach log at full bus load on the SocketCAN-shaped path as coachiq/bench/realtime.py feeds it
+(coachiq/bench/feed.py: one `can_frame` datagram per frame at the log's own time): one without the mqtt
+feature and one with it and a subscriber to every state topic, as Home Assistant subscribes. Each run
+measures both, one after the other, the same number of seconds.
 
-- mqtt_state_latency_p50_ms / _p99_ms: frame read by the server -> its state message at the subscriber.
-  The state message carries the time stamp of the newest frame it folds in (the stamp the server puts on
-  a frame when it reads it, as the WebSocket figure uses); a change held to coalesce counts with its wait.
+- mqtt_state_latency_p50_ms / _p99_ms: frame sent -> its state message at the subscriber. The state
+  message carries the time stamp of the newest frame it folds in, which on this path is the kernel's
+  stamp taken as the player sent the frame; a change held to coalesce counts with its wait.
 - mqtt_cpu_overhead_percent: the server's CPU (% of one core) with the feature and the subscriber minus
   without. The broker's own CPU is not counted: it usually runs elsewhere (on the Home Assistant host).
 - mqtt_rss_overhead_mib: the server's resident memory with the feature minus without, at the end.
@@ -18,6 +19,7 @@ core, RSS < 8 MiB.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -39,6 +41,7 @@ from coachiq.bench.common import (
     server,
     spread,
 )
+from coachiq.bench.feed import Feed
 
 MOSQUITTO = "/usr/sbin/mosquitto"
 NODE_ID = "bench"
@@ -105,13 +108,16 @@ class _Subscriber:
         self.client.loop_stop()
 
 
-def _one_server(folder: Path, replay: Path, coach_file: Path, seconds: float, port: int | None
+def _one_server(folder: Path, log: Path, coach_file: Path, seconds: float, port: int | None
                 ) -> dict[str, Any]:
-    env = {"COACHIQ_COACH": "generic", "COACHIQ_COACH_FILE": str(coach_file)}
+    feed = Feed()
+    env = {**feed.env(), "COACHIQ_COACH": "generic", "COACHIQ_COACH_FILE": str(coach_file)}
     if port is not None:
         env.update(COACHIQ_FEATURE_MQTT="true", COACHIQ_MQTT_URL=f"mqtt://127.0.0.1:{port}",
                    COACHIQ_MQTT_NODE_ID=NODE_ID)
-    with server(folder, env, "--replay", str(replay), "--speed", "1") as (process, _base):
+    with contextlib.closing(feed), server(folder, env, pass_fds=[feed.server_fd]) as (process, _base):
+        feed.started()
+        player = feed.play(log, seconds=SETTLE_S + seconds + 30.0)
         subscriber = _Subscriber(port) if port is not None else None
         try:
             time.sleep(SETTLE_S)  # start-up work, the first burst of new payloads, the announcement
@@ -125,6 +131,7 @@ def _one_server(folder: Path, replay: Path, coach_file: Path, seconds: float, po
         finally:
             if subscriber is not None:
                 subscriber.close()
+            player.stop()
     result: dict[str, Any] = {"cpu": cpu_percent, "rss": rss}
     if subscriber is not None:
         latencies = subscriber.latencies(measured_from)
