@@ -3,16 +3,19 @@
 - j1939_decode_fps: J1939 payloads decoded per second on one core with the feature's definitions, every
   payload new (worst case), over a chassis frame set of the groups the feature decodes.
 - j1939_feature_fps: the feature's whole frame handler (filter, decode, fold into the chassis state).
-- j1939_full_bus_cpu_percent: a real `coachiq serve --replay` with the j1939 feature on, CPU in % of one
-  core: the RV-C coach log alone, then the same log merged with a chassis J1939 bus at full load
-  (about 1,900 frames/s: engine and transmission groups at their J1939 rates, ABS, cluster, and other
-  controllers' groups filling the bus); the figure is the difference.
+- j1939_full_bus_cpu_percent: a real `coachiq serve` with the j1939 feature on, CPU in % of one
+  core: the RV-C coach log alone on its bus, then the same with a chassis J1939 bus at full load on a
+  second interface (about 1,900 frames/s: engine and transmission groups at their J1939 rates, ABS,
+  cluster, and other controllers' groups filling the bus); the figure is the difference. Both buses are
+  feed socket pairs (coachiq/bench/feed.py), read as SocketCAN is, each frame at its own time.
 - four_features_ready_s, four_features_rss_mib, four_features_start_ms: start to /readyz, RSS after 10 s idle
   and the features' own start time with j1939, spartan_k2, firefly and diagnostics on.
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
 import random
 import re
 import tempfile
@@ -21,7 +24,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from coachiq.bench.common import Frame, cpu_seconds, rss_mib, spread, start_server, stop, write_log
+from coachiq.bench.common import Frame, cpu_seconds, rss_mib, server, spread, start_server, stop, write_log
+from coachiq.bench.feed import Feed
 from coachiq.can.ids import compose_id
 from coachiq.rvc.codec import Codec
 from coachiq.rvc.receive import RvcFrame
@@ -34,6 +38,7 @@ FEATURES_ENV = {"COACHIQ_FEATURE_J1939": "true", "COACHIQ_FEATURE_SPARTAN_K2": "
 
 FULL_BUS_FPS = 1900
 RUNS = 5
+SETTLE_S = 3.0
 # (PGN, source address, frames per second, share of frames whose payload changes)
 _SCHEDULE = [
     (0xF004, 0x00, 100, 1.0),   # EEC1, engine speed every 10 ms
@@ -115,37 +120,61 @@ def bench_decode(frames: list[Frame]) -> dict[str, Any]:
             "j1939_feature_fps": _rates(run_feature, len(published)), "j1939_feature_frames": len(published)}
 
 
-def _replay_cpu(folder: Path, log: Path, seconds: float) -> float:
-    env = {"COACHIQ_COACH": "generic", "COACHIQ_FEATURE_J1939": "true"}
-    process, _base, _ready = start_server(folder / "data", env, "--replay", str(log), "--speed", "1")
-    try:
-        time.sleep(2.0)  # start-up work and the first burst of new payloads
-        began, cpu = time.monotonic(), cpu_seconds(process.pid)
-        time.sleep(seconds)
-        if process.poll() is not None:
-            raise RuntimeError("the server stopped during the benchmark")
-        return 100.0 * (cpu_seconds(process.pid) - cpu) / (time.monotonic() - began)
-    finally:
-        stop(process)
+def _full_bus_cpu(folder: Path, coach_log: Path, chassis_log: Path | None, seconds: float) -> float:
+    """Server CPU with the RV-C bus at full load, and the chassis J1939 bus at full load on a second
+    interface when `chassis_log` is given (a chassis bus is its own CAN bus: both at full load would not
+    fit on one 250 kbit/s bus). Each bus is a feed socket pair, read as SocketCAN is."""
+    house, chassis = Feed(), Feed()
+    interfaces = [house.settings("house"), chassis.settings("chassis")]
+    folder.mkdir(parents=True, exist_ok=True)
+    features = folder / "features.yaml"
+    features.write_text("features:\n  j1939:\n    enabled: true\n    settings: {interface: chassis}\n",
+                        encoding="utf-8")
+    env = {"COACHIQ_CAN_INTERFACES": json.dumps(interfaces), "COACHIQ_COACH": "generic",
+           "COACHIQ_FEATURES_FILE": str(features)}
+    with contextlib.closing(house), contextlib.closing(chassis), \
+            server(folder / "data", env, pass_fds=[house.server_fd, chassis.server_fd]) as (process, _base):
+        house.started()
+        chassis.started()
+        players = [house.play(coach_log, seconds=SETTLE_S + seconds + 30.0)]
+        if chassis_log is not None:
+            players.append(chassis.play(chassis_log, seconds=SETTLE_S + seconds + 30.0))
+        try:
+            time.sleep(SETTLE_S)  # start-up work and the first burst of new payloads
+            began, cpu = time.monotonic(), cpu_seconds(process.pid)
+            time.sleep(seconds)
+            if process.poll() is not None:
+                raise RuntimeError("the server stopped during the benchmark")
+            return 100.0 * (cpu_seconds(process.pid) - cpu) / (time.monotonic() - began)
+        finally:
+            for player in players:
+                player.stop()
+
+
+def _from_start(frames: list[Frame], span: float) -> list[Frame]:
+    """The frames of the first `span` seconds, their times counted from the first frame."""
+    if not frames:
+        return []
+    start = frames[0][0]
+    return [(when - start, can_id, data) for when, can_id, data in frames if when - start < span]
 
 
 def bench_full_bus(coach: list[Frame], chassis: list[Frame], runs: int = RUNS, seconds: float = 10.0) -> dict[str, Any]:
-    """Server CPU with the RV-C log alone and with the chassis bus merged in, alternating, `runs` times."""
+    """Server CPU with the RV-C bus alone and with the chassis bus too, alternating, `runs` times."""
     with tempfile.TemporaryDirectory(prefix="coachiq-bench-j1939-") as name:
         folder = Path(name)
-        alone, merged = folder / "coach.log", folder / "coach-and-chassis.log"
         span = 30.0 + seconds  # start-up (several seconds on a busy machine), settling, measuring, margin
-        coach_part = [f for f in coach if f[0] < span]
-        write_log(alone, coach_part)
-        write_log(merged, sorted(coach_part + [f for f in chassis if f[0] < span]))
+        # Each set from its own start (a candump log carries the wall-clock time of its capture).
+        coach_log = write_log(folder / "coach.log", _from_start(coach, span))
+        chassis_log = write_log(folder / "chassis.log", _from_start(chassis, span))
         without, with_chassis = [], []
-        for _ in range(runs):
-            without.append(_replay_cpu(folder, alone, seconds))
-            with_chassis.append(_replay_cpu(folder, merged, seconds))
+        for run in range(runs):
+            without.append(_full_bus_cpu(folder / f"alone-{run}", coach_log, None, seconds))
+            with_chassis.append(_full_bus_cpu(folder / f"both-{run}", coach_log, chassis_log, seconds))
     added = [b - a for a, b in zip(without, with_chassis, strict=True)]
     return {"j1939_full_bus_cpu_percent": spread(added, 2), "rvc_only_cpu_percent": spread(without, 2),
             "rvc_and_chassis_cpu_percent": spread(with_chassis, 2),
-            "chassis_frames_per_s": round(sum(1 for f in chassis if f[0] < 1.0))}
+            "chassis_frames_per_s": round(sum(1 for f in _from_start(chassis, 1.0)))}
 
 
 def bench_startup_with_features(runs: int = RUNS, idle_s: float = 10.0) -> dict[str, Any]:
