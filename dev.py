@@ -73,7 +73,11 @@ def main(argv: list[str]) -> None:
         os.execv(BIN / "coachiq", [str(BIN / "coachiq"), "serve", *rest])
     elif command == "test":
         ensure_environment(with_tests=True)
-        os.execv(PYTHON, [str(PYTHON), "-m", "pytest", *rest])
+        # Most of the suite's time is spent waiting on real servers, browsers and brokers, not computing:
+        # two workers overlap those waits (each test file stays on one worker). `-n 0` runs in one process.
+        workers = [] if any(arg == "-n" or arg.startswith(("-n", "--numprocesses")) for arg in rest) \
+            else ["-n", "2", "--dist", "loadfile"]
+        os.execv(PYTHON, [str(PYTHON), "-m", "pytest", *workers, *rest])
     elif command == "bench":
         ensure_environment(with_tests=True)  # the benchmarks drive the server with test clients
         os.execv(BIN / "coachiq", [str(BIN / "coachiq"), "bench", *rest])
