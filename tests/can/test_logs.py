@@ -161,9 +161,11 @@ async def test_replay_keeps_the_log_timing_scaled_by_speed(channel: str, tmp_pat
     monkeypatch.setattr(service, "inject_batch", timed)
     try:
         assert await replay_log(service, log, speed=2.0) == 4  # 0.3 s of log at double speed
-        # Handed over on the player's batch grid, so each frame may be up to one batch late.
+        # Handed over on the player's batch grid, so each frame may be up to one batch late; a busy machine
+        # can make the player later still, but never early: the lower bound is tight, the upper one loose.
         assert len(received) == 4
-        assert received[-1] - received[0] == pytest.approx(0.15, abs=BATCH_S + 0.02)
+        spread = received[-1] - received[0]
+        assert 0.15 - BATCH_S - 0.02 <= spread < 0.15 + BATCH_S + 0.5, spread
     finally:
         await service.stop()
 
