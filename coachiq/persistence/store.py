@@ -237,7 +237,8 @@ class PersistenceService:
                 return
             self.flushes += 1
             self.last_flush = time.time()
-            self.last_error = None
+            if not self._pending_audit:  # an audit entry refused while this flush ran is still not stored
+                self.last_error = None
 
     async def load_entity_states(self) -> dict[str, tuple[dict[str, JSONValue], datetime]]:
         """Every entity's last persisted state and when it was written."""

@@ -26,8 +26,8 @@ export function tankCard(entity, prefs) {
   const big = h("div", { class: "big" });
   const sub = h("div", { class: "sub" });
   const bar = h("span");
-  const meter = h("div", { class: "meter", role: "meter", "aria-valuemin": "0", "aria-valuemax": "100",
-    "aria-label": `${entity.name} level` }, bar);
+  // A meter must carry a value: until the level is known the bar is a picture that says so.
+  const meter = h("div", { class: "meter", role: "img", "aria-label": `${entity.name} level unknown` }, bar);
   const past = historyStrip(entity, [["level", "Level", fmtPct]]);
   card.body.append(big, sub, meter, past.el);
   return {
@@ -40,7 +40,14 @@ export function tankCard(entity, prefs) {
         : isNum(capacity) ? `Holds ${fmtVolume(capacity)}` : "";
       const pct = isNum(level) ? Math.max(0, Math.min(100, level)) : 0;
       bar.style.setProperty("width", `${pct}%`);
-      if (isNum(level)) meter.setAttribute("aria-valuenow", String(Math.round(level)));
+      if (isNum(level)) {
+        for (const [name, value] of [["role", "meter"], ["aria-label", `${entity.name} level`], ["aria-valuemin", "0"],
+          ["aria-valuemax", "100"], ["aria-valuenow", String(Math.round(level))]]) meter.setAttribute(name, value);
+      } else {
+        for (const name of ["aria-valuemin", "aria-valuemax", "aria-valuenow"]) meter.removeAttribute(name);
+        meter.setAttribute("role", "img");
+        meter.setAttribute("aria-label", `${entity.name} level unknown`);
+      }
       const alert = tankAlert(e, prefs());
       meter.classList.toggle("low", alert?.[0] === "danger");
       meter.classList.toggle("high", alert?.[0] === "warn");

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import signal
 import sqlite3
 import subprocess
@@ -16,6 +17,7 @@ import pytest
 from coachiq.db.manager import DatabaseManager
 from coachiq.db.models import audit_log
 from coachiq.persistence.store import MAX_REASON_CHARS, PersistenceService, Retention
+from tests.conftest import wait_for
 
 
 @pytest.fixture
@@ -153,3 +155,28 @@ async def test_retention_by_age_and_by_rows(tmp_path: Path) -> None:
     finally:
         await service.stop()
         await database.stop()
+
+
+async def test_an_audit_entry_refused_during_a_flush_keeps_the_error_until_it_is_stored(
+        store: PersistenceService, tmp_path: Path) -> None:
+    """The writer thread runs one job at a time: an audit entry refused by a locked database while a flush
+    waits behind it must not be hidden by that flush's success."""
+    locker = sqlite3.connect(tmp_path / "coachiq.db", timeout=1)
+    locker.execute("BEGIN EXCLUSIVE")
+    try:
+        # Tasks take their first step in the order they were made: the audit entry's insert is queued on
+        # the writer thread first, then the flush takes the pending lists and queues its write behind it.
+        store.update_entity_state("light.galley", {"on": True})
+        refused = asyncio.create_task(store.audit("http:127.0.0.1", "turn_on", "light.galley", "confirmed"))
+        flush = asyncio.create_task(store.flush())
+        await wait_for(lambda: refused.done(), timeout=15.0)
+        assert store.last_error is not None
+    finally:
+        locker.rollback()
+        locker.close()
+    await flush
+    assert store.last_error is not None  # the audit entry is still only in memory
+    assert "1 updates pending" in (await store.health()).detail
+    await store.flush()
+    assert store.last_error is None
+    assert [(e.target, e.result) for e in await store.audit_entries()] == [("light.galley", "confirmed")]
