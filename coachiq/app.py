@@ -7,9 +7,11 @@ from starlette.middleware.gzip import GZipMiddleware
 
 from coachiq import __version__
 from coachiq.api.health import router as health_router
+from coachiq.api.openapi import install_openapi
 from coachiq.api.problems import install_problem_handlers
 from coachiq.api.roles import router as access_router
 from coachiq.api.security import AccessPolicy, SecurityMiddleware
+from coachiq.api.v2 import entities
 from coachiq.api.v2 import router as v2_router
 from coachiq.api.v2.deps import ServerView
 from coachiq.api.v2.service import GZIP_LEVEL, GZIP_MINIMUM_SIZE
@@ -43,6 +45,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     # A path with a trailing slash is not redirected: that redirect's Location is built from the Host header.
     app.router.redirect_slashes = False
     install_problem_handlers(app)
+    install_openapi(app, entities.DOCUMENTED_MODELS)
     app.include_router(health_router)
     app.include_router(v2_router)
     app.include_router(access_router)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import httpx
 
+from coachiq.entities.states import device_types
 from tests.conftest import ServerProcess
 
 # Emergency stop and raw frames act on the coach: they are tested with chosen bodies, not random ones.
@@ -30,6 +31,14 @@ def test_openapi_document_and_schemathesis(server_process: ServerProcess, tmp_pa
     refused = paths["/api/v2/entities/{entity_id}/commands"]["post"]["responses"]
     assert set(refused) >= {"200", "404", "409", "422", "504"}
     assert "application/problem+json" in refused["409"]["content"]
+    # The entity routes send JSON the entity manager serialised; the document still has their models, one
+    # per (type, device family), which schemathesis below holds the answers to.
+    kinds = sum(len(types) for types in device_types().values())
+    listed = paths["/api/v2/entities"]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+    assert listed == {"$ref": "#/components/schemas/EntityList"}
+    assert len(document["components"]["schemas"]["EntityList"]["properties"]["entities"]["items"]["oneOf"]) == kinds
+    one = paths["/api/v2/entities/{entity_id}"]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+    assert len(one["oneOf"]) == kinds
     st = Path(sys.executable).with_name("st")
     result = subprocess.run(
         [str(st), "run", server_process.base_url + "/openapi.json",

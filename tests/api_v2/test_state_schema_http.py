@@ -19,7 +19,8 @@ import httpx
 import websockets
 from pydantic import TypeAdapter
 
-from coachiq.api.v2.models import EntityOut, SafetyOut, UnmappedList
+from coachiq.api.v2.entity_models import EntityOut
+from coachiq.api.v2.models import SafetyOut, UnmappedList
 from coachiq.entities.states import STATE_MODELS, J1939ChassisState, Lamps, blank, device_types
 from coachiq.entities.unmapped import row
 from coachiq.features.j1939.chassis import ChassisState

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Query, Request, Response
@@ -15,8 +16,6 @@ from coachiq.api.v2.models import (
     BatchResult,
     CommandConfirmed,
     CommandRequest,
-    EntityList,
-    EntityOut,
     HistoryOut,
     HistorySampleOut,
     UnmappedList,
@@ -51,7 +50,7 @@ def _result_http(result: CommandResult) -> CommandConfirmed | JSONResponse:
                             reason=result.reason or "timed_out", command_id=result.command_id)
 
 
-@router.get("", response_model=EntityList, responses=problems(422))
+@router.get("", response_model=None, responses=problems(422))
 async def list_entities(
     request: Request,
     type: str | None = Query(default=None, max_length=32, description="Only entities of this type."),
@@ -65,7 +64,8 @@ async def list_entities(
 def _entity_list(runtime: ServerView, request: Request, type: str | None, area: str | None,
                  capability: str | None) -> Response:
     # Serialised by the entity manager (and kept until an entity changes) rather than validated per
-    # request: the shape is EntityList, which the tests check against the OpenAPI document. Gzipped here
+    # request: the shape is EntityList (documented by DOCUMENTED_MODELS), which the tests hold every
+    # entity to. Gzipped here
     # once per change for the clients that take it, so the GZipMiddleware passes it through.
     body = runtime.core.entities.list_json(type, area, capability)
     if len(body) >= GZIP_MINIMUM_SIZE and "gzip" in request.headers.get("accept-encoding", ""):
@@ -113,7 +113,7 @@ async def batch_commands(body: BatchRequest, request: Request) -> Any:
     return BatchResponse(results=results)
 
 
-@router.get("/{entity_id}", response_model=EntityOut, responses=problems(404, 422))
+@router.get("/{entity_id}", response_model=None, responses=problems(404, 422))
 async def get_entity(request: Request, entity_id: str) -> Response:
     """One entity and its state."""
     entity = _manager(request).entities.get(entity_id)
@@ -158,3 +158,21 @@ async def command(request: Request, entity_id: str, body: CommandRequest) -> Any
     except CommandBusy as exc:
         return _busy(exc)
     return _result_http(result)
+
+
+def _entity_list_model() -> Any:
+    from coachiq.api.v2.entity_models import EntityList
+
+    return EntityList
+
+
+def _entity_model() -> Any:
+    from coachiq.api.v2.entity_models import EntityOut
+
+    return EntityOut
+
+
+# The routes that send entities as the entity manager serialised them: their response models are given to
+# the OpenAPI document only, and imported when it is first built (coachiq/api/openapi.py says why).
+DOCUMENTED_MODELS: dict[Callable[..., Any], Callable[[], Any]] = {
+    list_entities: _entity_list_model, get_entity: _entity_model}
