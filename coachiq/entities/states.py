@@ -29,9 +29,12 @@ Label = str | int  # an enumeration's label, or its raw number when the document
 
 
 class EntityStateModel(BaseModel):
-    """Base of the state models: every key required (null when unknown), no other key allowed."""
+    """Base of the state models: every key required (null when unknown), no other key allowed.
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    A running server reads only their field names (`blank`); their validators and serialisers are built
+    when first used (the OpenAPI document, the tests), not at import."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class DimmerState(EntityStateModel):
