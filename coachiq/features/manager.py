@@ -36,7 +36,7 @@ from coachiq.core.tasks import cancel_all
 from coachiq.core.yamlfile import LocatedYaml, YamlFileError, load_located
 from coachiq.features.base import Feature, FeatureContext, SafeStateAction, SafetyClass
 from coachiq.features.flags import core_service_problem, parse_shipped, parse_user
-from coachiq.settings import CORE_SERVICE_ALIASES
+from coachiq.settings import CORE_SERVICE_ALIASES, Settings
 
 log = logging.getLogger(__name__)
 
@@ -97,11 +97,14 @@ def _apply_user_file(doc: LocatedYaml, features: dict[str, FeatureDefinition], p
             features[name].settings.update(override.settings)
 
 
+_SETTINGS_VARIABLES = frozenset(f"COACHIQ_{name.upper()}" for name in Settings.model_fields)
+
+
 def _apply_environment(environ: Mapping[str, str], features: dict[str, FeatureDefinition],
                        problems: list[str]) -> None:
     for variable, raw in sorted(environ.items()):
-        if not variable.upper().startswith("COACHIQ_FEATURE_") or variable.upper() == "COACHIQ_FEATURES_FILE":
-            continue
+        if not variable.upper().startswith("COACHIQ_FEATURE_") or variable.upper() in _SETTINGS_VARIABLES:
+            continue  # COACHIQ_FEATURES_FILE, COACHIQ_FEATURE_TIMEOUT...: the server's own settings
         name = variable[len("COACHIQ_FEATURE_"):].lower()
         if name in CORE_SERVICE_ALIASES:
             problems.append(core_service_problem(name, f"environment variable {variable}"))

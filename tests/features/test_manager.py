@@ -90,6 +90,9 @@ def test_user_file_and_environment_override(tmp_path: Path) -> None:
     assert features["api_docs"].enabled
     with pytest.raises(ConfigError, match="use true or false"):
         load_feature_config(environ={"COACHIQ_FEATURE_API_DOCS": "sometimes"})
+    # The server's own settings that begin the same way are not features.
+    load_feature_config(environ={"COACHIQ_FEATURE_TIMEOUT": "10", "COACHIQ_FEATURE_RETRY_S": "2",
+                                 "COACHIQ_FEATURES_FILE": str(user)})
 
 
 def test_user_file_cannot_disable_core_or_change_dependencies(tmp_path: Path) -> None:
