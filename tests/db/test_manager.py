@@ -112,6 +112,30 @@ async def test_database_behind_is_backed_up_then_upgraded(tmp_path: Path) -> Non
     assert digest(data / "coachiq.db") != before
 
 
+async def test_a_failed_upgrade_is_reported_and_leaves_the_database_as_it_was(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    first = manager_for(data)
+    await first.start()
+    await first.stop()
+    migrations = tmp_path / "migrations"
+    shutil.copytree(MIGRATIONS_DIR, migrations, ignore=shutil.ignore_patterns("__pycache__"))
+    head = Revisions.scan().head
+    new = f"{len(Revisions.scan().ordered) + 1:04d}"
+    broken = TEST_MIGRATION.format(rev=new, down=head).replace(
+        'op.add_column("settings", sa.Column("note", sa.Text, nullable=True))',
+        'op.add_column("settings", sa.Column("note", sa.Text, nullable=True))\n'
+        '    op.execute("INSERT INTO no_such_table VALUES (1)")')
+    (migrations / "versions" / f"{new}_broken.py").write_text(broken)
+    second = manager_for(data, migrations)
+    with pytest.raises(ServiceStartError, match=f"the database upgrade to {new} failed: .*no_such_table"):
+        await second.start()
+    # One transaction: the column added before the failure is gone again, the revision unchanged.
+    with sqlite3.connect(data / "coachiq.db") as conn:
+        assert conn.execute("SELECT version_num FROM alembic_version").fetchone() == (head,)
+        assert "note" not in [r[1] for r in conn.execute("PRAGMA table_info(settings)")]
+    assert list((data / "backups").glob(f"coachiq-{head}-*.db"))
+
+
 @pytest.mark.parametrize("revision", ["9999", "abcdef123456"])
 async def test_database_ahead_or_unknown_is_refused(tmp_path: Path, revision: str) -> None:
     manager = manager_for(tmp_path)
