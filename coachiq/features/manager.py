@@ -311,15 +311,19 @@ class FeatureManager:
         log.info("feature %s started in %.0f ms", definition.name, runtime.start_ms)
 
     @staticmethod
-    async def _undo(runtime: FeatureRuntime) -> None:
-        """Let a feature whose start failed end what it had begun (a failure here is only logged)."""
+    async def _stop(runtime: FeatureRuntime, when: str = "") -> None:
+        """Ask the feature to stop within 5 s; a failure is only logged."""
         if runtime.instance is None:
             return
         try:
             async with asyncio.timeout(5.0):
                 await runtime.instance.stop()
         except Exception:
-            log.exception("feature %s failed to stop after its failed start", runtime.definition.name)
+            log.exception("feature %s failed to stop%s", runtime.definition.name, when)
+
+    async def _undo(self, runtime: FeatureRuntime) -> None:
+        """Let a feature whose start failed end what it had begun."""
+        await self._stop(runtime, " after its failed start")
 
     def _fail(self, runtime: FeatureRuntime, detail: str, retry: bool = True) -> None:
         if runtime.context is not None:
@@ -369,11 +373,7 @@ class FeatureManager:
         for runtime in reversed(list(self.features.values())):
             if runtime.status != "running" or runtime.instance is None:
                 continue
-            try:
-                async with asyncio.timeout(5.0):
-                    await runtime.instance.stop()
-            except Exception:
-                log.exception("feature %s failed to stop", runtime.definition.name)
+            await self._stop(runtime)
             if runtime.context is not None:
                 runtime.context.release()
             self._mark(runtime, "stopped", "stopped")

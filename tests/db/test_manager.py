@@ -8,6 +8,7 @@ import sqlite3
 import subprocess
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -84,17 +85,24 @@ async def test_fresh_database_is_created_at_head_with_wal(tmp_path: Path) -> Non
         await manager.stop()
 
 
-async def test_database_behind_is_backed_up_then_upgraded(tmp_path: Path) -> None:
-    data = tmp_path / "data"
+async def newer_release(tmp_path: Path, data: Path, edit: Callable[[str], str] = lambda text: text) -> tuple[
+        Path, str, str]:
+    """A database at today's head in `data`, and the migrations of a newer release: the shipped ones plus
+    TEST_MIGRATION (changed by `edit`). Returns that folder, today's head and the new revision."""
     first = manager_for(data)
     await first.start()
     await first.stop()
-    # A newer release: the shipped migrations plus one more.
     migrations = tmp_path / "migrations"
     shutil.copytree(MIGRATIONS_DIR, migrations, ignore=shutil.ignore_patterns("__pycache__"))
     head = Revisions.scan().head
     new = f"{len(Revisions.scan().ordered) + 1:04d}"
-    (migrations / "versions" / f"{new}_test_note.py").write_text(TEST_MIGRATION.format(rev=new, down=head))
+    (migrations / "versions" / f"{new}_test_note.py").write_text(edit(TEST_MIGRATION.format(rev=new, down=head)))
+    return migrations, head, new
+
+
+async def test_database_behind_is_backed_up_then_upgraded(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    migrations, head, new = await newer_release(tmp_path, data)
     before = digest(data / "coachiq.db")
     second = manager_for(data, migrations)
     await second.start()
@@ -114,18 +122,9 @@ async def test_database_behind_is_backed_up_then_upgraded(tmp_path: Path) -> Non
 
 async def test_a_failed_upgrade_is_reported_and_leaves_the_database_as_it_was(tmp_path: Path) -> None:
     data = tmp_path / "data"
-    first = manager_for(data)
-    await first.start()
-    await first.stop()
-    migrations = tmp_path / "migrations"
-    shutil.copytree(MIGRATIONS_DIR, migrations, ignore=shutil.ignore_patterns("__pycache__"))
-    head = Revisions.scan().head
-    new = f"{len(Revisions.scan().ordered) + 1:04d}"
-    broken = TEST_MIGRATION.format(rev=new, down=head).replace(
-        'op.add_column("settings", sa.Column("note", sa.Text, nullable=True))',
-        'op.add_column("settings", sa.Column("note", sa.Text, nullable=True))\n'
-        '    op.execute("INSERT INTO no_such_table VALUES (1)")')
-    (migrations / "versions" / f"{new}_broken.py").write_text(broken)
+    column = 'op.add_column("settings", sa.Column("note", sa.Text, nullable=True))'
+    migrations, head, new = await newer_release(tmp_path, data, lambda text: text.replace(
+        column, column + '\n    op.execute("INSERT INTO no_such_table VALUES (1)")'))
     second = manager_for(data, migrations)
     with pytest.raises(ServiceStartError, match=f"the database upgrade to {new} failed: .*no_such_table"):
         await second.start()
