@@ -54,7 +54,8 @@ class CoreServices:
         self.state = StateManager(settings, self.events, self.can, self.rvc, alerts, self.persistence)
         self.entities = EntityManager(settings, self.events, self.can, self.rvc, self.persistence, gate=self.state)
         self.motion = MotionSupervisor(self.state, self.entities)
-        self.realtime = RealtimeHub(self.events, self.entities, self.motion, self.rvc, metrics)
+        self.realtime = RealtimeHub(self.events, self.entities, self.motion, self.rvc, metrics,
+                                    audit=self.persistence.audit)
         self.api_v2 = ApiV2Service(self.events)
         self.group = ServiceGroup(self.ordered(), alerts, metrics)
 

@@ -154,7 +154,7 @@ class Runtime:
             raise RuntimeError("bind_app must be called before start")
         self.features = FeatureManager(self.feature_definitions, self.core, self._add_router, self.alerts,
                                        self.metrics, self.settings.feature_timeout, self.implementations,
-                                       access=self.access)
+                                       access=self.access, retry_s=self.settings.feature_retry_s)
         await self.features.start_all()
         self._tasks.append(asyncio.create_task(self._health_loop(), name="health-loop"))
         if self.systemd.enabled:

@@ -125,6 +125,9 @@ class Settings(BaseSettings):
     )
     health_interval: float = Field(default=10.0, gt=0, le=3600, description="Seconds between health checks.")
     feature_timeout: float = Field(default=30.0, gt=0, le=600, description="Seconds a feature may take to start.")
+    feature_retry_s: float = Field(default=5.0, gt=0, le=3600,
+                                   description="Seconds before a feature that failed to start is tried again "
+                                               "(the wait doubles with each failure, up to 300 s).")
     features_file: Path | None = Field(default=None, description="User overrides of feature_flags.yaml.")
     can_interfaces: list[CanInterfaceSettings] = Field(
         default_factory=list, description="CAN buses; empty means run the simulated coach."

@@ -118,7 +118,7 @@ def bench_overhead() -> dict[str, Any]:
                         "--password-stdin"], input=(PASSWORD + "\n").encode(), env=env, check=True,
                        stdout=subprocess.DEVNULL)
         for off_dir in (Path(folder) / "off", Path(folder) / "off2"):
-            # Every database exists before its server starts (a first start imports Alembic: +10 MiB).
+            # Every database exists before its server starts: the figures compare usual starts.
             subprocess.run([sys.executable, "-m", "coachiq.cli", "db", "upgrade"], check=True,
                            stdout=subprocess.DEVNULL, env={**env, "COACHIQ_DATA_DIR": str(off_dir)})
         servers: list[tuple[subprocess.Popen[bytes], int]] = []

@@ -80,13 +80,6 @@ def server_env(data_dir: Path, env_extra: dict[str, str] | None = None) -> dict[
     return env
 
 
-def prepare_database(data_dir: Path) -> None:
-    """Create the data folder's database at head, as a server finds it on every start after its first
-    (a first start also imports the migration tool, ~10 MiB that stays resident; startup.py measures it)."""
-    subprocess.run([sys.executable, "-m", "coachiq.cli", "db", "upgrade"], env=server_env(data_dir), check=True,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-
-
 def start_server(data_dir: Path, env_extra: dict[str, str] | None = None, *args: str,
                  pass_fds: Sequence[int] = ()) -> tuple[subprocess.Popen[bytes], str, float]:
     """Start `coachiq serve` on a free loopback port; returns the process, its base URL and the seconds

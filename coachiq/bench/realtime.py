@@ -9,9 +9,9 @@
   MEASURE_S is timed from the send of its frame to the moment its bytes reach the client
   (ws_latency_p50_ms, ws_latency_p99_ms, ws_latency_max_ms; frame_latencies says how an update is
   matched to its frame), with full_load_with_clients_cpu_percent over the same window; with the clients
-  still on, rss_full_load_mib is the server's RSS RSS_AFTER_S after they connected. Each server starts as
-  an owner's does after its first start, on a database already at head (startup.py measures the first
-  start, which also loads the migration tool). Every figure is the
+  still on, rss_full_load_mib is the server's RSS RSS_AFTER_S after they connected. Each server starts on
+  a fresh data folder, as on a first start (the migrations run in a child process, so the server's memory
+  is the same as on later starts; startup.py measures both kinds of start). Every figure is the
   median, min and max of RUNS servers. Nothing is left out: updates that could not be matched to a frame,
   frames the server's socket buffer had no room for, and how far the player fell behind the log's pace on
   this shared machine are reported beside the figures. ws_updates_held_to_coalesce counts updates the
@@ -42,7 +42,6 @@ from coachiq.bench.common import (
     cpu_seconds,
     generated_log,
     percentile,
-    prepare_database,
     rss_mib,
     server,
     spread,
@@ -258,7 +257,6 @@ def full_bus_run(log: Path, *, drain_ms: float | None = None, cpu_s: float = CPU
                "COACHIQ_COACH_FILE": str(bench_coach_file(folder))}
         figures: dict[str, Any] = {}
         try:
-            prepare_database(folder / "data")  # a usual start: the database exists
             with server(folder / "data", env, pass_fds=[feed.server_fd]) as (process, base):
                 feed.started()
                 total = SETTLE_S + cpu_s + 1.0 + SNAPSHOT_S + measure_s + (rss_after_s or 0.0) + 30.0

@@ -394,6 +394,11 @@ class CanInterfaceService:
         bucket.tokens -= 1
         return True
 
+    def address_on(self, interface: str) -> int | None:
+        """The source address this server holds (or is claiming) on `interface`; None for no such interface."""
+        link = self.links.get(interface)
+        return None if link is None else link.claimer.address
+
     async def send(self, interface: str, dgn: int, data: bytes, *, priority: int = 6,
                    destination: int | None = None, client: str | None = None, urgent: bool = False,
                    gate: Gate | None = None, max_age_s: float | None = None) -> int:

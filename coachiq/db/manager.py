@@ -5,8 +5,9 @@ no database → created at head; behind → the file is backed up, then upgraded
 refuse to start; not a CoachIQ database or corrupt → refuse and leave the file untouched.
 
 The SQLite file is inspected with the standard library before SQLAlchemy opens it, read-only, so
-that a file we refuse is never written to. Alembic is imported only when a migration must run,
-which keeps the common start (database already at head) fast.
+that a file we refuse is never written to. Migrations run in a child process (db/upgrade.py), so Alembic
+is never imported by the server: the common start (database already at head) stays fast, and a first
+start or an upgrade leaves no migration machinery in memory.
 
 SQLAlchemy Core's synchronous engine (the standard library's sqlite3 for SQLite) does the work on one
 thread owned by the manager, and `run`/`read` let coroutines await it without blocking the event loop.
@@ -19,8 +20,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import re
 import sqlite3
+import subprocess
+import sys
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -28,7 +32,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import create_engine, event, text
+from sqlalchemy import create_engine, event, inspect, text
 from sqlalchemy.engine import Connection, Engine, make_url
 
 from coachiq.core.service import Health, ServiceStartError, Status
@@ -129,7 +133,8 @@ def backup_sqlite(source: Path, target: Path) -> None:
         src.close()
 
 
-def _set_sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+def set_sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    """Set the pragmas every connection to the SQLite file uses (a `connect` event listener)."""
     cursor = dbapi_connection.cursor()
     # WAL: readers never block the writer. synchronous=FULL: a committed flush survives power loss
     # (one fsync per flush every few seconds costs the SD card little).
@@ -138,20 +143,38 @@ def _set_sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def _run_upgrade(connection: Connection, migrations_dir: Path, target: str) -> None:
-    from alembic import command
-    from alembic.config import Config
+UPGRADE_FAILED = "upgrade failed: "  # db/upgrade.py's line saying why (it imports this module: no import back)
+UPGRADE_TIMEOUT_S = 900.0  # a large history table on an SD card migrates slowly
 
-    config = Config()
-    config.set_main_option("script_location", str(migrations_dir))
-    config.attributes["connection"] = connection
-    command.upgrade(config, target)
+
+def _run_upgrade(url: str, migrations_dir: Path, target: str) -> None:
+    """Run the migrations up to `target` in a child process (db/upgrade.py); ServiceStartError on failure."""
+    package_root = str(Path(__file__).resolve().parents[2])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (package_root, os.environ.get("PYTHONPATH"))
+                                                       if p)}
+    try:
+        done = subprocess.run([sys.executable, "-m", "coachiq.db.upgrade", str(migrations_dir), target],
+                              input=url + "\n", capture_output=True, text=True, env=env,
+                              timeout=UPGRADE_TIMEOUT_S, check=False)
+    except subprocess.TimeoutExpired as exc:
+        raise ServiceStartError(f"the database upgrade to {target} took longer than {UPGRADE_TIMEOUT_S:g} s",
+                                "restore the backup from the backups folder and try again") from exc
+    for line in done.stderr.splitlines():
+        log.info("upgrade: %s", line)
+    if done.returncode != 0:
+        said = [line.removeprefix(UPGRADE_FAILED) for line in done.stderr.splitlines()
+                if line.startswith(UPGRADE_FAILED)]
+        reason = said[-1] if said else f"exit code {done.returncode}"
+        raise ServiceStartError(f"the database upgrade to {target} failed: {reason}",
+                                "the file was left as it was before the upgrade; a backup is in the backups "
+                                "folder")
 
 
 def _current_revision(connection: Connection) -> str | None:
-    from alembic.runtime.migration import MigrationContext
-
-    return MigrationContext.configure(connection).get_current_revision()
+    """The revision recorded in the database; None when it has none (an empty database)."""
+    if not inspect(connection).has_table("alembic_version"):
+        return None
+    return connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
 
 
 class DatabaseManager:
@@ -232,7 +255,7 @@ class DatabaseManager:
             found = self._prepare_sqlite_file(self.path)
         engine = create_engine(self.url)
         if self.is_sqlite:
-            event.listen(engine, "connect", _set_sqlite_pragmas)
+            event.listen(engine, "connect", set_sqlite_pragmas)
         try:
             if self.path is None:
                 with engine.connect() as connection:
@@ -242,8 +265,7 @@ class DatabaseManager:
                 if found is not None and self.path is not None:
                     self.last_backup = self._backup_before_upgrade(self.path, found)
                 log.info("upgrading database schema from %s to %s", found or "nothing", self.revisions.head)
-                with engine.begin() as connection:
-                    _run_upgrade(connection, self.migrations_dir, self.revisions.head)
+                _run_upgrade(self.url, self.migrations_dir, self.revisions.head)
         except BaseException:
             engine.dispose()
             raise

@@ -4,6 +4,11 @@ Commanding: validate -> safety gate -> encode and send once -> wait for the devi
 the requested state. Our own transmitted frames never count as confirmation. A motion is written into
 the motion ledger before its frame goes out, so the motion supervisor stops it when it runs out even if
 the echo is lost.
+
+A device may answer a command with the ACKNOWLEDGMENT DGN (RV-C 3.2.4.4, codes in Table 7.5). A positive
+answer confirms nothing: only the status echo does. A negative one ends the wait at once with the
+device's reason, and a refused motion is followed by a stop, so that a held or repeated motion frame can
+never start it later when the device's conditions change. "Needs more time" (code 7) triples the wait.
 """
 
 from __future__ import annotations
@@ -37,13 +42,27 @@ from coachiq.entities.motions import MotionLedger, SafetyGate
 from coachiq.rvc.codec import EncodeError
 from coachiq.rvc.service import RvcProtocolService
 
-__all__ = ["MOTION_FRAME_MAX_AGE_S", "CommandRunner", "PlanAdapter"]
+__all__ = ["ACKNOWLEDGMENT_DGN", "MOTION_FRAME_MAX_AGE_S", "CommandRunner", "PlanAdapter"]
 
 log = logging.getLogger(__name__)
 
 # Changes the plan of a command (entity config, command name, planned frames) -> the plan to carry out.
 PlanAdapter = Callable[[EntityConfig, str, Plan], Plan]
 _ECHO_POLL_S = 0.02
+ACKNOWLEDGMENT_DGN = 0xE800
+_ACK, _MORE_TIME, _NO_INSTANCE = 0, 7, 0xFF
+# What each standard negative acknowledgment code says (RV-C Table 7.5); 128-254 are the DGN's own.
+_REFUSALS = {
+    1: "it will not carry the command out",
+    2: "it does not take commands from this server",
+    3: "its conditions do not allow it now",
+    4: "the command was not formatted as it expects",
+    5: "a parameter is outside the range it accepts",
+    6: "it needs a password first",
+    8: "it was overridden at the device",
+}
+# A device that answers "needs more time" gets this many command timeouts in all to confirm.
+_TIMEOUTS_WITH_MORE_TIME = 3
 # A motion frame that waited longer than this in the transmit queue is dropped, not sent late.
 MOTION_FRAME_MAX_AGE_S = 0.25
 
@@ -65,6 +84,9 @@ class CommandRunner:
         self._last_heard = last_heard
         self._adapters: list[PlanAdapter] = []
         self.holds = ManualHold(self._send_step, self._still_held)
+        # Commands waiting for an answer, by command DGN: (entity, waiter, the instance commanded, command).
+        self._answers: dict[int, list[tuple[Entity, Waiter, int | None, str]]] = {}
+        self._stops: set[asyncio.Task[CommandResult]] = set()
 
     def add_plan_adapter(self, adapter: PlanAdapter) -> Callable[[], None]:
         """Let `adapter(config, command, plan)` change every plan from now on (a feature for a family of
@@ -155,12 +177,72 @@ class CommandRunner:
         """Send stop to a position-critical entity (safety: duration ended, client gone, safe state)."""
         return await self._execute(entity_id, Command.STOP.value, {}, actor, None, note=reason)
 
+    def on_acknowledgment(self, interface: str, can_id: int, source_address: int, payload: bytes) -> None:
+        """An ACKNOWLEDGMENT frame from another node: a negative answer to one of our commands ends its wait.
+
+        Layout (RV-C 3.2.4.4): byte 0 the code, byte 1 the answering device's instance (0xFF: none), byte 4
+        the address whose command is answered, bytes 5-7 that command's DGN (least significant byte first).
+        It is sent to our address, or to everyone (0xFF) by older devices.
+        """
+        if len(payload) < 8 or payload[0] == _ACK or not self._answers:
+            return
+        waiting = self._answers.get(payload[5] | payload[6] << 8 | payload[7] << 16)
+        ours = self.rvc.can.address_on(interface)
+        if not waiting or ours is None or payload[4] != ours or (can_id >> 8) & 0xFF not in (ours, 0xFF):
+            return
+        code, instance = payload[0], payload[1]
+        for entity, waiter, commanded, command in waiting:
+            if waiter.future.done() or entity.config.source_address not in (None, source_address):
+                continue
+            if commanded is not None and instance not in (commanded, _NO_INSTANCE):
+                continue
+            if code == _MORE_TIME:
+                waiter.more_time = True
+                continue
+            why = _REFUSALS.get(code, f"a reason of its own for this command (code {code})" if code >= 128
+                                else f"an unknown reason (code {code})")
+            waiter.refusal = f"the device refused {command}: {why}"
+            waiter.future.set_result(None)
+
+    def _expect_answers(self, entity: Entity, waiter: Waiter, steps: Plan, command: str) -> Callable[[], None]:
+        """Register `waiter` for acknowledgments of the plan's frames; returns the function that forgets it."""
+        codec = self.rvc.codec
+        if codec is None:
+            return lambda: None
+        keys = []
+        for step in steps.transmissions:
+            try:
+                dgn = codec.spec_for(step.dgn).dgn
+            except KeyError:  # sending will say so
+                continue
+            entry = (entity, waiter, step.instance, command)
+            self._answers.setdefault(dgn, []).append(entry)
+            keys.append((dgn, entry))
+
+        def forget() -> None:
+            for dgn, entry in keys:
+                entries = self._answers.get(dgn)
+                if entries is not None and entry in entries:
+                    entries.remove(entry)
+                    if not entries:
+                        del self._answers[dgn]
+
+        return forget
+
+    def _stop_refused_motion(self, entity: Entity, command: str) -> None:
+        """A device refused a motion: stop it, so that nothing still queued or repeated starts it later."""
+        task = asyncio.get_running_loop().create_task(
+            self.stop_motion(entity.id, SAFETY_ACTOR, f"the device refused {command}"), name=f"refused-{entity.id}")
+        self._stops.add(task)
+        task.add_done_callback(self._stops.discard)
+
     async def _run(self, entity: Entity, steps: Plan, command_id: str, command: str,
                    client: str | None) -> CommandResult:
         loop = asyncio.get_running_loop()
         sent_at = time.time()
         waiter = Waiter(steps.expect, loop.create_future(), sent_at)
         entity.waiters.append(waiter)
+        forget_answers = self._expect_answers(entity, waiter, steps, command)  # an answer may beat the send
         # A stop of a moving device goes in the stop lane. A motion frame is gated again when it leaves
         # the queue (the coach may have started to move meanwhile) and dropped if it waited too long.
         urgent = entity.position_critical and command == Command.STOP
@@ -189,8 +271,11 @@ class CommandRunner:
                 reason = f"could not transmit: {exc}"
                 return CommandResult(command_id, entity.id, command, Outcome.REFUSED, reason=reason)
             self.holds.sent(entity.id)  # a held motion repeats its frame a full gap after this send
-            deadline = loop.time() + self.command_timeout
+            began = loop.time()
+            deadline = began + self.command_timeout
             while not waiter.future.done():
+                if waiter.more_time:  # the device said it needs longer
+                    deadline = began + _TIMEOUTS_WITH_MORE_TIME * self.command_timeout
                 remaining = deadline - loop.time()
                 if remaining <= 0:
                     break
@@ -201,11 +286,16 @@ class CommandRunner:
                     waiter.future.set_result(None)
         finally:
             entity.waiters.remove(waiter)
+            forget_answers()
+        if waiter.refusal is not None:
+            if steps.duration_s is not None:
+                self._stop_refused_motion(entity, command)
+            return CommandResult(command_id, entity.id, command, Outcome.REFUSED, reason=waiter.refusal)
         if waiter.future.done():
             return CommandResult(command_id, entity.id, command, Outcome.CONFIRMED, state=dict(entity.state.values))
         return CommandResult(command_id, entity.id, command, Outcome.TIMED_OUT,
                              reason=f"no status from the device confirmed {command} within "
-                                    f"{self.command_timeout:g} s")
+                                    f"{deadline - began:g} s")
 
     async def _send_plan(self, entity: Entity, steps: Plan, sent: list[int], *, client: str | None = None,
                          urgent: bool = False, gate: Gate | None = None, max_age_s: float | None = None) -> bool:

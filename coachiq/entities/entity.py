@@ -18,11 +18,17 @@ __all__ = ["Entity", "Waiter"]
 
 @dataclass(slots=True)
 class Waiter:
-    """A command waiting for the device's status echo to show `expect`."""
+    """A command waiting for the device's status echo to show `expect`, or for the device to refuse it.
+
+    `refusal` is set (and the future done) when the device answers with a negative acknowledgment;
+    `more_time` when it answers that it needs longer than usual.
+    """
 
     expect: Mapping[str, Any]
     future: asyncio.Future[None]
     sent_at: float
+    refusal: str | None = None
+    more_time: bool = False
 
 
 

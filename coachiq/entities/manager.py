@@ -24,7 +24,7 @@ from coachiq.core.errors import ConfigError
 from coachiq.core.events import EventBus
 from coachiq.core.service import Health, ServiceStartError, Status
 from coachiq.core.tasks import cancel_all, sleep_aligned
-from coachiq.entities.commanding import CommandRunner, PlanAdapter
+from coachiq.entities.commanding import ACKNOWLEDGMENT_DGN, CommandRunner, PlanAdapter
 from coachiq.entities.commands import matches
 from coachiq.entities.entity import Entity
 from coachiq.entities.mapping import CoachMapping, EntityConfig, load_coach
@@ -213,6 +213,10 @@ class EntityManager:
 
     def _on_frame(self, frame: RvcFrame) -> None:
         if frame.own:
+            return
+        if frame.dgn == ACKNOWLEDGMENT_DGN:  # an answer to a command, not a device's status
+            self.commands.on_acknowledgment(frame.interface, frame.can_id, frame.source_address,
+                                            frame.decoded.payload)
             return
         by_instance = self._index.get(frame.dgn)
         decoded = frame.decoded

@@ -6,6 +6,10 @@ Configuration problems (unknown features or keys, bad values, dependency cycles,
 whose dependency is off) are all collected and reported together before anything starts. At run
 time each feature is isolated: one that raises or hangs is marked failed, its dependents are skipped,
 an alert is raised at the feature's priority, and the core and the other features keep running.
+
+A feature that failed to start is tried again, first after `retry_s` and then at doubling intervals up to
+RETRY_MAX_S (an adapter plugged in late, a broker that comes up later); once it runs, its alert is
+cleared and the features that waited for it start. Settings it cannot be built with are not retried.
 """
 
 from __future__ import annotations
@@ -28,10 +32,11 @@ from coachiq.core.alerts import AlertManager, Priority
 from coachiq.core.errors import ConfigError
 from coachiq.core.metrics import Metrics
 from coachiq.core.service import Health, Status
+from coachiq.core.tasks import cancel_all
 from coachiq.core.yamlfile import LocatedYaml, YamlFileError, load_located
 from coachiq.features.base import Feature, FeatureContext, SafeStateAction, SafetyClass
 from coachiq.features.flags import core_service_problem, parse_shipped, parse_user
-from coachiq.settings import CORE_SERVICE_ALIASES
+from coachiq.settings import CORE_SERVICE_ALIASES, Settings
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +54,8 @@ IMPLEMENTATIONS: Mapping[str, str] = {
     "firefly": "coachiq.features.firefly:FireflyFeature",
     "can_tools": "coachiq.features.can_tools:CanToolsFeature",
 }
+
+RETRY_MAX_S = 300.0  # the longest wait between two tries of a feature that fails to start
 
 TRUE_WORDS = {"true", "1", "yes", "on"}
 FALSE_WORDS = {"false", "0", "no", "off"}
@@ -90,11 +97,14 @@ def _apply_user_file(doc: LocatedYaml, features: dict[str, FeatureDefinition], p
             features[name].settings.update(override.settings)
 
 
+_SETTINGS_VARIABLES = frozenset(f"COACHIQ_{name.upper()}" for name in Settings.model_fields)
+
+
 def _apply_environment(environ: Mapping[str, str], features: dict[str, FeatureDefinition],
                        problems: list[str]) -> None:
     for variable, raw in sorted(environ.items()):
-        if not variable.upper().startswith("COACHIQ_FEATURE_") or variable.upper() == "COACHIQ_FEATURES_FILE":
-            continue
+        if not variable.upper().startswith("COACHIQ_FEATURE_") or variable.upper() in _SETTINGS_VARIABLES:
+            continue  # COACHIQ_FEATURES_FILE, COACHIQ_FEATURE_TIMEOUT...: the server's own settings
         name = variable[len("COACHIQ_FEATURE_"):].lower()
         if name in CORE_SERVICE_ALIASES:
             problems.append(core_service_problem(name, f"environment variable {variable}"))
@@ -223,6 +233,8 @@ class FeatureRuntime:
     context: FeatureContext | None = None
     start_ms: float | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    failures: int = 0  # failed starts in a row
+    retry_at: float | None = None  # monotonic time of the next try; None: not to be retried
 
 
 class FeatureManager:
@@ -231,8 +243,12 @@ class FeatureManager:
     def __init__(self, definitions: list[FeatureDefinition], core: Any,
                  add_router: Callable[[APIRouter], Callable[[], None]], alerts: AlertManager, metrics: Metrics,
                  timeout: float = 30.0, implementations: Mapping[str, str] = IMPLEMENTATIONS,
-                 access: AccessControl | None = None) -> None:
+                 access: AccessControl | None = None, retry_s: float = 5.0) -> None:
+        """`retry_s`: the wait before the first new try of a feature that failed to start."""
         self.core = core
+        self.retry_s = retry_s
+        self._retry_task: asyncio.Task[None] | None = None
+        self._failed = asyncio.Event()
         self.access = access
         self._add_router = add_router
         self.alerts = alerts
@@ -245,9 +261,14 @@ class FeatureManager:
             self.features[definition.name] = FeatureRuntime(definition, status)
 
     async def start_all(self) -> None:
-        """Start every enabled feature in dependency order; failures are isolated."""
+        """Start every enabled feature in dependency order; failures are isolated and retried."""
+        await self._start_ready(("pending",))
+        self._retry_task = asyncio.create_task(self._retry_loop(), name="feature-retry")
+
+    async def _start_ready(self, statuses: tuple[str, ...]) -> None:
+        """Start, in dependency order, the features in one of `statuses` whose dependencies run."""
         for runtime in self.features.values():
-            if runtime.status != "pending":
+            if runtime.status not in statuses:
                 continue
             blocked = [d for d in runtime.definition.depends_on if self.features[d].status != "running"]
             if blocked:
@@ -262,28 +283,79 @@ class FeatureManager:
             cls = load_class(self.implementations[definition.name])
             instance: Feature = cls()
             settings: BaseModel = cls.settings_model(**definition.settings)
-            runtime.instance = instance
-            runtime.context = FeatureContext(self.core, settings, self._add_router, access=self.access)
+        except Exception as exc:  # nothing a later try would change
+            log.exception("feature %s cannot be set up", definition.name)
+            self._fail(runtime, f"cannot be set up: {type(exc).__name__}: {exc}", retry=False)
+            return
+        runtime.instance = instance
+        runtime.context = FeatureContext(self.core, settings, self._add_router, access=self.access)
+        try:
             async with asyncio.timeout(self.timeout):
                 await instance.start(runtime.context)
+        except asyncio.CancelledError:  # the server stops while the feature starts
+            runtime.context.release()
+            raise
         except TimeoutError:
+            await self._undo(runtime)
             self._fail(runtime, f"did not start within {self.timeout:g} s")
             return
         except Exception as exc:
             log.exception("feature %s failed to start", definition.name)
+            await self._undo(runtime)
             self._fail(runtime, f"failed to start: {type(exc).__name__}: {exc}")
             return
         runtime.start_ms = (time.perf_counter() - began) * 1000
+        runtime.failures, runtime.retry_at = 0, None
+        self.alerts.clear(f"feature:{definition.name}")
         self._mark(runtime, "running", f"started in {runtime.start_ms:.0f} ms")
         log.info("feature %s started in %.0f ms", definition.name, runtime.start_ms)
 
-    def _fail(self, runtime: FeatureRuntime, detail: str) -> None:
+    @staticmethod
+    async def _stop(runtime: FeatureRuntime, when: str = "") -> None:
+        """Ask the feature to stop within 5 s; a failure is only logged."""
+        if runtime.instance is None:
+            return
+        try:
+            async with asyncio.timeout(5.0):
+                await runtime.instance.stop()
+        except Exception:
+            log.exception("feature %s failed to stop%s", runtime.definition.name, when)
+
+    async def _undo(self, runtime: FeatureRuntime) -> None:
+        """Let a feature whose start failed end what it had begun."""
+        await self._stop(runtime, " after its failed start")
+
+    def _fail(self, runtime: FeatureRuntime, detail: str, retry: bool = True) -> None:
         if runtime.context is not None:
             runtime.context.release()
+        runtime.failures += 1
+        if retry:
+            wait = min(self.retry_s * 2 ** (runtime.failures - 1), RETRY_MAX_S)
+            runtime.retry_at = time.monotonic() + wait
+            detail = f"{detail}; next try in {wait:g} s"
+            self._failed.set()
+        else:
+            runtime.retry_at = None
         self._mark(runtime, "failed", detail)
         definition = runtime.definition
         self.alerts.raise_alert(f"feature:{definition.name}", definition.alert_priority, definition.name,
                                 f"feature '{definition.name}' {detail}")
+
+    async def _retry_loop(self) -> None:
+        """Try failed features again when their time comes; start what waited for them once they run."""
+        while True:
+            due = [r.retry_at for r in self.features.values() if r.status == "failed" and r.retry_at is not None]
+            if not due:
+                self._failed.clear()
+                await self._failed.wait()
+                continue
+            await asyncio.sleep(max(0.0, min(due) - time.monotonic()))
+            now = time.monotonic()
+            for runtime in self.features.values():
+                if runtime.status == "failed" and runtime.retry_at is not None and runtime.retry_at <= now:
+                    log.info("feature %s: trying to start it again", runtime.definition.name)
+                    await self._start_one(runtime)
+            await self._start_ready(("skipped",))
 
     def _mark(self, runtime: FeatureRuntime, status: str, detail: str) -> None:
         runtime.status = status
@@ -294,15 +366,14 @@ class FeatureManager:
             log.warning("feature %s %s", runtime.definition.name, detail)
 
     async def stop_all(self) -> None:
-        """Stop running features in reverse dependency order."""
+        """Stop trying failed features, then stop running features in reverse dependency order."""
+        if self._retry_task is not None:
+            await cancel_all([self._retry_task])
+            self._retry_task = None
         for runtime in reversed(list(self.features.values())):
             if runtime.status != "running" or runtime.instance is None:
                 continue
-            try:
-                async with asyncio.timeout(5.0):
-                    await runtime.instance.stop()
-            except Exception:
-                log.exception("feature %s failed to stop", runtime.definition.name)
+            await self._stop(runtime)
             if runtime.context is not None:
                 runtime.context.release()
             self._mark(runtime, "stopped", "stopped")

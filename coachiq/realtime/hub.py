@@ -33,7 +33,7 @@ import contextlib
 import itertools
 import logging
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Coroutine, Iterable, Iterator, Mapping
 from typing import Any, Protocol
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -100,15 +100,24 @@ class ClientWatcher(Protocol):
     def snapshot(self) -> dict[str, Any]: ...
 
 
+AuditWriter = Callable[[str, str, str, str, str], Coroutine[Any, Any, None]]
+"""Writes one audit entry: actor, action, target, result, reason."""
+
+REFUSAL_AUDIT_INTERVAL_S = 10.0
+"""A connection's refused commands are written at most once in this time; the entry counts the others, so a
+client repeating a refused command cannot flood the database."""
+
+
 class RealtimeHub:
     """Streams entity updates to subscribed WebSocket clients and runs their commands."""
 
     name = "realtime"
 
     def __init__(self, events: EventBus, entities: EntitySource, safety: ClientWatcher,
-                 rvc: RvcProtocolService, metrics: Metrics | None = None) -> None:
+                 rvc: RvcProtocolService, metrics: Metrics | None = None, audit: AuditWriter | None = None) -> None:
         """`entities` gives snapshots and runs commands; `safety` (the motion supervisor) gives the
-        safety view and is told when a client goes away."""
+        safety view and is told when a client goes away; `audit` writes refused commands to the audit log."""
+        self.audit = audit
         self.events = events
         self.can_stream = CanStream(events, rvc)
         self.entities = entities
@@ -369,10 +378,28 @@ class RealtimeHub:
         if refused is not None:
             client.say({"type": "command_result", "id": request_id, "entity_id": entity_id, "status": "forbidden",
                         "reason": refused[1]})
+            self._audit_refusal(client, f"WS {command} {entity_id}", refused[1])
             return
         task = asyncio.create_task(self._run_command(client, request_id, entity_id, command, params),
                                    name=f"ws-command-{client.id}")
         # Kept until done: a command in flight finishes (and is audited) even if its client leaves.
+        client.tasks.add(task)
+        task.add_done_callback(client.tasks.discard)
+
+    def _audit_refusal(self, client: ClientSession, target: str, reason: str) -> None:
+        """Write a refused command to the audit log, at most once per REFUSAL_AUDIT_INTERVAL_S per connection."""
+        if self.audit is None:
+            return
+        now = time.monotonic()
+        if client.refusal_audited_at is not None and now - client.refusal_audited_at < REFUSAL_AUDIT_INTERVAL_S:
+            client.refusals_unwritten += 1
+            return
+        if client.refusals_unwritten:
+            reason = f"{reason} ({client.refusals_unwritten} more refusals on this connection since the last entry)"
+        client.refusal_audited_at, client.refusals_unwritten = now, 0
+        actor = actor_of_scope(client.websocket.scope, f"websocket:{client.id}")
+        task = asyncio.create_task(self.audit(actor, "access.refused", target[:200], "refused", reason),
+                                   name=f"ws-audit-{client.id}")
         client.tasks.add(task)
         task.add_done_callback(client.tasks.discard)
 

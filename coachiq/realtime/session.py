@@ -61,7 +61,8 @@ class ClientSession:
     """One WebSocket client: its subscription, pending updates and control messages."""
 
     __slots__ = ("closed", "control", "dropped_reason", "held", "hub", "id", "ids", "last_sent", "pending",
-                 "resync", "sender", "sending_since", "sent", "subscribed", "tasks", "timer", "wake", "websocket")
+                 "refusal_audited_at", "refusals_unwritten", "resync", "sender", "sending_since", "sent",
+                 "subscribed", "tasks", "timer", "wake", "websocket")
 
     def __init__(self, hub: RealtimeHub, websocket: WebSocket, client_id: str) -> None:
         self.hub = hub
@@ -82,6 +83,8 @@ class ClientSession:
         self.sender: asyncio.Task[None] | None = None
         self.closed = False
         self.dropped_reason = ""
+        self.refusal_audited_at: float | None = None  # monotonic time a refused command was last audited
+        self.refusals_unwritten = 0  # refused commands since then, counted in the next entry
 
     def clear_pending(self) -> None:
         """Forget the updates not sent yet (a snapshot about to go out holds them)."""

@@ -24,6 +24,9 @@ if TYPE_CHECKING:
 __all__ = ["FrameHandler", "RvcFrame", "RvcReceiver", "instance_bytes"]
 
 _NO_INSTANCE = -1
+_EVERY_FRAME = -2  # in place of the instance byte: a DGN whose every frame is an event, never a repeat
+EVENT_DGNS = frozenset({0xE800})
+"""DGNs that answer something (ACKNOWLEDGMENT): the same bytes again are a new answer, so never filtered."""
 
 
 class RvcFrame:
@@ -76,7 +79,7 @@ class RvcReceiver:
         self.codec = codec
         self.publish = publish
         self._instances: dict[int, int] = dict(instances or {})
-        # arbitration id -> (instance byte or -1; dgn; source address)
+        # arbitration id -> (instance byte, -1 for none, -2 for an event DGN; dgn; source address)
         self._ids: dict[int, tuple[int, int, int]] = {}
         # repeat-filter key -> [last payload, last-seen time]
         self._last: dict[int, list[Any]] = {}
@@ -96,7 +99,8 @@ class RvcReceiver:
         dgn = (arbitration_id >> 8) & 0x3FFFF
         if (dgn & 0xFF00) < 0xF000:  # destination-specific: the PS byte is an address
             dgn &= 0x3FF00
-        info = (self._instances.get(dgn, _NO_INSTANCE), dgn, arbitration_id & 0xFF)
+        kind = _EVERY_FRAME if dgn in EVENT_DGNS else self._instances.get(dgn, _NO_INSTANCE)
+        info = (kind, dgn, arbitration_id & 0xFF)
         self._ids[arbitration_id] = info
         return info
 
@@ -120,7 +124,7 @@ class RvcReceiver:
                     last[key] = [data, timestamp]
                 else:
                     entry[1] = timestamp
-                    if entry[0] == data:
+                    if entry[0] == data and kind != _EVERY_FRAME:
                         repeats += 1
                         continue
                     entry[0] = data

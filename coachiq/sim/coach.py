@@ -253,6 +253,7 @@ class SimulatedCoach:
         if model is None:
             raise KeyError(f"no simulated device {entity_id!r}: choose one of {', '.join(sorted(self.devices))}")
         if self.faults.set(entity_id, spn, fmi, active, red):
+            model.faulted = self.faults.has_active(entity_id)
             self._send_status(model, time.monotonic())
 
     def set_shore_power(self, connected: bool) -> None:
@@ -272,15 +273,15 @@ class SimulatedCoach:
                 return
             if message is None or not message.is_extended_id or message.is_error_frame:
                 continue
-            dgn, _source = dgn_and_source(message.arbitration_id)
+            dgn, source = dgn_and_source(message.arbitration_id)
             if dgn not in self._command_dgns:
                 continue
             try:
-                loop.call_soon_threadsafe(self._on_command, dgn, bytes(message.data))
+                loop.call_soon_threadsafe(self._on_command, dgn, bytes(message.data), source)
             except RuntimeError:
                 return  # the loop is closed: the coach is going away
 
-    def _on_command(self, dgn: int, payload: bytes) -> None:
+    def _on_command(self, dgn: int, payload: bytes, commander: int) -> None:
         codec = self._codec
         if codec is None or self._task is None:
             return
@@ -298,8 +299,27 @@ class SimulatedCoach:
             self._advance(now)
         if model.command(decoded.name, decoded.instance, decoded.values):
             self.commands_handled += 1
+            if model.refused is not None:
+                self._refuse(model, dgn, decoded.instance, commander, model.refused)
+                model.refused = None
             self._send_status(model, time.monotonic())
             self._wake.set()  # the device may now ramp or move: tick fast from now on
+
+    def _refuse(self, model: DeviceModel, dgn: int, instance: int | None, commander: int, code: int) -> None:
+        """Answer a refused command with ACKNOWLEDGMENT (RV-C 3.2.4.4), sent to the node that commanded."""
+        bus = self._bus
+        if bus is None:
+            return
+        payload = bytes([code, 0xFF if instance is None else instance, 0xFF, 0xFF, commander,
+                         dgn & 0xFF, (dgn >> 8) & 0xFF, dgn >> 16])
+        arbitration_id = compose_id(0xE800, model.spec.source_address, priority=6, destination=commander)
+        try:
+            bus.send(can.Message(arbitration_id=arbitration_id, data=payload, is_extended_id=True))
+        except can.CanError as exc:
+            self.send_errors += 1
+            log.warning("simulated coach cannot send an acknowledgment: %s", exc)
+            return
+        self.frames_sent += 1
 
     # --- broadcasting ---------------------------------------------------------------------------
 

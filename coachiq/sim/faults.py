@@ -76,6 +76,10 @@ class FaultTable:
             self._owe_clear.add(entity_id)
         return True
 
+    def has_active(self, entity_id: str) -> bool:
+        """True while the device has an active fault."""
+        return bool(self._faults.get(entity_id))
+
     def frames(self, entity_id: str, kind: DeviceKind) -> list[tuple[str, dict[str, Any]]]:
         """The DM_RV frames the device sends now (and forget an "all clear" once it is sent)."""
         dsa = DSA_BY_KIND.get(kind, 146)

@@ -9,8 +9,9 @@ LEVELING_SENSOR_STATUS, as the document defines them:
 - manual modes move the jacks (71: one corner each bit pair) or pairs (72: bi-axis slots) named in the
   command, and keep them moving for 250 ms after the last command, so a held control must be renewed
   every 100 ms (test profile 81C).
-With the park brake released or the engine running, the controller reports the lockout and refuses
-every mode that moves a jack; a lockout that arises mid-motion stops the jacks.
+With the park brake released, the engine running or an active fault, the controller reports the lockout
+and refuses every mode that moves a jack, answering the command with a negative acknowledgment ("conditions
+do not allow it"); a lockout that arises mid-motion stops the jacks.
 
 The coach stands on a slope (nose low, driver side low). A jack bears weight once its extension passes
 the gap to the ground under it; the coach's pitch and roll follow the lift of the loaded corners.
@@ -49,6 +50,7 @@ _AUTOMATIC = frozenset({8, 81, 82, 83, 84})
 _MANUAL_FOUR_POINT = frozenset({7, 71, 74})
 _MANUAL_BIAX = 72
 _MANUAL_THREE_POINT = 73
+_CONDITIONS_PREVENT = 3  # the negative acknowledgment "conditions do not allow it" (RV-C Table 7.5)
 _INACTIVE, _STORE, _ABORT, _CLEAR = 0, 3, 11, 99
 _MODE_CODES = {"inactive": 0, "store": 3, "manual_hydraulic_leveling": 7, "automatic_hydraulic_leveling": 8,
                "abort": 11, "manual_hydraulic_four_point": 71, "manual_hydraulic_biax": 72,
@@ -96,6 +98,7 @@ class LevelingController(DeviceModel):
             self.slope_final_warning = False
         elif self.locked_out:
             self._stop()  # refused: the lockout bits of the echo say why
+            self.refused = _CONDITIONS_PREVENT
         elif mode == _STORE or mode in _AUTOMATIC:
             self.mode, self.moving = mode, {}
         elif mode in _MANUAL_FOUR_POINT or mode in (_MANUAL_BIAX, _MANUAL_THREE_POINT):
@@ -117,8 +120,8 @@ class LevelingController(DeviceModel):
 
     @property
     def locked_out(self) -> bool:
-        """True while a lockout keeps the jacks from moving."""
-        return self.park_brake_lockout or self.ignition_lockout
+        """True while a lockout keeps the jacks from moving (an active fault is the "other" lockout)."""
+        return self.park_brake_lockout or self.ignition_lockout or self.faulted
 
     # --- physics --------------------------------------------------------------------------------
 
@@ -220,7 +223,7 @@ class LevelingController(DeviceModel):
             "master_warning": "active" if any(self.extension[c] > 0 for c in CORNERS) else "inactive",
             "park_brake_lockout": "blocked" if self.park_brake_lockout else "clear",
             "ignition_lockout": "blocked" if self.ignition_lockout else "clear",
-            "low_voltage_lockout": "clear", "other_lockout": "clear",
+            "low_voltage_lockout": "clear", "other_lockout": "blocked" if self.faulted else "clear",
         }
         for corner in CORNERS:
             direction = self.moving.get(corner)

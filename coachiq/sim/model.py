@@ -63,6 +63,8 @@ class DeviceModel(ABC):
     Subclasses override what they need:
     - `instances`: the (command DGN name, instance) keys they answer; the coach routes commands by them.
     - `command(dgn, instance, values)`: apply a decoded command; True when the device answers with an echo.
+      A device that refuses a command sets `refused` to the negative acknowledgment code it answers with
+      (RV-C Table 7.5); the coach sends that answer and clears it.
     - `step(dt, world)`: advance `dt` simulated seconds; True when a visible state change should be
       broadcast at once rather than at the next period.
     - `status()`: the frames of one status broadcast.
@@ -73,6 +75,8 @@ class DeviceModel(ABC):
     def __init__(self, spec: SimDevice) -> None:
         """Keep the device's description; state is set up by subclasses."""
         self.spec = spec
+        self.refused: int | None = None
+        self.faulted = False  # an active trouble code (the coach's fault table): some devices then refuse to move
 
     @property
     def instances(self) -> list[tuple[str, int | None]]:

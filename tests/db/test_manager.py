@@ -8,6 +8,7 @@ import sqlite3
 import subprocess
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -84,17 +85,24 @@ async def test_fresh_database_is_created_at_head_with_wal(tmp_path: Path) -> Non
         await manager.stop()
 
 
-async def test_database_behind_is_backed_up_then_upgraded(tmp_path: Path) -> None:
-    data = tmp_path / "data"
+async def newer_release(tmp_path: Path, data: Path, edit: Callable[[str], str] = lambda text: text) -> tuple[
+        Path, str, str]:
+    """A database at today's head in `data`, and the migrations of a newer release: the shipped ones plus
+    TEST_MIGRATION (changed by `edit`). Returns that folder, today's head and the new revision."""
     first = manager_for(data)
     await first.start()
     await first.stop()
-    # A newer release: the shipped migrations plus one more.
     migrations = tmp_path / "migrations"
     shutil.copytree(MIGRATIONS_DIR, migrations, ignore=shutil.ignore_patterns("__pycache__"))
     head = Revisions.scan().head
     new = f"{len(Revisions.scan().ordered) + 1:04d}"
-    (migrations / "versions" / f"{new}_test_note.py").write_text(TEST_MIGRATION.format(rev=new, down=head))
+    (migrations / "versions" / f"{new}_test_note.py").write_text(edit(TEST_MIGRATION.format(rev=new, down=head)))
+    return migrations, head, new
+
+
+async def test_database_behind_is_backed_up_then_upgraded(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    migrations, head, new = await newer_release(tmp_path, data)
     before = digest(data / "coachiq.db")
     second = manager_for(data, migrations)
     await second.start()
@@ -110,6 +118,21 @@ async def test_database_behind_is_backed_up_then_upgraded(tmp_path: Path) -> Non
     finally:
         await second.stop()
     assert digest(data / "coachiq.db") != before
+
+
+async def test_a_failed_upgrade_is_reported_and_leaves_the_database_as_it_was(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    column = 'op.add_column("settings", sa.Column("note", sa.Text, nullable=True))'
+    migrations, head, new = await newer_release(tmp_path, data, lambda text: text.replace(
+        column, column + '\n    op.execute("INSERT INTO no_such_table VALUES (1)")'))
+    second = manager_for(data, migrations)
+    with pytest.raises(ServiceStartError, match=f"the database upgrade to {new} failed: .*no_such_table"):
+        await second.start()
+    # One transaction: the column added before the failure is gone again, the revision unchanged.
+    with sqlite3.connect(data / "coachiq.db") as conn:
+        assert conn.execute("SELECT version_num FROM alembic_version").fetchone() == (head,)
+        assert "note" not in [r[1] for r in conn.execute("PRAGMA table_info(settings)")]
+    assert list((data / "backups").glob(f"coachiq-{head}-*.db"))
 
 
 @pytest.mark.parametrize("revision", ["9999", "abcdef123456"])

@@ -1,8 +1,9 @@
-"""Features used by the tests: one that works, one that crashes, one that hangs."""
+"""Features used by the tests: one that works, one that crashes, one that hangs, one that starts late."""
 
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import ClassVar
 
 from fastapi import APIRouter
@@ -83,9 +84,46 @@ class AfterCrashFeature(EchoFeature):
     name: ClassVar[str] = "after_crash"
 
 
+class LateSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    device: str
+
+
+class LateDeviceFeature:
+    """Fails to start until its device (a file) exists, like an adapter plugged in after boot."""
+
+    name: ClassVar[str] = "late"
+    settings_model: ClassVar[type[BaseModel]] = LateSettings
+    stops = 0  # stop() calls, failed starts included
+
+    async def start(self, ctx: FeatureContext) -> None:
+        assert isinstance(ctx.settings, LateSettings)
+        if not Path(ctx.settings.device).exists():
+            raise RuntimeError(f"no device at {ctx.settings.device}")
+        router = APIRouter()
+
+        @router.get("/late")
+        async def route() -> dict[str, str]:
+            return {"device": "found"}
+
+        ctx.add_router(router)
+
+    async def stop(self) -> None:
+        LateDeviceFeature.stops += 1
+
+    def health(self) -> Health:
+        return Health(Status.HEALTHY, "device found")
+
+
+class AfterLateFeature(EchoFeature):
+    name: ClassVar[str] = "after_late"
+
+
 IMPLEMENTATIONS = {
     "echo": "tests.features.sample_features:EchoFeature",
     "crashing": "tests.features.sample_features:CrashingFeature",
     "hanging": "tests.features.sample_features:HangingFeature",
     "after_crash": "tests.features.sample_features:AfterCrashFeature",
+    "late": "tests.features.sample_features:LateDeviceFeature",
+    "after_late": "tests.features.sample_features:AfterLateFeature",
 }

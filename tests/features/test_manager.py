@@ -10,8 +10,8 @@ import pytest
 from coachiq.core.errors import ConfigError
 from coachiq.features.manager import SHIPPED_FLAGS, load_feature_config
 from coachiq.settings import Settings
-from tests.conftest import running_server
-from tests.features.sample_features import IMPLEMENTATIONS
+from tests.conftest import running_server, wait_for
+from tests.features.sample_features import IMPLEMENTATIONS, LateDeviceFeature
 
 FLAGS = """
 features:
@@ -90,6 +90,9 @@ def test_user_file_and_environment_override(tmp_path: Path) -> None:
     assert features["api_docs"].enabled
     with pytest.raises(ConfigError, match="use true or false"):
         load_feature_config(environ={"COACHIQ_FEATURE_API_DOCS": "sometimes"})
+    # The server's own settings that begin the same way are not features.
+    load_feature_config(environ={"COACHIQ_FEATURE_TIMEOUT": "10", "COACHIQ_FEATURE_RETRY_S": "2",
+                                 "COACHIQ_FEATURES_FILE": str(user)})
 
 
 def test_user_file_cannot_disable_core_or_change_dependencies(tmp_path: Path) -> None:
@@ -129,3 +132,41 @@ async def test_failing_features_are_isolated(tmp_path: Path, settings: Settings)
         metrics = (await client.get("/metrics")).text
         assert 'coachiq_feature_up{feature="echo"} 1.0' in metrics
         assert 'coachiq_feature_up{feature="crashing"} 0.0' in metrics
+
+
+LATE_FLAGS = """
+features:
+  late: {{enabled: true, depends_on: [], safety_classification: operational,
+         safe_state_action: continue_operation, description: starts late, settings: {{device: "{device}"}}}}
+  after_late: {{enabled: true, depends_on: [late], safety_classification: operational,
+               safe_state_action: continue_operation, description: waits for the late one}}
+"""
+
+
+async def test_a_feature_that_failed_to_start_is_tried_again_and_its_dependents_follow(
+        tmp_path: Path, settings: Settings) -> None:
+    device = tmp_path / "adapter"
+    flags = write(tmp_path / "flags.yaml", LATE_FLAGS.format(device=device))
+    definitions = load_feature_config(environ={}, shipped=flags, implementations=IMPLEMENTATIONS)
+    settings = settings.model_copy(update={"feature_retry_s": 0.2})
+    async with running_server(settings, definitions, IMPLEMENTATIONS) as (url, runtime), \
+            httpx.AsyncClient(base_url=url) as client:
+        health = (await client.get("/health")).json()
+        assert health["features"]["late"]["status"] == "failed"
+        assert "no device at" in health["features"]["late"]["detail"]
+        assert "next try in 0.2 s" in health["features"]["late"]["detail"]
+        assert health["features"]["after_late"]["status"] == "skipped"
+        assert [a["source"] for a in health["alerts"]] == ["late"]
+        # Still missing: tried again and again, at doubling intervals.
+        await wait_for(lambda: runtime.features is not None and runtime.features.features["late"].failures >= 3)
+        assert "next try in 0.8 s" in runtime.features.features["late"].detail \
+            or "next try in 1.6 s" in runtime.features.features["late"].detail
+        assert LateDeviceFeature.stops >= 3  # each failed start was told to stop what it began
+        device.touch()  # the adapter is plugged in
+        await wait_for(lambda: runtime.features is not None
+                       and runtime.features.features["after_late"].status == "running", timeout=10)
+        health = (await client.get("/health")).json()
+        assert health["status"] == "healthy"
+        assert health["features"]["late"]["status"] == "running"
+        assert health["alerts"] == []
+        assert (await client.get("/late")).json() == {"device": "found"}

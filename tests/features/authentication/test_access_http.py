@@ -65,15 +65,19 @@ async def test_websocket_refused_without_credentials_and_served_with_them(auth_s
         assert first["type"] == "snapshot"
 
 
-async def _ws_command(auth_server: AuthServer, headers: dict[str, str]) -> dict[str, Any]:
+async def _ws_command(auth_server: AuthServer, headers: dict[str, str], times: int = 1) -> dict[str, Any]:
+    """Send the same command `times` times on one connection; the last result."""
     async with websockets.connect(auth_server.ws_url, additional_headers=headers) as ws:
-        await ws.send(json.dumps({"type": "command", "id": 7, "entity_id": "light.galley_ceiling",
-                                  "command": "turn_on"}))
+        for n in range(times):
+            await ws.send(json.dumps({"type": "command", "id": n, "entity_id": "light.galley_ceiling",
+                                      "command": "turn_on"}))
+        results = []
         async with asyncio.timeout(5):
-            while True:
+            while len(results) < times:
                 message = json.loads(await ws.recv())
                 if message.get("type") == "command_result":
-                    return dict(message)
+                    results.append(message)
+        return dict(results[-1])
 
 
 async def test_viewer_sees_everything_and_controls_nothing(auth_server: AuthServer) -> None:
@@ -90,10 +94,24 @@ async def test_viewer_sees_everything_and_controls_nothing(auth_server: AuthServ
         assert viewer.get("/health").status_code == 403
         assert viewer.get("/api/v2/auth/users").status_code == 403
         cookie = viewer.cookies["coachiq_session"]
-    result = await _ws_command(auth_server, {"Cookie": f"coachiq_session={cookie}", "Origin": auth_server.url})
+    result = await _ws_command(auth_server, {"Cookie": f"coachiq_session={cookie}", "Origin": auth_server.url},
+                               times=5)
     assert result["status"] == "forbidden" and "only operator or above" in result["reason"]
     refusals = [e for e in auth_server.audit() if e[1] == "access.refused"]
     assert any(e[0].startswith("user:vic (http:127.0.0.1)") and "commands" in e[2] for e in refusals)
+
+    def over_websocket() -> list[tuple[Any, ...]]:
+        return [e for e in auth_server.audit()
+                if e[1] == "access.refused" and e[2].startswith("WS ") and e[0].startswith("user:vic")]
+
+    deadline = time.monotonic() + 5  # written beside the answer, not before it
+    while not over_websocket():
+        assert time.monotonic() < deadline, auth_server.audit()[-5:]
+        time.sleep(0.05)
+    # Five refusals on one connection within seconds: one entry, so a repeating client cannot flood the log.
+    [entry] = over_websocket()
+    assert entry[2] == "WS turn_on light.galley_ceiling"
+    assert entry[3] == "refused" and "only operator or above" in entry[4]
 
 
 def test_emergency_stop_by_anyone_signed_in_clearing_needs_operator(auth_server: AuthServer) -> None:
