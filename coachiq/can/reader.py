@@ -11,7 +11,9 @@ The reader wakes when a frame arrives and reads everything waiting. With `drain_
 stops listening and reads again `drain_s` later, for as long as frames keep coming, so that a busy bus
 costs one wake-up per interval instead of one per frame; the first frame after a quiet spell is read
 at once. The interval is the interface setting `drain_ms`; docs/architecture.md has the figures behind
-its default.
+its default. Readers with the same interval share one `ReadRounds`: a coach with a house and a chassis
+bus, both busy, costs one wake-up per interval for both, not one each. The frames of one read are
+handed over together (`FrameHandler.frames`), each with its own time stamp.
 
 Buses without such a socket (python-can's virtual bus of the simulated coach, serial adapters) are
 read by `ThreadReader`, one thread per bus handing batches of frames to the loop.
@@ -42,7 +44,9 @@ __all__ = [
     "CAN_FRAME",
     "CAN_RTR_FLAG",
     "FrameHandler",
+    "ReadRounds",
     "SocketReader",
+    "StampedFrame",
     "ThreadReader",
     "pack_frame",
     "record_socket",
@@ -73,11 +77,16 @@ _WAKE = can.Message(arbitration_id=0, data=b"\0", is_extended_id=True)  # one by
 RECEIVE_ERRORS = (can.CanError, OSError, ValueError)
 
 
+StampedFrame = tuple[float, int, bytes]
+"""(time the frame arrived, 29-bit identifier, payload)."""
+
+
 class FrameHandler(Protocol):
     """What a reader hands frames to (the CAN service, per interface); called in the event loop."""
 
-    def frame(self, timestamp: float, arbitration_id: int, data: bytes) -> None:
-        """A data frame with a 29-bit identifier, stamped when it arrived."""
+    def frames(self, frames: list[StampedFrame]) -> None:
+        """Data frames with a 29-bit identifier read together, in order, each stamped when it arrived.
+        The list is the handler's to keep."""
 
     def standard_frame(self) -> None:
         """A data frame with an 11-bit identifier: not RV-C, counted only."""
@@ -112,29 +121,78 @@ def record_socket(bus: can.BusABC) -> socket.socket | None:
     return None
 
 
+class ReadRounds:
+    """One timer draining every busy socket whose reader joined it, every `drain_s` (see the module text).
+
+    A reader joins after the read its socket woke it for, and leaves when a round finds its socket quiet
+    (it listens again) or when it stops.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, drain_s: float) -> None:
+        """`drain_s` above 0."""
+        self.loop = loop
+        self.drain_s = drain_s
+        self.readers: list[SocketReader] = []
+        self._timer: asyncio.TimerHandle | None = None
+
+    def join(self, reader: SocketReader) -> None:
+        """Read `reader` again at the next round (the next round comes at most `drain_s` from now)."""
+        if reader not in self.readers:
+            self.readers.append(reader)
+        if self._timer is None:
+            self._timer = self.loop.call_later(self.drain_s, self._round)
+
+    def leave(self, reader: SocketReader) -> None:
+        """Stop reading `reader` in rounds."""
+        if reader in self.readers:
+            self.readers.remove(reader)
+        if not self.readers and self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _round(self) -> None:
+        self._timer = None
+        for reader in list(self.readers):
+            if reader.stopped:  # a handler stopped it during this round
+                continue
+            if not reader.read_waiting() and not reader.stopped:  # quiet: the next frame wakes it at once
+                self.readers.remove(reader)
+                reader.listen()
+        if self.readers:
+            self._timer = self.loop.call_later(self.drain_s, self._round)
+
+
 class SocketReader:
     """Reads `can_frame` records from a datagram socket in the event loop (see the module docstring)."""
 
     def __init__(self, sock: socket.socket, loop: asyncio.AbstractEventLoop, handler: FrameHandler,
-                 drain_s: float = 0.0) -> None:
-        """`drain_s`: 0 reads at every wake-up; above 0, a busy socket is drained every `drain_s`."""
+                 drain_s: float = 0.0, rounds: ReadRounds | None = None) -> None:
+        """`drain_s`: 0 reads at every wake-up; above 0, a busy socket is drained every `drain_s`, in
+        `rounds` when given (shared with other readers of the same interval), else in rounds of its own."""
         self.sock = sock
         self.loop = loop
         self.handler = handler
         self.drain_s = drain_s
+        if rounds is not None and rounds.drain_s != drain_s:
+            raise ValueError(f"a reader draining every {drain_s} s cannot join rounds of {rounds.drain_s} s")
+        self.rounds = rounds if rounds is not None or drain_s <= 0 else ReadRounds(loop, drain_s)
         self.fd = sock.fileno()
         # An empty read on a sequenced-packet socket is the other end closing; on a datagram socket it
         # is an empty (malformed) record.
         self.eof_on_empty = sock.type == socket.SOCK_SEQPACKET
         self.listening = False
         self.stopped = False
-        self._timer: asyncio.TimerHandle | None = None
         sock.setsockopt(socket.SOL_SOCKET, _SO_TIMESTAMPNS, 1)
 
     def start(self) -> None:
         """Listen for frames."""
-        self.loop.add_reader(self.fd, self._readable)
-        self.listening = True
+        self.listen()
+
+    def listen(self) -> None:
+        """Wake at the next frame (after a quiet round)."""
+        if not self.listening and not self.stopped:
+            self.loop.add_reader(self.fd, self._readable)
+            self.listening = True
 
     def stop(self) -> None:
         """Stop reading; the socket stays open (its bus closes it)."""
@@ -142,34 +200,25 @@ class SocketReader:
         if self.listening:
             self.loop.remove_reader(self.fd)
             self.listening = False
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        if self.rounds is not None:
+            self.rounds.leave(self)
 
     def _readable(self) -> None:
         count = self.read_waiting()
-        if self.drain_s > 0 and count and not self.stopped:
+        rounds = self.rounds
+        if rounds is not None and count and not self.stopped:
             self.loop.remove_reader(self.fd)
             self.listening = False
-            self._timer = self.loop.call_later(self.drain_s, self._drain)
-
-    def _drain(self) -> None:
-        self._timer = None
-        count = self.read_waiting()
-        if self.stopped:
-            return
-        if count:
-            self._timer = self.loop.call_later(self.drain_s, self._drain)
-        else:  # quiet: the next frame wakes us at once
-            self.loop.add_reader(self.fd, self._readable)
-            self.listening = True
+            rounds.join(self)
 
     def read_waiting(self) -> int:
         """Read and hand over every record waiting (at most READ_BATCH); returns how many were read."""
         recvmsg = self.sock.recvmsg
         handler = self.handler
         unpack = CAN_FRAME.unpack
-        unpack_time = _TIMESPEC.unpack
+        unpack_time = _TIMESPEC.unpack_from
+        batch: list[StampedFrame] = []
+        add = batch.append
         count = 0
         while count < READ_BATCH:
             try:
@@ -178,9 +227,26 @@ class SocketReader:
                 break
             except OSError as exc:
                 self.stop()
+                if batch:
+                    handler.frames(batch)
+                    batch = []
                 handler.fault(exc)
                 break
             count += 1
+            if len(record) == _RECORD and not flags & _TRUNCATED:  # the common case first: a data frame
+                can_id, length, data = unpack(record)
+                if can_id & CAN_EFF_FLAG and not can_id & (CAN_RTR_FLAG | CAN_ERR_FLAG) and length <= 8:
+                    if ancillary:
+                        seconds, nanoseconds = unpack_time(ancillary[0][2])
+                        timestamp = seconds + nanoseconds * 1e-9
+                    else:
+                        timestamp = time.time()
+                    add((timestamp, can_id & CAN_EFF_MASK, data if length == 8 else data[:length]))
+                    continue
+            if batch:  # anything else is handled after the frames before it
+                handler.frames(batch)
+                batch = []
+                add = batch.append
             if len(record) != _RECORD or flags & _TRUNCATED:
                 if not record and self.eof_on_empty:
                     self.stop()
@@ -190,27 +256,20 @@ class SocketReader:
                                 + f", not a {_RECORD}-byte can_frame"
                                 + (" (a CAN FD frame)" if len(record) == _CANFD_MTU else ""))
                 continue
-            if ancillary:
-                seconds, nanoseconds = unpack_time(ancillary[0][2][:_TIMESPEC.size])
-                timestamp = seconds + nanoseconds * 1e-9
-            else:
-                timestamp = time.time()
             can_id, length, data = unpack(record)
             if can_id & (CAN_RTR_FLAG | CAN_ERR_FLAG):
                 if can_id & CAN_ERR_FLAG:
                     handler.error_frame(can_id & CAN_EFF_MASK)
                 else:
                     handler.refused("a remote frame (RV-C uses none)")
-                continue
-            if length > 8:
+            elif length > 8:
                 handler.refused(f"a data length of {length} (at most 8)")
-                continue
-            if can_id & CAN_EFF_FLAG:
-                handler.frame(timestamp, can_id & CAN_EFF_MASK, data[:length])
             elif can_id & ~CAN_SFF_MASK:
                 handler.refused(f"an 11-bit identifier 0x{can_id:X} with bits above the 11")
             else:
                 handler.standard_frame()
+        if batch:
+            handler.frames(batch)
         return count
 
 
@@ -274,14 +333,21 @@ class ThreadReader:
 
     def _deliver(self, messages: list[can.Message]) -> None:
         handler = self.handler
+        batch: list[StampedFrame] = []
         for message in messages:
             if self._stop.is_set():
                 return
+            if message.is_extended_id and not message.is_error_frame and not message.is_remote_frame:
+                batch.append((message.timestamp, message.arbitration_id, bytes(message.data)))
+                continue
+            if batch:  # anything else is handled after the frames before it
+                handler.frames(batch)
+                batch = []
             if message.is_error_frame:
                 handler.error_frame(message.arbitration_id)
             elif message.is_remote_frame:
                 handler.refused("a remote frame (RV-C uses none)")
-            elif message.is_extended_id:
-                handler.frame(message.timestamp, message.arbitration_id, bytes(message.data))
             else:
                 handler.standard_frame()
+        if batch:
+            handler.frames(batch)

@@ -18,7 +18,7 @@ from coachiq.bench.feed import Feed
 from coachiq.can.address_claim import ClaimState
 from coachiq.can.fdbus import FrameSocketBus
 from coachiq.can.interface import CanInterfaceService, LinkState
-from coachiq.can.reader import CAN_EFF_FLAG, CAN_ERR_FLAG, CAN_FRAME, CAN_RTR_FLAG, pack_frame
+from coachiq.can.reader import CAN_EFF_FLAG, CAN_ERR_FLAG, CAN_FRAME, CAN_RTR_FLAG, SocketReader, pack_frame
 from coachiq.core.alerts import AlertManager, Priority
 from coachiq.core.metrics import Metrics
 from coachiq.core.service import Status
@@ -54,14 +54,14 @@ def test_a_record_is_the_kernel_s_struct_can_frame() -> None:
 async def test_frames_arriving_one_datagram_at_a_time_reach_the_pipeline(feed: Feed) -> None:
     service = CanInterfaceService([fd_interface(feed)])
     seen: list[tuple[float, int, bytes]] = []
-    process = service.pipeline.process
+    process = service.pipeline.process_frames
 
-    def record(timestamp: float, arbitration_id: int, data: bytes, stats: object, own: bool = False) -> bool:
+    def record(frames: list[tuple[float, int, bytes]], stats: object, own: bool = False) -> int:
         if not own:
-            seen.append((timestamp, arbitration_id, data))
-        return process(timestamp, arbitration_id, data, stats, own)  # type: ignore[arg-type]
+            seen.extend(frames)
+        return process(frames, stats, own)  # type: ignore[arg-type]
 
-    service.pipeline.process = record  # type: ignore[method-assign]
+    service.pipeline.process_frames = record  # type: ignore[method-assign]
     await service.start()
     try:
         sent = []
@@ -93,6 +93,35 @@ async def test_a_draining_reader_reads_bursts_and_wakes_per_frame_again_when_qui
         await wait_for(lambda: stats.rx_frames == 52, timeout=1)
     finally:
         await service.stop()
+
+
+async def test_busy_buses_with_the_same_interval_are_read_in_one_round(feed: Feed) -> None:
+    chassis = Feed()
+    settings = [fd_interface(feed, drain_ms=20),
+                CanInterfaceSettings.model_validate(chassis.settings("chassis", drain_ms=20))]
+    service = CanInterfaceService(settings)
+    await service.start()
+    try:
+        house, other = service.link("house"), service.link("chassis")
+        readers = [house.reader, other.reader]
+        assert all(isinstance(r, SocketReader) for r in readers)
+        rounds = readers[0].rounds  # type: ignore[union-attr]
+        assert rounds is not None and readers[1].rounds is rounds  # type: ignore[union-attr]
+        stamps = []
+        for n in range(40):
+            stamps.append(feed.send(DIMMER_ID, bytes([1, 0xFF, n]) + bytes(5)))
+            chassis.send(0x0CF00400, bytes([n]) + bytes(7))
+        await wait_for(lambda: house.stats.rx_frames == 40 and other.stats.rx_frames == 40, timeout=2)
+        assert house.stats.last_rx_time is not None and house.stats.last_rx_time >= stamps[-1]
+        # Quiet again: both listen for their next frame, and the shared timer is gone.
+        await wait_for(lambda: all(r.listening for r in readers), timeout=1)  # type: ignore[union-attr]
+        assert rounds.readers == []
+        chassis.send(0x0CF00400, b"\xff" * 8)
+        await wait_for(lambda: other.stats.rx_frames == 41, timeout=1)
+    finally:
+        await service.stop()
+        chassis.close()
+    assert rounds.readers == []
 
 
 @pytest.mark.parametrize(("record", "why"), [
