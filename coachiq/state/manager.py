@@ -115,14 +115,15 @@ class StateManager:
     def _on_frame(self, frame: RvcFrame) -> None:
         if frame.dgn != self._chassis_dgn or frame.own:
             return
-        before = (self.vehicle_state(), self.chassis.get("park_brake"), self.chassis.get("engine_speed"))
+        before = (self.vehicle_state(), self.chassis.get("park_brake"), _engine_running(self.chassis))
         self.chassis = dict(frame.decoded.values)
         self._chassis_id = frame.can_id
         self.chassis_heard = frame.timestamp  # the latest, not the largest: the clock may have gone back
         vehicle_state = self.vehicle_state()
-        if (vehicle_state, self.chassis.get("park_brake"), self.chassis.get("engine_speed")) != before:
-            # The coach started to roll (or stopped): what may no longer move is stopped now, not at the
-            # supervisor's next tick.
+        if (vehicle_state, self.chassis.get("park_brake"), _engine_running(self.chassis)) != before:
+            # The coach started to roll (or stopped), the brake or the engine changed: what may no longer
+            # move is stopped now, not at the supervisor's next tick. A running engine changes speed at
+            # every frame; the interlocks ask only whether it runs, so that alone is no change.
             self.events.publish(VEHICLE_CHANGED, vehicle_state)
 
     def _chassis_heard_at(self) -> float | None:
@@ -236,6 +237,12 @@ class StateManager:
             await self.persistence.audit(actor, action, "safety", result, "")
         except Exception as exc:  # the database may be the very thing that failed
             log.error("could not write the audit entry for %s by %s: %s", action, actor, exc)
+
+
+def _engine_running(chassis: dict[str, Any]) -> bool | None:
+    """Whether CHASSIS_MOBILITY_STATUS says the engine runs (None: engine speed not available)."""
+    rpm = chassis.get("engine_speed")
+    return None if rpm is None else rpm > 0
 
 
 class _RvcMobility:
