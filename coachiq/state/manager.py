@@ -126,6 +126,11 @@ class StateManager:
             # every frame; the interlocks ask only whether it runs, so that alone is no change.
             self.events.publish(VEHICLE_CHANGED, vehicle_state)
 
+    def vehicle_input_changed(self) -> None:
+        """A vehicle source heard an interlock input change (rolling, park brake, gear, engine running):
+        the motion supervisor checks now, not at its next tick."""
+        self.events.publish(VEHICLE_CHANGED, self.vehicle_state())
+
     def _chassis_heard_at(self) -> float | None:
         heard = self.chassis_heard
         if self._chassis_id is not None:
