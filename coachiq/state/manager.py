@@ -35,7 +35,7 @@ from coachiq.rvc.receive import RvcFrame
 from coachiq.rvc.service import RvcProtocolService
 from coachiq.settings import Settings
 from coachiq.state.blocked import motion_blocked
-from coachiq.state.vehicle_sources import RVC_RANK, Reading, VehicleSources
+from coachiq.state.vehicle_sources import RVC_RANK, Reading, VehicleSources, VehicleView
 
 log = logging.getLogger(__name__)
 
@@ -147,13 +147,14 @@ class StateManager:
 
     def interlocks(self, now: float | None = None) -> dict[str, Any]:
         """Each interlock condition and whether position-critical motion is allowed."""
-        now = time.time() if now is None else now
-        view = self.vehicle.resolve(now)
+        view = self.vehicle.resolve(time.time() if now is None else now)
+        return self._interlocks(view, self._reasons(view))
+
+    def _interlocks(self, view: VehicleView, reasons: list[str]) -> dict[str, Any]:
         fresh = view.state != VehicleState.UNKNOWN
         park_brake_set = view.park_brake if fresh else None
         rpm = view.engine_rpm if fresh else None
         engine_off = None if rpm is None else rpm == 0
-        reasons = self.reasons(now)
         allowed = not reasons and view.state == VehicleState.PARKED and park_brake_set is True
         return {"parked": view.state == VehicleState.PARKED, "park_brake_set": park_brake_set,
                 "engine_off": engine_off, "speed_kmh": view.speed_kmh if fresh else None,
@@ -164,7 +165,9 @@ class StateManager:
 
     def reasons(self, now: float | None = None) -> list[str]:
         """Why the system is in safe state (empty: it is not)."""
-        now = time.time() if now is None else now
+        return self._reasons(self.vehicle.resolve(time.time() if now is None else now))
+
+    def _reasons(self, view: VehicleView) -> list[str]:
         found = []
         if self.emergency:
             found.append("emergency stop is set")
@@ -173,7 +176,6 @@ class StateManager:
                 found.append(f"CAN interface '{link.name}' is {link.state.value}")
         if not self.can.links:
             found.append("no CAN interface is running")
-        view = self.vehicle.resolve(now)
         if view.age_s is None:
             found.append("no chassis data received")
         elif not view.fresh:
@@ -185,10 +187,13 @@ class StateManager:
         """The safety view: vehicle state, safe state and its reasons, emergency stop, interlocks, and why each
         kind of position-critical device may not move now."""
         now = time.time()
-        reasons = self.reasons(now)
-        return {"vehicle_state": self.vehicle_state(now), "safe_state": bool(reasons), "reasons": reasons,
-                "emergency_stop": self.emergency, "interlocks": self.interlocks(now),
-                "motion_blocked": motion_blocked(self.motion_refusal, now)}
+        # One view of the sources for the whole snapshot: every part of it answers for the same moment.
+        view = self.vehicle.resolve(now)
+        reasons = self._reasons(view)
+        return {"vehicle_state": view.state, "safe_state": bool(reasons), "reasons": reasons,
+                "emergency_stop": self.emergency, "interlocks": self._interlocks(view, reasons),
+                "motion_blocked": motion_blocked(lambda entity_type, _now: self._refusal(entity_type, view, reasons),
+                                                 now)}
 
     def publish_if_changed(self) -> None:
         """Publish the safety snapshot on SAFETY_STATE when it differs from the last one published."""
@@ -207,11 +212,12 @@ class StateManager:
 
     def motion_refusal(self, entity_type: EntityType, now: float | None = None) -> str | None:
         """Why a device of this position-critical type may not move now (None: it may)."""
-        now = time.time() if now is None else now
-        reasons = self.reasons(now)
+        view = self.vehicle.resolve(time.time() if now is None else now)
+        return self._refusal(entity_type, view, self._reasons(view))
+
+    def _refusal(self, entity_type: EntityType, view: VehicleView, reasons: list[str]) -> str | None:
         if reasons:
             return f"safe state: {'; '.join(reasons)}"
-        view = self.vehicle.resolve(now)
         if view.state == VehicleState.UNKNOWN:
             return "vehicle state is unknown: position-critical devices move only when the coach is known parked"
         if view.state == VehicleState.MOVING:
