@@ -36,6 +36,8 @@ from typing import Protocol
 
 import can
 
+from coachiq.can import mmsg
+
 log = logging.getLogger(__name__)
 
 __all__ = [
@@ -63,11 +65,13 @@ _SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)
 _TIMESPEC = struct.Struct("@ll")
 _ANCILLARY = socket.CMSG_SPACE(_TIMESPEC.size)
 _RECORD = CAN_FRAME.size
+_DATA_FLAGS = CAN_EFF_FLAG | CAN_RTR_FLAG | CAN_ERR_FLAG  # of these, a 29-bit data frame has the first only
 _TRUNCATED = socket.MSG_TRUNC
 
 # Frames per read at most: everything waiting (a full bus brings ~2 per ms), with a bound so a
 # babbling node cannot hold the loop for long.
 READ_BATCH = 1024
+BATCH_SLOTS = 64  # records per system call at most (a 15 ms drain of a full bus finds about 30)
 _THREAD_POLL_S = 0.1
 # python-can's virtual bus (the simulated coach) has neither a file descriptor nor a way to interrupt a
 # blocking recv: its receive queue is the one handle, and a marker put there wakes the reader at once
@@ -166,9 +170,10 @@ class SocketReader:
     """Reads `can_frame` records from a datagram socket in the event loop (see the module docstring)."""
 
     def __init__(self, sock: socket.socket, loop: asyncio.AbstractEventLoop, handler: FrameHandler,
-                 drain_s: float = 0.0, rounds: ReadRounds | None = None) -> None:
+                 drain_s: float = 0.0, rounds: ReadRounds | None = None, batched: bool = True) -> None:
         """`drain_s`: 0 reads at every wake-up; above 0, a busy socket is drained every `drain_s`, in
-        `rounds` when given (shared with other readers of the same interval), else in rounds of its own."""
+        `rounds` when given (shared with other readers of the same interval), else in rounds of its own.
+        `batched`: read many records per system call where the system can (else one per call)."""
         self.sock = sock
         self.loop = loop
         self.handler = handler
@@ -183,6 +188,8 @@ class SocketReader:
         self.listening = False
         self.stopped = False
         sock.setsockopt(socket.SOL_SOCKET, _SO_TIMESTAMPNS, 1)
+        # Many records per system call where the system offers it (coachiq/can/mmsg.py).
+        self._batch = mmsg.BatchReceiver(self.fd, BATCH_SLOTS, _CANFD_MTU) if batched and mmsg.available() else None
 
     def start(self) -> None:
         """Listen for frames."""
@@ -213,12 +220,59 @@ class SocketReader:
 
     def read_waiting(self) -> int:
         """Read and hand over every record waiting (at most READ_BATCH); returns how many were read."""
+        if self._batch is None:
+            return self._read_each()
+        receive = self._batch.receive
+        handler = self.handler
+        frames: list[StampedFrame] = []
+        add = frames.append
+        count = 0
+        while count < READ_BATCH:
+            wanted = READ_BATCH - count
+            try:
+                received = receive(wanted)
+            except OSError as exc:
+                self.stop()
+                if frames:
+                    handler.frames(frames)
+                    frames = []
+                handler.fault(exc)
+                break
+            got = len(received)
+            count += got
+            # Most reads are 8-byte data frames only, each with its time stamp: those in one pass.
+            plain = [(seconds + nanoseconds * 1e-9, can_id & CAN_EFF_MASK, data)
+                     for length, flags, can_id, dlc, data, seconds, nanoseconds in received
+                     if length == _RECORD and dlc == 8 and can_id & _DATA_FLAGS == CAN_EFF_FLAG
+                     and not flags & _TRUNCATED and seconds >= 0]
+            if len(plain) == got:
+                frames += plain
+                received = []
+            for length, flags, can_id, dlc, data, seconds, nanoseconds in received:
+                if length == _RECORD and not flags & _TRUNCATED and can_id & CAN_EFF_FLAG \
+                        and not can_id & (CAN_RTR_FLAG | CAN_ERR_FLAG) and dlc <= 8:  # a data frame: most are
+                    add((seconds + nanoseconds * 1e-9 if seconds >= 0 else time.time(), can_id & CAN_EFF_MASK,
+                         data if dlc == 8 else data[:dlc]))
+                    continue
+                if frames:  # anything else is handled after the frames before it
+                    handler.frames(frames)
+                    frames = []
+                    add = frames.append
+                if self._other(length, flags, can_id, dlc):
+                    return count
+            if got < min(wanted, self._batch.slots):
+                break  # nothing more waiting
+        if frames:
+            handler.frames(frames)
+        return count
+
+    def _read_each(self) -> int:
         recvmsg = self.sock.recvmsg
         handler = self.handler
         unpack = CAN_FRAME.unpack
         unpack_time = _TIMESPEC.unpack_from
-        batch: list[StampedFrame] = []
-        add = batch.append
+        frames: list[StampedFrame] = []
+        add = frames.append
         count = 0
         while count < READ_BATCH:
             try:
@@ -227,15 +281,17 @@ class SocketReader:
                 break
             except OSError as exc:
                 self.stop()
-                if batch:
-                    handler.frames(batch)
-                    batch = []
+                if frames:
+                    handler.frames(frames)
+                    frames = []
                 handler.fault(exc)
                 break
             count += 1
-            if len(record) == _RECORD and not flags & _TRUNCATED:  # the common case first: a data frame
+            can_id = length = 0
+            if len(record) == _RECORD:
                 can_id, length, data = unpack(record)
-                if can_id & CAN_EFF_FLAG and not can_id & (CAN_RTR_FLAG | CAN_ERR_FLAG) and length <= 8:
+                if not flags & _TRUNCATED and can_id & CAN_EFF_FLAG and not can_id & (CAN_RTR_FLAG | CAN_ERR_FLAG) \
+                        and length <= 8:  # a data frame: most are
                     if ancillary:
                         seconds, nanoseconds = unpack_time(ancillary[0][2])
                         timestamp = seconds + nanoseconds * 1e-9
@@ -243,34 +299,39 @@ class SocketReader:
                         timestamp = time.time()
                     add((timestamp, can_id & CAN_EFF_MASK, data if length == 8 else data[:length]))
                     continue
-            if batch:  # anything else is handled after the frames before it
-                handler.frames(batch)
-                batch = []
-                add = batch.append
-            if len(record) != _RECORD or flags & _TRUNCATED:
-                if not record and self.eof_on_empty:
-                    self.stop()
-                    handler.fault(ConnectionResetError("the other end of the frame socket closed it"))
-                    break
-                handler.refused(f"a record of {len(record)} bytes" + (" (truncated)" if flags & _TRUNCATED else "")
-                                + f", not a {_RECORD}-byte can_frame"
-                                + (" (a CAN FD frame)" if len(record) == _CANFD_MTU else ""))
-                continue
-            can_id, length, data = unpack(record)
-            if can_id & (CAN_RTR_FLAG | CAN_ERR_FLAG):
-                if can_id & CAN_ERR_FLAG:
-                    handler.error_frame(can_id & CAN_EFF_MASK)
-                else:
-                    handler.refused("a remote frame (RV-C uses none)")
-            elif length > 8:
-                handler.refused(f"a data length of {length} (at most 8)")
-            elif can_id & ~CAN_SFF_MASK:
-                handler.refused(f"an 11-bit identifier 0x{can_id:X} with bits above the 11")
-            else:
-                handler.standard_frame()
-        if batch:
-            handler.frames(batch)
+            if frames:  # anything else is handled after the frames before it
+                handler.frames(frames)
+                frames = []
+                add = frames.append
+            if self._other(len(record), flags, can_id, length):
+                break
+        if frames:
+            handler.frames(frames)
         return count
+
+    def _other(self, size: int, flags: int, can_id: int, length: int) -> bool:
+        """A record that is no 29-bit data frame: reported. True when the other end closed (reading stops)."""
+        handler = self.handler
+        if size != _RECORD or flags & _TRUNCATED:
+            if not size and self.eof_on_empty:
+                self.stop()
+                handler.fault(ConnectionResetError("the other end of the frame socket closed it"))
+                return True
+            handler.refused(f"a record of {size} bytes" + (" (truncated)" if flags & _TRUNCATED else "")
+                            + f", not a {_RECORD}-byte can_frame"
+                            + (" (a CAN FD frame)" if size == _CANFD_MTU else ""))
+        elif can_id & (CAN_RTR_FLAG | CAN_ERR_FLAG):
+            if can_id & CAN_ERR_FLAG:
+                handler.error_frame(can_id & CAN_EFF_MASK)
+            else:
+                handler.refused("a remote frame (RV-C uses none)")
+        elif length > 8:
+            handler.refused(f"a data length of {length} (at most 8)")
+        elif can_id & ~CAN_SFF_MASK:
+            handler.refused(f"an 11-bit identifier 0x{can_id:X} with bits above the 11")
+        else:
+            handler.standard_frame()
+        return False
 
 
 def receive_queue(bus: can.BusABC) -> queue.Queue[can.Message] | None:

@@ -6,6 +6,7 @@ other end is a test's, which sends records as the kernel would deliver them, and
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import struct
 import time
@@ -223,3 +224,55 @@ def test_the_fd_interface_refuses_what_is_no_frame_socket(feed: Feed) -> None:
         assert message.timestamp <= time.time()
     finally:
         bus.shutdown()
+
+
+class _Calls:
+    """A FrameHandler that keeps every call, in order."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[object, ...]] = []
+
+    def frames(self, frames: list[tuple[float, int, bytes]]) -> None:
+        self.calls.extend(("frame", can_id, data) for _timestamp, can_id, data in frames)
+        self.stamps = [timestamp for timestamp, _can_id, _data in frames]
+
+    def standard_frame(self) -> None:
+        self.calls.append(("standard",))
+
+    def error_frame(self, error_class: int) -> None:
+        self.calls.append(("error", error_class))
+
+    def refused(self, reason: str) -> None:
+        self.calls.append(("refused", reason))
+
+    def fault(self, exc: BaseException) -> None:
+        self.calls.append(("fault", type(exc).__name__))
+
+
+@pytest.mark.parametrize("batched", [True, False], ids=["many-per-call", "one-per-call"])
+async def test_both_ways_of_reading_hand_over_the_same_in_the_same_order(batched: bool) -> None:
+    feed = Feed(socket.SOCK_SEQPACKET)
+    loop = asyncio.get_running_loop()
+    handler = _Calls()
+    reader = SocketReader(feed.theirs, loop, handler, batched=batched)
+    records = [pack_frame(DIMMER_ID, PAYLOAD), pack_frame(DIMMER_ID, b"\x01\x02"), b"\x00" * 15,
+               struct.pack("=IB3x8s", DIMMER_ID | CAN_EFF_FLAG | CAN_RTR_FLAG, 8, PAYLOAD),
+               struct.pack("=IB3x8s", CAN_ERR_FLAG | 0x40, 8, bytes(8)), pack_frame(0x123, b"\x05", extended=False),
+               struct.pack("=IB3x8s", DIMMER_ID | CAN_EFF_FLAG, 9, PAYLOAD), b"\x00" * 80,
+               *(pack_frame(DIMMER_ID, bytes([n]) * 8) for n in range(100))]
+    sent = [feed.send_record(record) for record in records]
+    assert reader.read_waiting() == len(records)
+    assert handler.calls == [
+        ("frame", DIMMER_ID, PAYLOAD), ("frame", DIMMER_ID, b"\x01\x02"),
+        ("refused", "a record of 15 bytes, not a 16-byte can_frame"), ("refused", "a remote frame (RV-C uses none)"),
+        ("error", 0x40), ("standard",), ("refused", "a data length of 9 (at most 8)"),
+        ("refused", "a record of 72 bytes (truncated), not a 16-byte can_frame (a CAN FD frame)"),
+        *(("frame", DIMMER_ID, bytes([n]) * 8) for n in range(100))]
+    for stamp, when in zip(handler.stamps, sent[-100:], strict=True):  # the kernel's time of each record
+        assert when <= stamp < when + 0.05
+    assert reader.read_waiting() == 0  # nothing left
+    feed.ours.close()  # the other end goes away: an empty record on a sequenced-packet socket
+    handler.calls.clear()
+    reader.read_waiting()
+    assert handler.calls == [("fault", "ConnectionResetError")] and reader.stopped
+    feed.close()
