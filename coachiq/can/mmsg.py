@@ -28,6 +28,7 @@ bytes; then the time stamp: seconds, nanoseconds, seconds -1 when the kernel gav
 
 _SCM_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)  # the control message carries the option's number
 _SOL_SOCKET = socket.SOL_SOCKET
+_DONTWAIT = int(socket.MSG_DONTWAIT)  # a plain int: the socket module's flags are an IntFlag
 
 
 class _IoVec(ctypes.Structure):
@@ -115,7 +116,7 @@ class BatchReceiver:
 
     def receive(self, limit: int) -> list[Received]:
         """The datagrams waiting, at most `limit` (and at most `slots`); [] when none is. OSError on failure."""
-        count = _RECVMMSG(self.fd, self._address, min(limit, self.slots), socket.MSG_DONTWAIT, None)
+        count = _RECVMMSG(self.fd, self._address, min(limit, self.slots), _DONTWAIT, None)
         if count < 0:
             error = ctypes.get_errno()
             if error in (11, 4):  # EAGAIN/EWOULDBLOCK, EINTR: nothing (more) waiting now

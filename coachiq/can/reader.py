@@ -66,7 +66,9 @@ _TIMESPEC = struct.Struct("@ll")
 _ANCILLARY = socket.CMSG_SPACE(_TIMESPEC.size)
 _RECORD = CAN_FRAME.size
 _DATA_FLAGS = CAN_EFF_FLAG | CAN_RTR_FLAG | CAN_ERR_FLAG  # of these, a 29-bit data frame has the first only
-_TRUNCATED = socket.MSG_TRUNC
+# Plain ints: the socket module's flags are an IntFlag, whose `&` runs Python code at every frame.
+_TRUNCATED = int(socket.MSG_TRUNC)
+_DONTWAIT = int(socket.MSG_DONTWAIT)
 
 # Frames per read at most: everything waiting (a full bus brings ~2 per ms), with a bound so a
 # babbling node cannot hold the loop for long.
@@ -276,7 +278,7 @@ class SocketReader:
         count = 0
         while count < READ_BATCH:
             try:
-                record, ancillary, flags, _address = recvmsg(_CANFD_MTU, _ANCILLARY, socket.MSG_DONTWAIT)
+                record, ancillary, flags, _address = recvmsg(_CANFD_MTU, _ANCILLARY, _DONTWAIT)
             except (BlockingIOError, InterruptedError):
                 break
             except OSError as exc:
