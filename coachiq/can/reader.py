@@ -191,7 +191,7 @@ class SocketReader:
         self.stopped = False
         sock.setsockopt(socket.SOL_SOCKET, _SO_TIMESTAMPNS, 1)
         # Many records per system call where the system offers it (coachiq/can/mmsg.py).
-        self._batch = mmsg.BatchReceiver(self.fd, BATCH_SLOTS, _CANFD_MTU) if batched and mmsg.available() else None
+        self._batch = _batch_receiver(self.fd) if batched else None
 
     def start(self) -> None:
         """Listen for frames."""
@@ -334,6 +334,17 @@ class SocketReader:
         else:
             handler.standard_frame()
         return False
+
+
+def _batch_receiver(fd: int) -> mmsg.BatchReceiver | None:
+    """Buffers for recvmmsg on `fd`; None where it cannot be used (the reader reads one record per call)."""
+    if not mmsg.available():
+        return None
+    try:
+        return mmsg.BatchReceiver(fd, BATCH_SLOTS, _CANFD_MTU)
+    except (struct.error, ValueError, RuntimeError) as exc:  # an unexpected layout of the C structures
+        log.warning("reading one CAN record per system call: recvmmsg cannot be set up here (%s)", exc)
+        return None
 
 
 def receive_queue(bus: can.BusABC) -> queue.Queue[can.Message] | None:
