@@ -39,11 +39,11 @@ class _Counter:
     """A FrameHandler that only counts."""
 
     def __init__(self) -> None:
-        self.frames = 0
+        self.frame_count = 0
         self.other = 0
 
-    def frame(self, timestamp: float, arbitration_id: int, data: bytes) -> None:
-        self.frames += 1
+    def frames(self, frames: list[tuple[float, int, bytes]]) -> None:
+        self.frame_count += len(frames)
 
     def standard_frame(self) -> None:
         self.other += 1
@@ -72,7 +72,7 @@ async def _read(fd: int, drain_ms: float) -> None:
     print("ready", flush=True)
     await stop
     reader.stop()
-    print(counter.frames, flush=True)
+    print(counter.frame_count, flush=True)
 
 
 def bare_reader_run(log: Path, drain_ms: float, seconds: float = SECONDS) -> tuple[float, int]:

@@ -61,7 +61,7 @@ from coachiq.can.link import (
     simulated_interfaces,
 )
 from coachiq.can.pipeline import InterfaceStats, ReceivePipeline
-from coachiq.can.reader import RECEIVE_ERRORS, SocketReader, ThreadReader, record_socket
+from coachiq.can.reader import RECEIVE_ERRORS, ReadRounds, SocketReader, ThreadReader, record_socket
 from coachiq.can.transmit import (
     CanBusyError,
     CanTransmitError,
@@ -151,6 +151,8 @@ class CanInterfaceService:
         self.links: dict[str, CanInterface] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._loop: asyncio.AbstractEventLoop | None = None
+        # Busy sockets with the same drain interval are read in the same rounds: one wake-up for all.
+        self._rounds: dict[float, ReadRounds] = {}
         self._seq = itertools.count()
         if metrics is not None:
             metrics.registry.register(CanCollector(self.links))
@@ -160,6 +162,7 @@ class CanInterfaceService:
     async def start(self) -> None:
         """Start supervising every interface; never fails because a bus is missing."""
         self._loop = asyncio.get_running_loop()
+        self._rounds = {}
         for settings in self.interfaces:
             link = CanInterface(settings, AddressClaimer(self.node_name, self.source_address))
             self.links[settings.name] = link
@@ -304,7 +307,13 @@ class CanInterfaceService:
         receiver = LinkReceiver(link, self.pipeline, self.alerts, self._fault)
         sock = record_socket(bus)
         if sock is not None:
-            link.reader = SocketReader(sock, loop, receiver, link.settings.drain_ms / 1000)
+            drain_s = link.settings.drain_ms / 1000
+            rounds = None
+            if drain_s > 0:
+                rounds = self._rounds.get(drain_s)
+                if rounds is None:
+                    rounds = self._rounds[drain_s] = ReadRounds(loop, drain_s)
+            link.reader = SocketReader(sock, loop, receiver, drain_s, rounds)
         else:
             link.reader = ThreadReader(bus, loop, receiver, name=f"can-{link.name}-rx")
         link.reader.start()

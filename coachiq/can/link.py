@@ -169,14 +169,14 @@ class LinkReceiver:
         self.on_fault = on_fault
         self.stats = link.stats
 
-    def frame(self, timestamp: float, arbitration_id: int, data: bytes) -> None:
-        """A 29-bit data frame: through the receive pipeline (a frame after bus-off: recovered)."""
+    def frames(self, frames: list[tuple[float, int, bytes]]) -> None:
+        """29-bit data frames read together: through the receive pipeline (frames after bus-off: recovered)."""
         link = self.link
         if link.state is not LinkState.UP:
             if link.state is LinkState.DOWN:
                 return
             self._recovered()
-        self.pipeline.process(timestamp, arbitration_id, data, self.stats)
+        self.pipeline.process_frames(frames, self.stats)
 
     def standard_frame(self) -> None:
         """An 11-bit frame: counted, not decoded."""

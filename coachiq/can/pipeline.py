@@ -89,9 +89,9 @@ ControlHandler = Callable[[float, int, bytes, InterfaceStats, bool], None]
 class FrameSink(Protocol):
     """The consumer of the payloads an interface receives (and sends: `own`)."""
 
-    def receive(self, timestamp: float, frames: list[tuple[int, bytes]], stats: InterfaceStats,
-                own: bool) -> int:
-        """Take (29-bit identifier, payload) frames read together; returns how many it found new."""
+    def receive(self, frames: list[tuple[float, int, bytes]], stats: InterfaceStats, own: bool) -> int:
+        """Take (time, 29-bit identifier, payload) frames read together, in order; returns how many it
+        found new."""
 
 
 class ReceivePipeline:
@@ -105,11 +105,18 @@ class ReceivePipeline:
     def process(self, timestamp: float, arbitration_id: int, data: bytes, stats: InterfaceStats,
                 own: bool = False) -> bool:
         """Run one frame through; returns True when the sink found it new."""
-        return self.process_batch(timestamp, ((arbitration_id, data),), stats, own) == 1
+        return self.process_frames([(timestamp, arbitration_id, data)], stats, own) == 1
 
     def process_batch(self, timestamp: float, frames: Iterable[tuple[int, bytes]], stats: InterfaceStats,
                       own: bool = False) -> int:
-        """Run (identifier, payload) frames read together through; returns how many the sink found new.
+        """Run (identifier, payload) frames that share one time stamp through (log replay); returns how
+        many the sink found new."""
+        return self.process_frames([(timestamp, arbitration_id, data) for arbitration_id, data in frames], stats,
+                                   own)
+
+    def process_frames(self, frames: list[tuple[float, int, bytes]], stats: InterfaceStats,
+                       own: bool = False) -> int:
+        """Run (time, identifier, payload) frames read together through; returns how many the sink found new.
 
         The per-frame bookkeeping is done once for the batch: at full bus load the loop around the
         frames is much of the cost. `own`: frames this server sent. A network management frame reaches
@@ -117,29 +124,29 @@ class ReceivePipeline:
         """
         control = self.control
         sink = self.sink
-        count = bits = new = 0
-        data_frames: list[tuple[int, bytes]] = []
+        bits = new = 0
+        done = 0  # frames counted so far (all of them unless a handler raised)
         try:
-            for frame in frames:
-                count += 1
-                arbitration_id, data = frame
+            start = 0
+            for index, frame in enumerate(frames):
+                done = index + 1
+                timestamp, arbitration_id, data = frame
                 bits += _BITS[len(data)]
                 if _CONTROL[(arbitration_id >> 16) & 0xFF]:
-                    if sink is not None and data_frames:
-                        new += sink.receive(timestamp, data_frames, stats, own)
-                        data_frames = []
+                    if sink is not None and index > start:
+                        new += sink.receive(frames[start:index], stats, own)
+                    start = index + 1
                     if control is not None:
                         control(timestamp, arbitration_id, data, stats, own)
-                elif sink is not None:
-                    data_frames.append(frame)
-            if sink is not None and data_frames:
-                new += sink.receive(timestamp, data_frames, stats, own)
+            if sink is not None and start < len(frames):
+                new += sink.receive(frames[start:] if start else frames, stats, own)
         finally:
-            if count:
+            if done:
+                timestamp = frames[done - 1][0]
                 if own:
-                    stats.tx_frames += count
+                    stats.tx_frames += done
                 else:
-                    stats.rx_frames += count
+                    stats.rx_frames += done
                     stats.last_rx_time = timestamp
                 stats.bits += bits
                 stats.last_frame_time = timestamp

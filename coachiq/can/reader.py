@@ -11,7 +11,9 @@ The reader wakes when a frame arrives and reads everything waiting. With `drain_
 stops listening and reads again `drain_s` later, for as long as frames keep coming, so that a busy bus
 costs one wake-up per interval instead of one per frame; the first frame after a quiet spell is read
 at once. The interval is the interface setting `drain_ms`; docs/architecture.md has the figures behind
-its default.
+its default. Readers with the same interval share one `ReadRounds`: a coach with a house and a chassis
+bus, both busy, costs one wake-up per interval for both, not one each. The frames of one read are
+handed over together (`FrameHandler.frames`), each with its own time stamp.
 
 Buses without such a socket (python-can's virtual bus of the simulated coach, serial adapters) are
 read by `ThreadReader`, one thread per bus handing batches of frames to the loop.
@@ -34,6 +36,8 @@ from typing import Protocol
 
 import can
 
+from coachiq.can import mmsg
+
 log = logging.getLogger(__name__)
 
 __all__ = [
@@ -42,7 +46,9 @@ __all__ = [
     "CAN_FRAME",
     "CAN_RTR_FLAG",
     "FrameHandler",
+    "ReadRounds",
     "SocketReader",
+    "StampedFrame",
     "ThreadReader",
     "pack_frame",
     "record_socket",
@@ -59,11 +65,15 @@ _SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)
 _TIMESPEC = struct.Struct("@ll")
 _ANCILLARY = socket.CMSG_SPACE(_TIMESPEC.size)
 _RECORD = CAN_FRAME.size
-_TRUNCATED = socket.MSG_TRUNC
+_DATA_FLAGS = CAN_EFF_FLAG | CAN_RTR_FLAG | CAN_ERR_FLAG  # of these, a 29-bit data frame has the first only
+# Plain ints: the socket module's flags are an IntFlag, whose `&` runs Python code at every frame.
+_TRUNCATED = int(socket.MSG_TRUNC)
+_DONTWAIT = int(socket.MSG_DONTWAIT)
 
 # Frames per read at most: everything waiting (a full bus brings ~2 per ms), with a bound so a
 # babbling node cannot hold the loop for long.
 READ_BATCH = 1024
+BATCH_SLOTS = 64  # records per system call at most (a 15 ms drain of a full bus finds about 30)
 _THREAD_POLL_S = 0.1
 # python-can's virtual bus (the simulated coach) has neither a file descriptor nor a way to interrupt a
 # blocking recv: its receive queue is the one handle, and a marker put there wakes the reader at once
@@ -73,11 +83,16 @@ _WAKE = can.Message(arbitration_id=0, data=b"\0", is_extended_id=True)  # one by
 RECEIVE_ERRORS = (can.CanError, OSError, ValueError)
 
 
+StampedFrame = tuple[float, int, bytes]
+"""(time the frame arrived, 29-bit identifier, payload)."""
+
+
 class FrameHandler(Protocol):
     """What a reader hands frames to (the CAN service, per interface); called in the event loop."""
 
-    def frame(self, timestamp: float, arbitration_id: int, data: bytes) -> None:
-        """A data frame with a 29-bit identifier, stamped when it arrived."""
+    def frames(self, frames: list[StampedFrame]) -> None:
+        """Data frames with a 29-bit identifier read together, in order, each stamped when it arrived.
+        The list is the handler's to keep."""
 
     def standard_frame(self) -> None:
         """A data frame with an 11-bit identifier: not RV-C, counted only."""
@@ -112,29 +127,81 @@ def record_socket(bus: can.BusABC) -> socket.socket | None:
     return None
 
 
+class ReadRounds:
+    """One timer draining every busy socket whose reader joined it, every `drain_s` (see the module text).
+
+    A reader joins after the read its socket woke it for, and leaves when a round finds its socket quiet
+    (it listens again) or when it stops.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, drain_s: float) -> None:
+        """`drain_s` above 0."""
+        self.loop = loop
+        self.drain_s = drain_s
+        self.readers: list[SocketReader] = []
+        self._timer: asyncio.TimerHandle | None = None
+
+    def join(self, reader: SocketReader) -> None:
+        """Read `reader` again at the next round (the next round comes at most `drain_s` from now)."""
+        if reader not in self.readers:
+            self.readers.append(reader)
+        if self._timer is None:
+            self._timer = self.loop.call_later(self.drain_s, self._round)
+
+    def leave(self, reader: SocketReader) -> None:
+        """Stop reading `reader` in rounds."""
+        if reader in self.readers:
+            self.readers.remove(reader)
+        if not self.readers and self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _round(self) -> None:
+        self._timer = None
+        for reader in list(self.readers):
+            if reader.stopped:  # a handler stopped it during this round
+                continue
+            if not reader.read_waiting() and not reader.stopped:  # quiet: the next frame wakes it at once
+                self.readers.remove(reader)
+                reader.listen()
+        if self.readers:
+            self._timer = self.loop.call_later(self.drain_s, self._round)
+
+
 class SocketReader:
     """Reads `can_frame` records from a datagram socket in the event loop (see the module docstring)."""
 
     def __init__(self, sock: socket.socket, loop: asyncio.AbstractEventLoop, handler: FrameHandler,
-                 drain_s: float = 0.0) -> None:
-        """`drain_s`: 0 reads at every wake-up; above 0, a busy socket is drained every `drain_s`."""
+                 drain_s: float = 0.0, rounds: ReadRounds | None = None, batched: bool = True) -> None:
+        """`drain_s`: 0 reads at every wake-up; above 0, a busy socket is drained every `drain_s`, in
+        `rounds` when given (shared with other readers of the same interval), else in rounds of its own.
+        `batched`: read many records per system call where the system can (else one per call)."""
         self.sock = sock
         self.loop = loop
         self.handler = handler
         self.drain_s = drain_s
+        if rounds is not None and rounds.drain_s != drain_s:
+            raise ValueError(f"a reader draining every {drain_s} s cannot join rounds of {rounds.drain_s} s")
+        self.rounds = rounds if rounds is not None or drain_s <= 0 else ReadRounds(loop, drain_s)
         self.fd = sock.fileno()
         # An empty read on a sequenced-packet socket is the other end closing; on a datagram socket it
         # is an empty (malformed) record.
         self.eof_on_empty = sock.type == socket.SOCK_SEQPACKET
         self.listening = False
         self.stopped = False
-        self._timer: asyncio.TimerHandle | None = None
         sock.setsockopt(socket.SOL_SOCKET, _SO_TIMESTAMPNS, 1)
+        # Many records per system call where the system offers it (coachiq/can/mmsg.py).
+        self._batch = _batch_receiver(self.fd) if batched else None
 
     def start(self) -> None:
         """Listen for frames."""
-        self.loop.add_reader(self.fd, self._readable)
-        self.listening = True
+        self.listen()
+
+    def listen(self) -> None:
+        """Wake at the next frame (after a quiet round)."""
+        if not self.listening and not self.stopped:
+            self.loop.add_reader(self.fd, self._readable)
+            self.listening = True
 
     def stop(self) -> None:
         """Stop reading; the socket stays open (its bus closes it)."""
@@ -142,76 +209,142 @@ class SocketReader:
         if self.listening:
             self.loop.remove_reader(self.fd)
             self.listening = False
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        if self.rounds is not None:
+            self.rounds.leave(self)
 
     def _readable(self) -> None:
         count = self.read_waiting()
-        if self.drain_s > 0 and count and not self.stopped:
+        rounds = self.rounds
+        if rounds is not None and count and not self.stopped:
             self.loop.remove_reader(self.fd)
             self.listening = False
-            self._timer = self.loop.call_later(self.drain_s, self._drain)
-
-    def _drain(self) -> None:
-        self._timer = None
-        count = self.read_waiting()
-        if self.stopped:
-            return
-        if count:
-            self._timer = self.loop.call_later(self.drain_s, self._drain)
-        else:  # quiet: the next frame wakes us at once
-            self.loop.add_reader(self.fd, self._readable)
-            self.listening = True
+            rounds.join(self)
 
     def read_waiting(self) -> int:
         """Read and hand over every record waiting (at most READ_BATCH); returns how many were read."""
+        if self._batch is None:
+            return self._read_each()
+        receive = self._batch.receive
+        handler = self.handler
+        frames: list[StampedFrame] = []
+        add = frames.append
+        count = 0
+        while count < READ_BATCH:
+            wanted = READ_BATCH - count
+            try:
+                received = receive(wanted)
+            except OSError as exc:
+                self.stop()
+                if frames:
+                    handler.frames(frames)
+                    frames = []
+                handler.fault(exc)
+                break
+            got = len(received)
+            count += got
+            # Most reads are 8-byte data frames only, each with its time stamp: those in one pass.
+            plain = [(seconds + nanoseconds * 1e-9, can_id & CAN_EFF_MASK, data)
+                     for length, flags, can_id, dlc, data, seconds, nanoseconds in received
+                     if length == _RECORD and dlc == 8 and can_id & _DATA_FLAGS == CAN_EFF_FLAG
+                     and not flags & _TRUNCATED and seconds >= 0]
+            if len(plain) == got:
+                frames += plain
+                received = []
+            for length, flags, can_id, dlc, data, seconds, nanoseconds in received:
+                if length == _RECORD and not flags & _TRUNCATED and can_id & CAN_EFF_FLAG \
+                        and not can_id & (CAN_RTR_FLAG | CAN_ERR_FLAG) and dlc <= 8:  # a data frame: most are
+                    add((seconds + nanoseconds * 1e-9 if seconds >= 0 else time.time(), can_id & CAN_EFF_MASK,
+                         data if dlc == 8 else data[:dlc]))
+                    continue
+                if frames:  # anything else is handled after the frames before it
+                    handler.frames(frames)
+                    frames = []
+                    add = frames.append
+                if self._other(length, flags, can_id, dlc):
+                    return count
+            if got < min(wanted, self._batch.slots):
+                break  # nothing more waiting
+        if frames:
+            handler.frames(frames)
+        return count
+
+    def _read_each(self) -> int:
         recvmsg = self.sock.recvmsg
         handler = self.handler
         unpack = CAN_FRAME.unpack
-        unpack_time = _TIMESPEC.unpack
+        unpack_time = _TIMESPEC.unpack_from
+        frames: list[StampedFrame] = []
+        add = frames.append
         count = 0
         while count < READ_BATCH:
             try:
-                record, ancillary, flags, _address = recvmsg(_CANFD_MTU, _ANCILLARY, socket.MSG_DONTWAIT)
+                record, ancillary, flags, _address = recvmsg(_CANFD_MTU, _ANCILLARY, _DONTWAIT)
             except (BlockingIOError, InterruptedError):
                 break
             except OSError as exc:
                 self.stop()
+                if frames:
+                    handler.frames(frames)
+                    frames = []
                 handler.fault(exc)
                 break
             count += 1
-            if len(record) != _RECORD or flags & _TRUNCATED:
-                if not record and self.eof_on_empty:
-                    self.stop()
-                    handler.fault(ConnectionResetError("the other end of the frame socket closed it"))
-                    break
-                handler.refused(f"a record of {len(record)} bytes" + (" (truncated)" if flags & _TRUNCATED else "")
-                                + f", not a {_RECORD}-byte can_frame"
-                                + (" (a CAN FD frame)" if len(record) == _CANFD_MTU else ""))
-                continue
-            if ancillary:
-                seconds, nanoseconds = unpack_time(ancillary[0][2][:_TIMESPEC.size])
-                timestamp = seconds + nanoseconds * 1e-9
-            else:
-                timestamp = time.time()
-            can_id, length, data = unpack(record)
-            if can_id & (CAN_RTR_FLAG | CAN_ERR_FLAG):
-                if can_id & CAN_ERR_FLAG:
-                    handler.error_frame(can_id & CAN_EFF_MASK)
-                else:
-                    handler.refused("a remote frame (RV-C uses none)")
-                continue
-            if length > 8:
-                handler.refused(f"a data length of {length} (at most 8)")
-                continue
-            if can_id & CAN_EFF_FLAG:
-                handler.frame(timestamp, can_id & CAN_EFF_MASK, data[:length])
-            elif can_id & ~CAN_SFF_MASK:
-                handler.refused(f"an 11-bit identifier 0x{can_id:X} with bits above the 11")
-            else:
-                handler.standard_frame()
+            can_id = length = 0
+            if len(record) == _RECORD:
+                can_id, length, data = unpack(record)
+                if not flags & _TRUNCATED and can_id & CAN_EFF_FLAG and not can_id & (CAN_RTR_FLAG | CAN_ERR_FLAG) \
+                        and length <= 8:  # a data frame: most are
+                    if ancillary:
+                        seconds, nanoseconds = unpack_time(ancillary[0][2])
+                        timestamp = seconds + nanoseconds * 1e-9
+                    else:
+                        timestamp = time.time()
+                    add((timestamp, can_id & CAN_EFF_MASK, data if length == 8 else data[:length]))
+                    continue
+            if frames:  # anything else is handled after the frames before it
+                handler.frames(frames)
+                frames = []
+                add = frames.append
+            if self._other(len(record), flags, can_id, length):
+                break
+        if frames:
+            handler.frames(frames)
         return count
+
+    def _other(self, size: int, flags: int, can_id: int, length: int) -> bool:
+        """A record that is no 29-bit data frame: reported. True when the other end closed (reading stops)."""
+        handler = self.handler
+        if size != _RECORD or flags & _TRUNCATED:
+            if not size and self.eof_on_empty:
+                self.stop()
+                handler.fault(ConnectionResetError("the other end of the frame socket closed it"))
+                return True
+            handler.refused(f"a record of {size} bytes" + (" (truncated)" if flags & _TRUNCATED else "")
+                            + f", not a {_RECORD}-byte can_frame"
+                            + (" (a CAN FD frame)" if size == _CANFD_MTU else ""))
+        elif can_id & (CAN_RTR_FLAG | CAN_ERR_FLAG):
+            if can_id & CAN_ERR_FLAG:
+                handler.error_frame(can_id & CAN_EFF_MASK)
+            else:
+                handler.refused("a remote frame (RV-C uses none)")
+        elif length > 8:
+            handler.refused(f"a data length of {length} (at most 8)")
+        elif can_id & ~CAN_SFF_MASK:
+            handler.refused(f"an 11-bit identifier 0x{can_id:X} with bits above the 11")
+        else:
+            handler.standard_frame()
+        return False
+
+
+def _batch_receiver(fd: int) -> mmsg.BatchReceiver | None:
+    """Buffers for recvmmsg on `fd`; None where it cannot be used (the reader reads one record per call)."""
+    if not mmsg.available():
+        return None
+    try:
+        return mmsg.BatchReceiver(fd, BATCH_SLOTS, _CANFD_MTU)
+    except (struct.error, ValueError, RuntimeError) as exc:  # an unexpected layout of the C structures
+        log.warning("reading one CAN record per system call: recvmmsg cannot be set up here (%s)", exc)
+        return None
 
 
 def receive_queue(bus: can.BusABC) -> queue.Queue[can.Message] | None:
@@ -274,14 +407,21 @@ class ThreadReader:
 
     def _deliver(self, messages: list[can.Message]) -> None:
         handler = self.handler
+        batch: list[StampedFrame] = []
         for message in messages:
             if self._stop.is_set():
                 return
+            if message.is_extended_id and not message.is_error_frame and not message.is_remote_frame:
+                batch.append((message.timestamp, message.arbitration_id, bytes(message.data)))
+                continue
+            if batch:  # anything else is handled after the frames before it
+                handler.frames(batch)
+                batch = []
             if message.is_error_frame:
                 handler.error_frame(message.arbitration_id)
             elif message.is_remote_frame:
                 handler.refused("a remote frame (RV-C uses none)")
-            elif message.is_extended_id:
-                handler.frame(message.timestamp, message.arbitration_id, bytes(message.data))
             else:
                 handler.standard_frame()
+        if batch:
+            handler.frames(batch)

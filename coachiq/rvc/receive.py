@@ -104,15 +104,14 @@ class RvcReceiver:
         self._ids[arbitration_id] = info
         return info
 
-    def receive(self, timestamp: float, frames: list[tuple[int, bytes]], stats: InterfaceStats,
-                own: bool) -> int:
-        """Filter and decode (identifier, payload) frames read together; returns how many were new."""
+    def receive(self, frames: list[tuple[float, int, bytes]], stats: InterfaceStats, own: bool) -> int:
+        """Filter and decode (time, identifier, payload) frames read together; returns how many were new."""
         ids = self._ids
         last = self._last
         decoding = self.codec is not None
         repeats = new = 0
         try:
-            for arbitration_id, data in frames:
+            for timestamp, arbitration_id, data in frames:
                 info = ids.get(arbitration_id)
                 if info is None:
                     info = self._learn(arbitration_id)

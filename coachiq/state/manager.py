@@ -35,7 +35,7 @@ from coachiq.rvc.receive import RvcFrame
 from coachiq.rvc.service import RvcProtocolService
 from coachiq.settings import Settings
 from coachiq.state.blocked import motion_blocked
-from coachiq.state.vehicle_sources import RVC_RANK, Reading, VehicleSources
+from coachiq.state.vehicle_sources import RVC_RANK, Reading, VehicleSources, VehicleView
 
 log = logging.getLogger(__name__)
 
@@ -115,15 +115,21 @@ class StateManager:
     def _on_frame(self, frame: RvcFrame) -> None:
         if frame.dgn != self._chassis_dgn or frame.own:
             return
-        before = (self.vehicle_state(), self.chassis.get("park_brake"), self.chassis.get("engine_speed"))
+        before = (self.vehicle_state(), self.chassis.get("park_brake"), _engine_running(self.chassis))
         self.chassis = dict(frame.decoded.values)
         self._chassis_id = frame.can_id
         self.chassis_heard = frame.timestamp  # the latest, not the largest: the clock may have gone back
         vehicle_state = self.vehicle_state()
-        if (vehicle_state, self.chassis.get("park_brake"), self.chassis.get("engine_speed")) != before:
-            # The coach started to roll (or stopped): what may no longer move is stopped now, not at the
-            # supervisor's next tick.
+        if (vehicle_state, self.chassis.get("park_brake"), _engine_running(self.chassis)) != before:
+            # The coach started to roll (or stopped), the brake or the engine changed: what may no longer
+            # move is stopped now, not at the supervisor's next tick. A running engine changes speed at
+            # every frame; the interlocks ask only whether it runs, so that alone is no change.
             self.events.publish(VEHICLE_CHANGED, vehicle_state)
+
+    def vehicle_input_changed(self) -> None:
+        """A vehicle source heard an interlock input change (rolling, park brake, gear, engine running):
+        the motion supervisor checks now, not at its next tick."""
+        self.events.publish(VEHICLE_CHANGED, self.vehicle_state())
 
     def _chassis_heard_at(self) -> float | None:
         heard = self.chassis_heard
@@ -141,13 +147,14 @@ class StateManager:
 
     def interlocks(self, now: float | None = None) -> dict[str, Any]:
         """Each interlock condition and whether position-critical motion is allowed."""
-        now = time.time() if now is None else now
-        view = self.vehicle.resolve(now)
+        view = self.vehicle.resolve(time.time() if now is None else now)
+        return self._interlocks(view, self._reasons(view))
+
+    def _interlocks(self, view: VehicleView, reasons: list[str]) -> dict[str, Any]:
         fresh = view.state != VehicleState.UNKNOWN
         park_brake_set = view.park_brake if fresh else None
         rpm = view.engine_rpm if fresh else None
         engine_off = None if rpm is None else rpm == 0
-        reasons = self.reasons(now)
         allowed = not reasons and view.state == VehicleState.PARKED and park_brake_set is True
         return {"parked": view.state == VehicleState.PARKED, "park_brake_set": park_brake_set,
                 "engine_off": engine_off, "speed_kmh": view.speed_kmh if fresh else None,
@@ -158,7 +165,9 @@ class StateManager:
 
     def reasons(self, now: float | None = None) -> list[str]:
         """Why the system is in safe state (empty: it is not)."""
-        now = time.time() if now is None else now
+        return self._reasons(self.vehicle.resolve(time.time() if now is None else now))
+
+    def _reasons(self, view: VehicleView) -> list[str]:
         found = []
         if self.emergency:
             found.append("emergency stop is set")
@@ -167,7 +176,6 @@ class StateManager:
                 found.append(f"CAN interface '{link.name}' is {link.state.value}")
         if not self.can.links:
             found.append("no CAN interface is running")
-        view = self.vehicle.resolve(now)
         if view.age_s is None:
             found.append("no chassis data received")
         elif not view.fresh:
@@ -179,10 +187,13 @@ class StateManager:
         """The safety view: vehicle state, safe state and its reasons, emergency stop, interlocks, and why each
         kind of position-critical device may not move now."""
         now = time.time()
-        reasons = self.reasons(now)
-        return {"vehicle_state": self.vehicle_state(now), "safe_state": bool(reasons), "reasons": reasons,
-                "emergency_stop": self.emergency, "interlocks": self.interlocks(now),
-                "motion_blocked": motion_blocked(self.motion_refusal, now)}
+        # One view of the sources for the whole snapshot: every part of it answers for the same moment.
+        view = self.vehicle.resolve(now)
+        reasons = self._reasons(view)
+        return {"vehicle_state": view.state, "safe_state": bool(reasons), "reasons": reasons,
+                "emergency_stop": self.emergency, "interlocks": self._interlocks(view, reasons),
+                "motion_blocked": motion_blocked(lambda entity_type, _now: self._refusal(entity_type, view, reasons),
+                                                 now)}
 
     def publish_if_changed(self) -> None:
         """Publish the safety snapshot on SAFETY_STATE when it differs from the last one published."""
@@ -201,11 +212,12 @@ class StateManager:
 
     def motion_refusal(self, entity_type: EntityType, now: float | None = None) -> str | None:
         """Why a device of this position-critical type may not move now (None: it may)."""
-        now = time.time() if now is None else now
-        reasons = self.reasons(now)
+        view = self.vehicle.resolve(time.time() if now is None else now)
+        return self._refusal(entity_type, view, self._reasons(view))
+
+    def _refusal(self, entity_type: EntityType, view: VehicleView, reasons: list[str]) -> str | None:
         if reasons:
             return f"safe state: {'; '.join(reasons)}"
-        view = self.vehicle.resolve(now)
         if view.state == VehicleState.UNKNOWN:
             return "vehicle state is unknown: position-critical devices move only when the coach is known parked"
         if view.state == VehicleState.MOVING:
@@ -236,6 +248,12 @@ class StateManager:
             await self.persistence.audit(actor, action, "safety", result, "")
         except Exception as exc:  # the database may be the very thing that failed
             log.error("could not write the audit entry for %s by %s: %s", action, actor, exc)
+
+
+def _engine_running(chassis: dict[str, Any]) -> bool | None:
+    """Whether CHASSIS_MOBILITY_STATUS says the engine runs (None: engine speed not available)."""
+    rpm = chassis.get("engine_speed")
+    return None if rpm is None else rpm > 0
 
 
 class _RvcMobility:

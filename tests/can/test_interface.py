@@ -35,9 +35,8 @@ class Recorder:
     def __init__(self) -> None:
         self.frames: list[tuple[int, bytes, bool]] = []
 
-    def receive(self, timestamp: float, frames: list[tuple[int, bytes]], stats: InterfaceStats,
-                own: bool) -> int:
-        self.frames.extend((can_id, data, own) for can_id, data in frames)
+    def receive(self, frames: list[tuple[float, int, bytes]], stats: InterfaceStats, own: bool) -> int:
+        self.frames.extend((can_id, data, own) for _timestamp, can_id, data in frames)
         return len(frames)
 
 

@@ -17,11 +17,10 @@ class Recorder:
     """A sink that keeps what it is handed and calls every frame new."""
 
     def __init__(self) -> None:
-        self.calls: list[tuple[float, list[tuple[int, bytes]], str, bool]] = []
+        self.calls: list[tuple[list[tuple[float, int, bytes]], str, bool]] = []
 
-    def receive(self, timestamp: float, frames: list[tuple[int, bytes]], stats: InterfaceStats,
-                own: bool) -> int:
-        self.calls.append((timestamp, list(frames), stats.name, own))
+    def receive(self, frames: list[tuple[float, int, bytes]], stats: InterfaceStats, own: bool) -> int:
+        self.calls.append((list(frames), stats.name, own))
         return len(frames)
 
 
@@ -32,7 +31,7 @@ def test_data_frames_reach_the_sink_and_are_counted() -> None:
     payload = b"\x01\xff\x10" + b"\xff" * 5
     assert pipeline.process(1.0, DIMMER_ID, payload, stats)
     assert pipeline.process(2.0, DIMMER_ID, payload, stats, own=True)
-    assert sink.calls == [(1.0, [(DIMMER_ID, payload)], "house", False), (2.0, [(DIMMER_ID, payload)], "house", True)]
+    assert sink.calls == [([(1.0, DIMMER_ID, payload)], "house", False), ([(2.0, DIMMER_ID, payload)], "house", True)]
     assert (stats.rx_frames, stats.tx_frames, stats.last_rx_time, stats.last_frame_time) == (1, 1, 1.0, 2.0)
     assert stats.bits == 2 * frame_bits(8)
 
@@ -52,9 +51,9 @@ def test_network_management_frames_go_to_the_control_handler_in_order() -> None:
     pipeline.control = lambda ts, can_id, data, stats, own: order.append((can_id, data, own))
     real_receive = sink.receive
 
-    def receive(timestamp: float, frames: list[tuple[int, bytes]], stats: InterfaceStats, own: bool) -> int:
-        order.append([can_id for can_id, _ in frames])
-        return real_receive(timestamp, frames, stats, own)
+    def receive(frames: list[tuple[float, int, bytes]], stats: InterfaceStats, own: bool) -> int:
+        order.append([can_id for _timestamp, can_id, _ in frames])
+        return real_receive(frames, stats, own)
 
     sink.receive = receive  # type: ignore[method-assign]
     stats = InterfaceStats("house")
@@ -83,8 +82,7 @@ def test_bus_load_from_bits_on_the_wire() -> None:
 
 def test_a_sink_failing_mid_batch_still_leaves_the_counts_of_what_was_read() -> None:
     class Failing:
-        def receive(self, timestamp: float, frames: list[tuple[int, bytes]], stats: InterfaceStats,
-                    own: bool) -> int:
+        def receive(self, frames: list[tuple[float, int, bytes]], stats: InterfaceStats, own: bool) -> int:
             raise RuntimeError("boom")
 
     stats = InterfaceStats("house")

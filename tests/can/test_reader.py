@@ -6,6 +6,7 @@ other end is a test's, which sends records as the kernel would deliver them, and
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import struct
 import time
@@ -18,7 +19,7 @@ from coachiq.bench.feed import Feed
 from coachiq.can.address_claim import ClaimState
 from coachiq.can.fdbus import FrameSocketBus
 from coachiq.can.interface import CanInterfaceService, LinkState
-from coachiq.can.reader import CAN_EFF_FLAG, CAN_ERR_FLAG, CAN_FRAME, CAN_RTR_FLAG, pack_frame
+from coachiq.can.reader import CAN_EFF_FLAG, CAN_ERR_FLAG, CAN_FRAME, CAN_RTR_FLAG, SocketReader, pack_frame
 from coachiq.core.alerts import AlertManager, Priority
 from coachiq.core.metrics import Metrics
 from coachiq.core.service import Status
@@ -54,14 +55,14 @@ def test_a_record_is_the_kernel_s_struct_can_frame() -> None:
 async def test_frames_arriving_one_datagram_at_a_time_reach_the_pipeline(feed: Feed) -> None:
     service = CanInterfaceService([fd_interface(feed)])
     seen: list[tuple[float, int, bytes]] = []
-    process = service.pipeline.process
+    process = service.pipeline.process_frames
 
-    def record(timestamp: float, arbitration_id: int, data: bytes, stats: object, own: bool = False) -> bool:
+    def record(frames: list[tuple[float, int, bytes]], stats: object, own: bool = False) -> int:
         if not own:
-            seen.append((timestamp, arbitration_id, data))
-        return process(timestamp, arbitration_id, data, stats, own)  # type: ignore[arg-type]
+            seen.extend(frames)
+        return process(frames, stats, own)  # type: ignore[arg-type]
 
-    service.pipeline.process = record  # type: ignore[method-assign]
+    service.pipeline.process_frames = record  # type: ignore[method-assign]
     await service.start()
     try:
         sent = []
@@ -93,6 +94,35 @@ async def test_a_draining_reader_reads_bursts_and_wakes_per_frame_again_when_qui
         await wait_for(lambda: stats.rx_frames == 52, timeout=1)
     finally:
         await service.stop()
+
+
+async def test_busy_buses_with_the_same_interval_are_read_in_one_round(feed: Feed) -> None:
+    chassis = Feed()
+    settings = [fd_interface(feed, drain_ms=20),
+                CanInterfaceSettings.model_validate(chassis.settings("chassis", drain_ms=20))]
+    service = CanInterfaceService(settings)
+    await service.start()
+    try:
+        house, other = service.link("house"), service.link("chassis")
+        readers = [house.reader, other.reader]
+        assert all(isinstance(r, SocketReader) for r in readers)
+        rounds = readers[0].rounds  # type: ignore[union-attr]
+        assert rounds is not None and readers[1].rounds is rounds  # type: ignore[union-attr]
+        stamps = []
+        for n in range(40):
+            stamps.append(feed.send(DIMMER_ID, bytes([1, 0xFF, n]) + bytes(5)))
+            chassis.send(0x0CF00400, bytes([n]) + bytes(7))
+        await wait_for(lambda: house.stats.rx_frames == 40 and other.stats.rx_frames == 40, timeout=2)
+        assert house.stats.last_rx_time is not None and house.stats.last_rx_time >= stamps[-1]
+        # Quiet again: both listen for their next frame, and the shared timer is gone.
+        await wait_for(lambda: all(r.listening for r in readers), timeout=1)  # type: ignore[union-attr]
+        assert rounds.readers == []
+        chassis.send(0x0CF00400, b"\xff" * 8)
+        await wait_for(lambda: other.stats.rx_frames == 41, timeout=1)
+    finally:
+        await service.stop()
+        chassis.close()
+    assert rounds.readers == []
 
 
 @pytest.mark.parametrize(("record", "why"), [
@@ -194,3 +224,55 @@ def test_the_fd_interface_refuses_what_is_no_frame_socket(feed: Feed) -> None:
         assert message.timestamp <= time.time()
     finally:
         bus.shutdown()
+
+
+class _Calls:
+    """A FrameHandler that keeps every call, in order."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[object, ...]] = []
+
+    def frames(self, frames: list[tuple[float, int, bytes]]) -> None:
+        self.calls.extend(("frame", can_id, data) for _timestamp, can_id, data in frames)
+        self.stamps = [timestamp for timestamp, _can_id, _data in frames]
+
+    def standard_frame(self) -> None:
+        self.calls.append(("standard",))
+
+    def error_frame(self, error_class: int) -> None:
+        self.calls.append(("error", error_class))
+
+    def refused(self, reason: str) -> None:
+        self.calls.append(("refused", reason))
+
+    def fault(self, exc: BaseException) -> None:
+        self.calls.append(("fault", type(exc).__name__))
+
+
+@pytest.mark.parametrize("batched", [True, False], ids=["many-per-call", "one-per-call"])
+async def test_both_ways_of_reading_hand_over_the_same_in_the_same_order(batched: bool) -> None:
+    feed = Feed(socket.SOCK_SEQPACKET)
+    loop = asyncio.get_running_loop()
+    handler = _Calls()
+    reader = SocketReader(feed.theirs, loop, handler, batched=batched)
+    records = [pack_frame(DIMMER_ID, PAYLOAD), pack_frame(DIMMER_ID, b"\x01\x02"), b"\x00" * 15,
+               struct.pack("=IB3x8s", DIMMER_ID | CAN_EFF_FLAG | CAN_RTR_FLAG, 8, PAYLOAD),
+               struct.pack("=IB3x8s", CAN_ERR_FLAG | 0x40, 8, bytes(8)), pack_frame(0x123, b"\x05", extended=False),
+               struct.pack("=IB3x8s", DIMMER_ID | CAN_EFF_FLAG, 9, PAYLOAD), b"\x00" * 80,
+               *(pack_frame(DIMMER_ID, bytes([n]) * 8) for n in range(100))]
+    sent = [feed.send_record(record) for record in records]
+    assert reader.read_waiting() == len(records)
+    assert handler.calls == [
+        ("frame", DIMMER_ID, PAYLOAD), ("frame", DIMMER_ID, b"\x01\x02"),
+        ("refused", "a record of 15 bytes, not a 16-byte can_frame"), ("refused", "a remote frame (RV-C uses none)"),
+        ("error", 0x40), ("standard",), ("refused", "a data length of 9 (at most 8)"),
+        ("refused", "a record of 72 bytes (truncated), not a 16-byte can_frame (a CAN FD frame)"),
+        *(("frame", DIMMER_ID, bytes([n]) * 8) for n in range(100))]
+    for stamp, when in zip(handler.stamps, sent[-100:], strict=True):  # the kernel's time of each record
+        assert when <= stamp < when + 0.05
+    assert reader.read_waiting() == 0  # nothing left
+    feed.ours.close()  # the other end goes away: an empty record on a sequenced-packet socket
+    handler.calls.clear()
+    reader.read_waiting()
+    assert handler.calls == [("fault", "ConnectionResetError")] and reader.stopped
+    feed.close()

@@ -50,3 +50,24 @@ def test_dm1_codes_are_kept_per_controller_and_lamps_combine() -> None:
     # the transmission's code clears
     assert chassis.apply_dm1(0x03, parse_dm1(bytes.fromhex("00FF00000000FFFF")), 2.0)
     assert chassis.values["trouble_codes"] == [] and chassis.values["lamps"]["amber_warning"] == "off"
+
+
+def test_interlock_inputs_change_when_a_decision_could_and_not_within_one() -> None:
+    chassis = ChassisState()
+    assert chassis.interlock_inputs() == (None, None, None, None)  # nothing heard
+    chassis.apply("CCVS1", {"wheel_based_speed": 0.0, "park_brake_switch": "set"}, 1.0)
+    chassis.apply("ETC2", {"current_gear": "park"}, 1.0)
+    chassis.apply("EEC1", {"engine_speed": 0.0}, 1.0)
+    parked = chassis.interlock_inputs()
+    assert parked == (False, True, True, False)
+    chassis.apply("ETC2", {"current_gear": "neutral"}, 1.1)
+    assert chassis.interlock_inputs() == parked  # park -> neutral: still standing
+    chassis.apply("EEC1", {"engine_speed": 700.0}, 1.2)
+    running = chassis.interlock_inputs()
+    assert running == (False, True, True, True)
+    chassis.apply("EEC1", {"engine_speed": 712.5}, 1.3)
+    assert chassis.interlock_inputs() == running
+    chassis.apply("CCVS1", {"wheel_based_speed": 0.00390625, "park_brake_switch": "set"}, 1.4)  # 1/256 km/h
+    assert chassis.interlock_inputs() == (True, True, True, True)
+    chassis.apply("ETC2", {"current_gear": "reverse_1"}, 1.5)
+    assert chassis.interlock_inputs() == (True, True, False, True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from fastapi import APIRouter
 
 from coachiq.can.ids import compose_id
 from coachiq.core.alerts import Priority
+from coachiq.entities.topics import VEHICLE_CHANGED
 from coachiq.features.base import FeatureContext
 from coachiq.features.j1939 import J1939Feature, J1939Settings, load_database
 from coachiq.rvc import Codec
@@ -108,6 +110,51 @@ async def test_a_slide_is_refused_when_j1939_says_the_coach_rolls(tmp_path: Path
         stop.set()
         await node
         bus.shutdown()
+        await stop_coach(coach)
+
+
+async def test_a_j1939_interlock_input_stops_a_moving_slide_before_the_frame_is_handed_over(
+        tmp_path: Path) -> None:
+    coach = await start_coach(tmp_path / "data")  # RV-C says parked; the test's frames are the J1939 chassis
+    try:
+        async with running(coach):
+            entities, state = coach.core.entities, coach.core.state
+            changes: list[str] = []
+            coach.core.events.subscribe(VEHICLE_CHANGED, changes.append)
+
+            def j1939(group: str, pgn: int, values: dict[str, Any]) -> list[str]:
+                changes.clear()
+                coach.core.can.inject("house", time.time(), compose_id(pgn, 0x00, 6), CODEC.encode(group, values))
+                return list(changes)  # published before the frame's hand-over returned: no tick waited for
+
+            assert j1939("CCVS1", 0xFEF1, {"wheel_based_speed": 0.0, "park_brake_switch": "set"}) \
+                == [VehicleState.PARKED]
+            assert j1939("ETC2", 0xF005, {"current_gear": "park", "selected_gear": "park"}) == [VehicleState.PARKED]
+            assert j1939("EEC1", 0xF004, {"engine_speed": 0.0}) == [VehicleState.PARKED]
+            assert j1939("EEC1", 0xF004, {"engine_speed": 0.0}) == []  # a repeat: not even decoded
+            assert j1939("EEC1", 0xF004, {"engine_speed": 650.0}) == [VehicleState.PARKED]  # engine starts
+            assert j1939("EEC1", 0xF004, {"engine_speed": 655.5}) == []  # no interlock input changed
+            assert j1939("EEC1", 0xF004, {"engine_speed": 0.0}) == [VehicleState.PARKED]  # engine stops
+            result = await entities.execute("slide.galley", "extend", {"duration_s": 20}, actor="test")
+            assert result.outcome.value == "confirmed", result
+            assert "slide.galley" in entities.motions
+            # The chassis rolls (speed above 0, brake still set): the slide's motion ends at this frame.
+            assert j1939("CCVS1", 0xFEF1, {"wheel_based_speed": 0.5, "park_brake_switch": "set"}) \
+                == [VehicleState.MOVING]
+            assert "slide.galley" not in entities.motions
+            assert j1939("CCVS1", 0xFEF1, {"wheel_based_speed": 7.0, "park_brake_switch": "set"}) == []
+            # Standing again, brake released while the RV-C chassis says set: the sources disagree (moving).
+            assert j1939("CCVS1", 0xFEF1, {"wheel_based_speed": 0.0, "park_brake_switch": "not_set"}) \
+                == [VehicleState.MOVING]
+            assert j1939("CCVS1", 0xFEF1, {"wheel_based_speed": 0.0, "park_brake_switch": "set"}) \
+                == [VehicleState.PARKED]
+            assert j1939("ETC2", 0xF005, {"current_gear": "forward_1", "selected_gear": "forward_1"}) \
+                == [VehicleState.MOVING]  # out of park: counts as moving
+            assert state.vehicle_state() == VehicleState.MOVING
+            slide = entities.entities["slide.galley"]
+            await wait_for(lambda: slide.state.values.get("motion") == "stopped", timeout=3)
+            await coach.core.motion.settle()
+    finally:
         await stop_coach(coach)
 
 

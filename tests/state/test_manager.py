@@ -8,10 +8,12 @@ from pathlib import Path
 
 import pytest
 
+from coachiq.can.ids import compose_id
 from coachiq.composition import CoreServices
 from coachiq.core.alerts import Priority
 from coachiq.core.metrics import Metrics
 from coachiq.entities.model import EntityType, Outcome
+from coachiq.entities.topics import VEHICLE_CHANGED
 from coachiq.sim.coach import SimulatedCoach
 from coachiq.sim.devices import COACHES, DeviceKind
 from coachiq.state.manager import VehicleState
@@ -215,3 +217,32 @@ async def test_a_coach_that_starts_to_roll_stops_a_moving_slide(coach: Coach) ->
     # Driving off releases the park brake first, then the speed rises: either interlock stops the slide.
     assert any(a.actor == "safety" and a.action == "stop" and ("moving" in a.reason or "park brake" in a.reason)
                for a in audit), audit
+
+
+async def test_an_interlock_input_that_changes_reaches_the_supervisor_at_once(tmp_path: Path) -> None:
+    # No simulated chassis: the test's frames are the only chassis frames, run through the receive path.
+    core = CoreServices(coach_settings(tmp_path / "data", unique_channel()), Metrics())
+    await core.start()
+    try:
+        changes: list[str] = []
+        core.events.subscribe(VEHICLE_CHANGED, changes.append)
+        can_id = compose_id(core.rvc.codec.spec_for("CHASSIS_MOBILITY_STATUS").dgn, 0x80, 6)
+
+        def chassis(speed: float, rpm: float, brake: str = "engaged", gear: str = "park") -> list[str]:
+            payload = core.rvc.codec.encode("CHASSIS_MOBILITY_STATUS", {
+                "vehicle_speed": speed, "engine_speed": rpm, "park_brake": brake,
+                "transmission_current_gear": gear})
+            changes.clear()
+            core.can.inject("house", time.time(), can_id, payload)
+            return list(changes)  # what was published before inject returned: no tick waited for
+
+        assert chassis(0, 0) == [VehicleState.PARKED]  # first heard
+        assert chassis(0, 700) == [VehicleState.PARKED]  # the engine starts: jacks may no longer move
+        assert chassis(0, 750.5) == []  # a running engine's speed changes: no interlock input changed
+        assert chassis(0, 750.5, brake="released") == [VehicleState.PARKED]
+        assert chassis(0, 800, brake="released", gear="forward_1") == [VehicleState.MOVING]
+        assert chassis(4.5, 900, brake="released", gear="forward_1") == []  # moving still
+        assert chassis(0, 650, brake="released", gear="neutral") == [VehicleState.PARKED]  # stopped
+        assert chassis(0, 0, brake="released", gear="neutral") == [VehicleState.PARKED]  # the engine stops
+    finally:
+        await core.stop()

@@ -8,7 +8,10 @@ as an `rvc.frame`. This feature takes the frames of its interface whose group it
 with its own database (pgns/*.yaml, the public J1939 definitions, same format as the RV-C one) and
 
 - gives the state manager a vehicle source (CCVS1 speed and park brake, ETC2 gear, EEC1 engine
-  speed), preferred over RV-C while fresh (coachiq/state/vehicle_sources.py decides);
+  speed), preferred over RV-C while fresh (coachiq/state/vehicle_sources.py decides). The source is
+  read at every safety check, so it always answers with the last frame; and a frame that changes what
+  the interlocks ask (rolling, park brake, gear out of park or neutral, engine running) tells the state
+  manager at once, so a motion that may no longer go on is stopped before the next frame is read;
 - keeps an entity (default `chassis.engine`) with engine and road speed, gear, coolant, oil pressure,
   fuel level and rate, engine hours, battery, cruise control and the active DM1 codes and lamps.
   Entity changes are published at most four times a second: a running engine changes speed at every
@@ -52,7 +55,7 @@ DM1_PGN = 0xFECA
 BITRATES = (250_000, 500_000)
 REPORT_INTERVAL_S = 0.25
 # The groups the vehicle state reads: speed and park brake, gear, engine speed.
-_READING_GROUPS = ("CCVS1", "ETC2", "EEC1")
+_READING_GROUPS = frozenset({"CCVS1", "ETC2", "EEC1"})
 
 
 class J1939Settings(BaseModel):
@@ -115,6 +118,8 @@ class J1939Feature:
         self._ids: dict[str, int] = {}  # group -> identifier of its last frame
         self._interface = ""
         self._controllers: set[int] = set()  # source addresses that sent a chassis group
+        self._interlock_inputs = self.chassis.interlock_inputs()
+        self._on_interlock_input: Callable[[], None] | None = None  # the state manager's, while running
         self._removers: list[Callable[[], None]] = []
         self._ctx: FeatureContext | None = None
         self._dirty = asyncio.Event()
@@ -146,6 +151,7 @@ class J1939Feature:
         try:
             source = _J1939Source(self.chassis, self._ids, ctx.core.rvc.receiver)
             self._removers.append(ctx.core.state.vehicle.add(source, J1939_RANK, settings.stale_s))
+            self._on_interlock_input = ctx.core.state.vehicle_input_changed
             ctx.subscribe(FRAME, self._on_frame)
             # Unchanged payloads are dropped before decoding: those sent before we listened must be decoded once.
             ctx.core.rvc.receiver.forget()
@@ -174,6 +180,7 @@ class J1939Feature:
         self._release()
 
     def _release(self) -> None:
+        self._on_interlock_input = None
         while self._removers:
             self._removers.pop()()
 
@@ -209,8 +216,15 @@ class J1939Feature:
                 return
             self._ids[name] = frame.can_id
             self._controllers.add(frame.source_address)
-            if self.chassis.apply(name, decoded.values, frame.timestamp):
+            chassis = self.chassis
+            if chassis.apply(name, decoded.values, frame.timestamp):
                 self._dirty.set()
+            if name in _READING_GROUPS:
+                inputs = chassis.interlock_inputs()
+                if inputs != self._interlock_inputs:
+                    self._interlock_inputs = inputs
+                    if self._on_interlock_input is not None:
+                        self._on_interlock_input()
         elif dgn == DM1_PGN and frame.source_address in self._controllers:
             # Only from controllers that send chassis groups: on the RV-C bus, house nodes send DM1 too.
             dm1 = parse_dm1(frame.decoded.payload)

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from coachiq.features.j1939.dm1 import LAMPS, Dm1
+from coachiq.state.vehicle_sources import STANDING_GEARS
 
 __all__ = ["ENTITY_FIELDS", "ChassisState", "rounded"]
 
@@ -106,3 +107,11 @@ class ChassisState:
     def reading_values(self) -> tuple[float | None, bool | None, Any, float | None]:
         """Road speed (km/h), park brake set, current gear and engine speed for the vehicle state."""
         return self.speed_kmh, self.park_brake, self.values.get("gear"), self.engine_rpm
+
+    def interlock_inputs(self) -> tuple[bool | None, bool | None, bool | None, bool | None]:
+        """What the interlocks ask of the reading: rolling (speed above 0), park brake set, gear standing
+        (park or neutral), engine running; None where not known. A change of any of these must reach the
+        motion supervisor at once; a change within them (speed 40 -> 41 km/h, 800 -> 810 rpm) need not."""
+        speed, rpm, gear = self.speed_kmh, self.engine_rpm, self.values.get("gear")
+        return (None if speed is None else speed > 0, self.park_brake,
+                None if gear is None else gear in STANDING_GEARS, None if rpm is None else rpm > 0)
