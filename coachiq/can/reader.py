@@ -234,12 +234,8 @@ class SocketReader:
             try:
                 received = receive(wanted)
             except OSError as exc:
-                self.stop()
-                if frames:
-                    handler.frames(frames)
-                    frames = []
-                handler.fault(exc)
-                break
+                self._fault(frames, exc)
+                return count
             got = len(received)
             count += got
             # Most reads are 8-byte data frames only, each with its time stamp: those in one pass.
@@ -268,6 +264,13 @@ class SocketReader:
             handler.frames(frames)
         return count
 
+    def _fault(self, frames: list[StampedFrame], exc: OSError) -> None:
+        """The socket failed: stop reading, hand over the frames read before it, then the fault."""
+        self.stop()
+        if frames:
+            self.handler.frames(frames)
+        self.handler.fault(exc)
+
     def _read_each(self) -> int:
         recvmsg = self.sock.recvmsg
         handler = self.handler
@@ -282,12 +285,8 @@ class SocketReader:
             except (BlockingIOError, InterruptedError):
                 break
             except OSError as exc:
-                self.stop()
-                if frames:
-                    handler.frames(frames)
-                    frames = []
-                handler.fault(exc)
-                break
+                self._fault(frames, exc)
+                return count
             count += 1
             can_id = length = 0
             if len(record) == _RECORD:
